@@ -1,0 +1,99 @@
+#pragma once
+// Loading a model and running it: lfm::Model (immutable weights, shareable between threads and
+// sessions) and lfm::Session (one sequence's state: KV cache, conv state, position).
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "lfm/error.h"
+
+namespace lfm {
+
+enum class KvType { kF16, kF32 };
+
+struct ModelOptions {
+    // reserved for threads / repacking (speed issue); loading needs nothing else yet
+};
+
+// What a loaded model is, for `lfm info` and for callers that size their buffers.
+struct ModelInfo {
+    std::string path;
+    std::string format;        // "gguf" or "huggingface"
+    std::string architecture;  // "lfm2moe" or "lfm2"
+    int64_t n_vocab = 0, n_embd = 0, n_layer = 0, n_ctx_train = 0;
+    int64_t n_head = 0, n_head_kv = 0, head_dim = 0;
+    int64_t n_ff = 0, n_ff_exp = 0, n_expert = 0, n_expert_used = 0, n_dense_layers = 0;
+    int64_t conv_kernel = 0;
+    float norm_eps = 0.0f, rope_theta = 0.0f;
+    std::vector<std::string> layer_types;  // "conv" / "attention" per layer
+    bool tied_head = true;
+    uint64_t file_bytes = 0;
+    uint64_t n_params = 0;           // every weight element
+    uint64_t n_params_active = 0;    // read per token: k of E experts, the full head, one embedding row
+    uint64_t weight_bytes = 0;       // all weight tensors as stored
+    uint64_t bytes_per_token = 0;    // weight bytes read per decoded token
+    std::vector<std::pair<std::string, uint64_t>> bytes_by_type;  // stored type -> bytes
+    std::vector<std::pair<std::string, int>> tensors_by_type;     // stored type -> count
+    std::vector<std::string> unused_tensors;
+
+    struct SpecialToken {
+        std::string role;  // "bos", "eos", "pad", ...
+        int64_t id;
+        std::string text;
+    };
+    std::vector<SpecialToken> special_tokens;
+    bool has_tokenizer = false;
+    bool has_chat_template = false;
+};
+
+class Model {
+public:
+    // Loads a GGUF file or a Hugging Face directory; throws lfm::Error.
+    static std::shared_ptr<const Model> load(const std::string& path, const ModelOptions& options = {});
+    ~Model();
+
+    const ModelInfo& info() const;
+
+    struct Impl;
+    const Impl& impl() const { return *impl_; }
+
+private:
+    explicit Model(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+struct SessionOptions {
+    int64_t n_ctx = 4096;   // tokens the session can hold; at most the model's context length
+    int64_t n_batch = 512;  // prompt tokens processed per forward pass
+    KvType kv_type = KvType::kF16;
+};
+
+// One sequence. Not thread-safe: use one Session per thread (they may share a Model).
+class Session {
+public:
+    explicit Session(std::shared_ptr<const Model> model, const SessionOptions& options = {});
+    ~Session();
+    Session(Session&&) noexcept;
+    Session& operator=(Session&&) noexcept;
+
+    // Appends tokens to the sequence. With all_logits, logits() afterwards holds one row per
+    // token of this call ([n][n_vocab]); otherwise the last token's row only.
+    void prefill(std::span<const int32_t> tokens, bool all_logits = false);
+    void decode(int32_t token);
+    void reset();
+
+    std::span<const float> logits() const;  // last token, n_vocab values
+    std::span<const float> all_logits() const;  // rows of the last call with all_logits
+    int64_t position() const;  // tokens in the sequence so far
+    int64_t n_ctx() const;
+    const Model& model() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lfm

@@ -1,0 +1,64 @@
+#pragma once
+// The kernel table: every numeric operation of the forward pass, as plain functions over
+// pointers and lengths. Kernels know nothing of models, tensors' names or layers, and never
+// allocate. One table per ISA; dispatch.cpp picks one at start-up (LFM_ISA forces a choice).
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "types.h"
+
+namespace lfm {
+
+// Converts n floats to the activation format `t` (F32, F16, BF16, Q8_0, Q8_1 or Q8_K);
+// n is a multiple of that format's block size. Output: row_bytes(t, n) bytes.
+using QuantizeRowFn = void (*)(const float* x, void* out, int64_t n);
+// Dot product of one weight row (type W) with an activation row already in W's vec_dot_type.
+using VecDotFn = float (*)(const void* w_row, const void* act_row, int64_t n);
+// Expands n elements of a weight row to floats.
+using DequantizeRowFn = void (*)(const void* row, float* out, int64_t n);
+
+struct KernelTable {
+    const char* isa;  // "scalar", "avx2", ...
+
+    // Indexed by ggml type id; null where a type is not handled.
+    QuantizeRowFn quantize_row[kDTypeIdLimit];
+    VecDotFn vec_dot[kDTypeIdLimit];
+    DequantizeRowFn dequantize_row[kDTypeIdLimit];
+
+    // y = w ⊙ x / sqrt(mean(x²) + eps), in place allowed (y == x).
+    void (*rmsnorm)(const float* x, const float* w, float* y, int64_t n, float eps);
+    // NeoX rotary embedding of n_heads consecutive heads of head_dim at position pos; in place.
+    // cos_sin holds head_dim/2 (cos, sin) pairs for that position.
+    void (*rope_neox)(float* x, int n_heads, int head_dim, const float* cos_sin);
+    // In-place softmax over n values (max-subtracted, f32).
+    void (*softmax)(float* x, int64_t n);
+    // gate[i] = silu(gate[i]) * up[i]
+    void (*silu_mul)(float* gate, const float* up, int64_t n);
+    // One short-conv step over channels: y[c] = Σ_j w[c*k+j]·window_j[c] where the window is the
+    // k-1 state columns (oldest first, state[j*n + c]) followed by s[c]; then the state shifts
+    // left and s is appended.
+    void (*short_conv_step)(const float* s, const float* w, float* state, float* y, int64_t n, int k);
+};
+
+// The table chosen for this process (detected once; LFM_ISA=scalar|avx2|avx512|neon overrides).
+const KernelTable& kernels();
+// A specific table, or null when this build/CPU does not provide it.
+const KernelTable* kernel_table(const std::string& isa);
+// ISAs usable on this machine, best first.
+std::vector<std::string> available_isas();
+
+const KernelTable& scalar_kernel_table();
+
+// ---- composite helpers built on a table (no ISA code of their own) ----------------------------
+
+// Bytes needed to hold one activation row of n floats converted for weights of type w.
+size_t activation_bytes(DType w, int64_t n);
+// y[r] = W[r]·x for r in [r0, r1). `act` is x already converted by quantize_activation.
+void matvec_rows(const KernelTable& k, DType w, const void* weights, size_t w_row_bytes,
+                 const void* act, int64_t n, float* y, int64_t r0, int64_t r1);
+void quantize_activation(const KernelTable& k, DType w, const float* x, void* out, int64_t n);
+
+}  // namespace lfm

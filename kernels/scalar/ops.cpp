@@ -1,0 +1,56 @@
+// Float operations of the forward pass (architecture.md §2, §3).
+
+#include <algorithm>
+#include <cmath>
+
+#include "scalar.h"
+
+namespace lfm::scalar {
+
+void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps) {
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+    const float r = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
+    for (int64_t i = 0; i < n; ++i) y[i] = w[i] * (x[i] * r);
+}
+
+void rope_neox(float* x, int n_heads, int head_dim, const float* cos_sin) {
+    const int half = head_dim / 2;
+    for (int h = 0; h < n_heads; ++h, x += head_dim) {
+        for (int m = 0; m < half; ++m) {
+            const float c = cos_sin[2 * m], s = cos_sin[2 * m + 1];
+            const float a = x[m], b = x[m + half];
+            x[m] = a * c - b * s;
+            x[m + half] = b * c + a * s;
+        }
+    }
+}
+
+void softmax(float* x, int64_t n) {
+    float max = x[0];
+    for (int64_t i = 1; i < n; ++i) max = std::max(max, x[i]);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        x[i] = std::exp(x[i] - max);
+        sum += x[i];
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void silu_mul(float* gate, const float* up, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void short_conv_step(const float* s, const float* w, float* state, float* y, int64_t n, int k) {
+    for (int64_t c = 0; c < n; ++c) {
+        const float* wc = w + c * k;
+        float acc = wc[k - 1] * s[c];
+        for (int j = 0; j < k - 1; ++j) acc += wc[j] * state[j * n + c];
+        y[c] = acc;
+        for (int j = 0; j + 1 < k - 1; ++j) state[j * n + c] = state[(j + 1) * n + c];
+        if (k > 1) state[(k - 2) * n + c] = s[c];
+    }
+}
+
+}  // namespace lfm::scalar

@@ -1,0 +1,50 @@
+#pragma once
+// The scalar kernels: the reference every other ISA is tested against. Plain loops, written to
+// be read; f32 dot products accumulate in double so they are the most accurate path.
+
+#include <cstdint>
+
+namespace lfm::scalar {
+
+// activation quantizers (QuantizeRowFn)
+void quantize_row_f32(const float* x, void* out, int64_t n);
+void quantize_row_f16(const float* x, void* out, int64_t n);
+void quantize_row_bf16(const float* x, void* out, int64_t n);
+void quantize_row_q8_0(const float* x, void* out, int64_t n);
+void quantize_row_q8_1(const float* x, void* out, int64_t n);
+void quantize_row_q8_k(const float* x, void* out, int64_t n);
+
+// dequantizers (DequantizeRowFn)
+void dequantize_row_f32(const void* row, float* y, int64_t n);
+void dequantize_row_f16(const void* row, float* y, int64_t n);
+void dequantize_row_bf16(const void* row, float* y, int64_t n);
+void dequantize_row_q4_0(const void* row, float* y, int64_t n);
+void dequantize_row_q4_1(const void* row, float* y, int64_t n);
+void dequantize_row_q5_0(const void* row, float* y, int64_t n);
+void dequantize_row_q5_1(const void* row, float* y, int64_t n);
+void dequantize_row_q8_0(const void* row, float* y, int64_t n);
+void dequantize_row_q4_k(const void* row, float* y, int64_t n);
+void dequantize_row_q5_k(const void* row, float* y, int64_t n);
+void dequantize_row_q6_k(const void* row, float* y, int64_t n);
+
+// dot products, weight row · activation row in the weight type's vec_dot_type (VecDotFn)
+float vec_dot_f32(const void* w, const void* a, int64_t n);
+float vec_dot_f16(const void* w, const void* a, int64_t n);
+float vec_dot_bf16(const void* w, const void* a, int64_t n);
+float vec_dot_q4_0(const void* w, const void* a, int64_t n);
+float vec_dot_q4_1(const void* w, const void* a, int64_t n);
+float vec_dot_q5_0(const void* w, const void* a, int64_t n);
+float vec_dot_q5_1(const void* w, const void* a, int64_t n);
+float vec_dot_q8_0(const void* w, const void* a, int64_t n);
+float vec_dot_q4_k(const void* w, const void* a, int64_t n);
+float vec_dot_q5_k(const void* w, const void* a, int64_t n);
+float vec_dot_q6_k(const void* w, const void* a, int64_t n);
+
+// float ops
+void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps);
+void rope_neox(float* x, int n_heads, int head_dim, const float* cos_sin);
+void softmax(float* x, int64_t n);
+void silu_mul(float* gate, const float* up, int64_t n);
+void short_conv_step(const float* s, const float* w, float* state, float* y, int64_t n, int k);
+
+}  // namespace lfm::scalar

@@ -1,0 +1,122 @@
+#pragma once
+// Weight and activation storage types (the ggml type ids that GGUF files carry), their block
+// layouts, and exact half-precision conversions. Layouts: ../shared/spec/gguf.md §4.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string_view>
+
+namespace lfm {
+
+// Values are the ggml enum, so a GGUF tensor's type field casts straight to this.
+enum class DType : uint32_t {
+    kF32 = 0,
+    kF16 = 1,
+    kQ4_0 = 2,
+    kQ4_1 = 3,
+    kQ5_0 = 6,
+    kQ5_1 = 7,
+    kQ8_0 = 8,
+    kQ8_1 = 9,  // activation only
+    kQ4_K = 12,
+    kQ5_K = 13,
+    kQ6_K = 14,
+    kQ8_K = 15,  // activation only
+    kBF16 = 30,
+};
+inline constexpr uint32_t kDTypeIdLimit = 31;  // every supported id is below this
+
+struct DTypeTraits {
+    DType type;
+    const char* name;
+    int block_elems;   // elements per block
+    int block_bytes;   // bytes per block
+    DType vec_dot_type;  // what the activation is converted to for dot products with this type
+    bool weight_type;  // may appear as a weight in a model file
+};
+
+// Traits of a supported type, or nullopt for an id this build does not implement.
+std::optional<DTypeTraits> dtype_traits(uint32_t ggml_type_id);
+const DTypeTraits& traits(DType t);
+const char* dtype_name(DType t);
+// Name of any ggml type id, supported or not ("IQ2_XXS", ...), for error messages.
+std::string_view ggml_type_name(uint32_t ggml_type_id);
+
+// Bytes of one row of n elements; n must be a multiple of the block size.
+inline size_t row_bytes(DType t, int64_t n) {
+    const DTypeTraits& tr = traits(t);
+    return static_cast<size_t>(n / tr.block_elems) * static_cast<size_t>(tr.block_bytes);
+}
+
+// ---- half precision ---------------------------------------------------------------------------
+using f16_t = uint16_t;
+using bf16_t = uint16_t;
+
+inline float bits_to_f32(uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+inline uint32_t f32_to_bits(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+}
+
+// IEEE binary16 -> binary32, exact for every input including subnormals, inf and NaN.
+inline float f16_to_f32(f16_t h) {
+    const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+    const uint32_t exp = (h >> 10) & 0x1Fu;
+    uint32_t mant = h & 0x3FFu;
+    if (exp == 0x1F) return bits_to_f32(sign | 0x7F800000u | (mant << 13));
+    if (exp != 0) return bits_to_f32(sign | ((exp + 112) << 23) | (mant << 13));
+    if (mant == 0) return bits_to_f32(sign);
+    // subnormal: normalise
+    int e = -1;
+    do {
+        ++e;
+        mant <<= 1;
+    } while ((mant & 0x400u) == 0);
+    return bits_to_f32(sign | static_cast<uint32_t>(112 - e) << 23 | ((mant & 0x3FFu) << 13));
+}
+
+// binary32 -> binary16, round to nearest even; overflow gives inf, NaN stays NaN.
+f16_t f32_to_f16(float f);
+
+inline float bf16_to_f32(bf16_t h) { return bits_to_f32(static_cast<uint32_t>(h) << 16); }
+inline bf16_t f32_to_bf16(float f) {
+    uint32_t u = f32_to_bits(f);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<bf16_t>((u >> 16) | 0x40);  // quiet NaN
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return static_cast<bf16_t>(u >> 16);
+}
+
+// ---- block layouts (byte-exact with ggml) ------------------------------------------------------
+inline constexpr int QK = 32;    // elements per block of the legacy quants
+inline constexpr int QK_K = 256;  // elements per super-block of the k-quants
+
+struct BlockQ4_0 { f16_t d; uint8_t qs[QK / 2]; };
+struct BlockQ4_1 { f16_t d; f16_t m; uint8_t qs[QK / 2]; };
+struct BlockQ5_0 { f16_t d; uint8_t qh[4]; uint8_t qs[QK / 2]; };
+struct BlockQ5_1 { f16_t d; f16_t m; uint8_t qh[4]; uint8_t qs[QK / 2]; };
+struct BlockQ8_0 { f16_t d; int8_t qs[QK]; };
+struct BlockQ8_1 { f16_t d; f16_t s; int8_t qs[QK]; };  // s = d * sum(qs)
+struct BlockQ4_K { f16_t d; f16_t dmin; uint8_t scales[12]; uint8_t qs[QK_K / 2]; };
+struct BlockQ5_K { f16_t d; f16_t dmin; uint8_t scales[12]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; };
+struct BlockQ6_K { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; f16_t d; };
+struct BlockQ8_K { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; };
+
+static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ4_1) == 20);
+static_assert(sizeof(BlockQ5_0) == 22);
+static_assert(sizeof(BlockQ5_1) == 24);
+static_assert(sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ8_1) == 36);
+static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ5_K) == 176);
+static_assert(sizeof(BlockQ6_K) == 210);
+static_assert(sizeof(BlockQ8_K) == 292);
+
+}  // namespace lfm

@@ -1,0 +1,77 @@
+#pragma once
+// The LFM2 / LFM2-MoE forward pass (../shared/spec/architecture.md §3) and the per-sequence
+// state it reads and writes.
+
+#include <cstdint>
+#include <vector>
+
+#include "config.h"
+#include "kernels.h"
+#include "lfm/model.h"
+#include "model_files.h"
+#include "weights.h"
+
+namespace lfm {
+
+struct Model::Impl {
+    ModelFiles files;
+    Weights weights;
+    ModelInfo info;
+    std::vector<double> rope_inv_freq;  // [head_dim/2]: theta^(-2m/d)
+
+    const Config& config() const { return files.config; }
+};
+
+// One MoE routing decision, recorded when SequenceState::routing_trace is set (tests compare
+// these with llama.cpp's graph tensors in ../shared/reference/*.routing.json).
+struct RoutingRecord {
+    int64_t layer = 0, pos = 0;
+    std::vector<float> logits;   // [E] router logits
+    std::vector<int> selected;   // [k] expert ids, best first
+    std::vector<float> weights;  // [k] mixing weights
+};
+
+// Everything one sequence owns: caches, position, and scratch sized once for n_batch tokens.
+struct SequenceState {
+    SequenceState(const Model::Impl& model, int64_t n_ctx, int64_t n_batch, KvType kv_type);
+
+    int64_t n_ctx, n_batch;
+    DType kv_type;
+    int64_t pos = 0;
+
+    // KV cache of attention layer slot a: k(a) / v(a) point to [n_ctx][n_kv·d] rows of kv_type.
+    std::vector<int> attn_slot;  // layer -> slot, -1 for conv layers
+    std::vector<uint8_t> kv;
+    size_t kv_row_bytes = 0;
+    uint8_t* k_rows(int slot);
+    uint8_t* v_rows(int slot);
+
+    // Conv state of conv layer slot c: (K_c - 1) columns of H floats, oldest first.
+    std::vector<int> conv_slot;  // layer -> slot, -1 for attention layers
+    std::vector<float> conv_state;
+    size_t conv_slot_floats = 0;
+    float* conv_state_of(int slot);
+
+    // Scratch, [n_batch][width] unless noted.
+    std::vector<float> h, u, bcx, mix, q, k, v, attn, gate, up, moe, ffn_out;
+    std::vector<float> scores;     // [n_ctx]
+    std::vector<float> cos_sin;    // [head_dim]
+    std::vector<float> v_row;      // [head_dim]
+    std::vector<uint8_t> act;      // one activation row in any vec_dot type
+    std::vector<uint8_t> act_q;    // one query head in the KV type
+    std::vector<float> router_prob, router_biased;  // [E]
+    std::vector<int> expert_sel;                    // [k]
+    std::vector<float> expert_weight;               // [k]
+
+    std::vector<RoutingRecord>* routing_trace = nullptr;  // debugging and tests only
+
+    void reset();
+};
+
+// Runs tokens[0..n) (n <= n_batch) at positions pos..pos+n-1 and advances pos. Writes the
+// logits of every token ([n][V]) when all_logits, else of the last token only ([V]);
+// with logits == nullptr the head is skipped (a prompt chunk whose logits nobody reads).
+void forward(const Model::Impl& model, SequenceState& s, const int32_t* tokens, int64_t n, float* logits,
+             bool all_logits);
+
+}  // namespace lfm

@@ -1,0 +1,161 @@
+#include "weights.h"
+
+#include <fmt/format.h>
+
+#include <set>
+
+#include "kernels.h"
+#include "lfm/error.h"
+
+namespace lfm {
+
+namespace {
+
+class Binder {
+public:
+    Binder(const ModelFiles& files, Weights& w) : files_(files), w_(w) {}
+
+    const TensorInfo& get(const std::string& name, std::initializer_list<int64_t> shape) {
+        const TensorInfo* t = files_.find(name);
+        if (t == nullptr)
+            throw Error(ErrorCode::kInvalidFile, fmt::format("{}: required tensor '{}' is missing", files_.path, name));
+        check_shape(*t, shape);
+        used_.insert(name);
+        return *t;
+    }
+
+    Matrix matrix(const std::string& name, int64_t n_out, int64_t n_in) {
+        return to_matrix(get(name, {n_in, n_out}));
+    }
+
+    // A vector of n floats (1-D, or any shape with n elements when `shape` is given).
+    const float* floats(const std::string& name, std::initializer_list<int64_t> shape) {
+        return as_f32(get(name, shape));
+    }
+
+    // E expert matrices, from a stacked [in, out, E] GGUF tensor or per-expert tensors.
+    std::vector<Matrix> experts(const std::string& name, int64_t n_expert, int64_t n_out, int64_t n_in) {
+        std::vector<Matrix> out;
+        if (files_.find(name) != nullptr) {
+            const Matrix all = to_matrix(get(name, {n_in, n_out, n_expert}));
+            for (int64_t e = 0; e < n_expert; ++e) {
+                Matrix m = all;
+                m.n_out = n_out;
+                m.data = all.data + static_cast<size_t>(e * n_out) * all.row_bytes;
+                out.push_back(m);
+            }
+            return out;
+        }
+        for (int64_t e = 0; e < n_expert; ++e) out.push_back(matrix(name + "." + std::to_string(e), n_out, n_in));
+        return out;
+    }
+
+    // Router weights are used in f32 whatever the file stores.
+    Matrix f32_matrix(const std::string& name, int64_t n_out, int64_t n_in) {
+        const TensorInfo& t = get(name, {n_in, n_out});
+        Matrix m = to_matrix(t);
+        m.type = DType::kF32;
+        m.row_bytes = sizeof(float) * static_cast<size_t>(n_in);
+        m.data = reinterpret_cast<const uint8_t*>(as_f32(t));
+        return m;
+    }
+
+    void collect_unused() {
+        for (const TensorInfo& t : files_.tensors)
+            if (!used_.count(t.name)) w_.unused_tensors.push_back(t.name);
+    }
+
+private:
+    void check_shape(const TensorInfo& t, std::initializer_list<int64_t> shape) const {
+        std::array<int64_t, 4> want{1, 1, 1, 1};
+        size_t d = 0;
+        for (int64_t v : shape) want[d++] = v;
+        if (want != t.ne) {
+            std::string w = "[";
+            for (size_t k = 0; k < shape.size(); ++k) w += (k ? ", " : "") + std::to_string(want[k]);
+            throw Error(ErrorCode::kInvalidFile, fmt::format("{}: tensor '{}' has shape {}, expected {} (ggml order)",
+                                                             files_.path, t.name, t.shape_string(), w + "]"));
+        }
+    }
+
+    Matrix to_matrix(const TensorInfo& t) const {
+        Matrix m;
+        m.type = t.type;
+        m.n_in = t.ne[0];
+        m.n_out = t.ne[1];
+        m.row_bytes = row_bytes(t.type, t.ne[0]);
+        m.data = t.data;
+        return m;
+    }
+
+    const float* as_f32(const TensorInfo& t) {
+        if (t.type == DType::kF32) {
+            if (reinterpret_cast<uintptr_t>(t.data) % alignof(float) != 0)
+                throw Error(ErrorCode::kInvalidFile, files_.path + ": tensor '" + t.name + "' is misaligned");
+            return reinterpret_cast<const float*>(t.data);
+        }
+        std::vector<float>& v = w_.owned.emplace_back(static_cast<size_t>(t.n_elements()));
+        const DequantizeRowFn deq = kernels().dequantize_row[static_cast<uint32_t>(t.type)];
+        const int64_t n_rows = t.n_elements() / t.ne[0];
+        const size_t rb = row_bytes(t.type, t.ne[0]);
+        for (int64_t r = 0; r < n_rows; ++r) deq(t.data + static_cast<size_t>(r) * rb, v.data() + r * t.ne[0], t.ne[0]);
+        return v.data();
+    }
+
+    const ModelFiles& files_;
+    Weights& w_;
+    std::set<std::string> used_;
+};
+
+}  // namespace
+
+Weights bind_weights(const ModelFiles& files) {
+    const Config& c = files.config;
+    Weights w;
+    Binder b(files, w);
+    const int64_t H = c.n_embd, d = c.head_dim;
+
+    w.token_embd = b.matrix("token_embd.weight", c.n_vocab, H);
+    w.output_norm = b.floats(files.find("token_embd_norm.weight") ? "token_embd_norm.weight" : "output_norm.weight", {H});
+    if (files.find("output.weight") != nullptr) {
+        w.output = b.matrix("output.weight", c.n_vocab, H);
+        w.tied_head = false;
+    } else {
+        w.output = w.token_embd;
+    }
+
+    w.layers.resize(static_cast<size_t>(c.n_layer));
+    for (int64_t l = 0; l < c.n_layer; ++l) {
+        LayerWeights& L = w.layers[static_cast<size_t>(l)];
+        const std::string p = fmt::format("blk.{}.", l);
+        L.attn_norm = b.floats(p + "attn_norm.weight", {H});
+        L.ffn_norm = b.floats(p + "ffn_norm.weight", {H});
+        if (c.is_attention(l)) {
+            L.wq = b.matrix(p + "attn_q.weight", c.n_head * d, H);
+            L.wk = b.matrix(p + "attn_k.weight", c.n_head_kv * d, H);
+            L.wv = b.matrix(p + "attn_v.weight", c.n_head_kv * d, H);
+            L.wo = b.matrix(p + "attn_output.weight", H, c.n_head * d);
+            L.q_norm = b.floats(p + "attn_q_norm.weight", {d});
+            L.k_norm = b.floats(p + "attn_k_norm.weight", {d});
+        } else {
+            L.in_proj = b.matrix(p + "shortconv.in_proj.weight", 3 * H, H);
+            L.conv = b.floats(p + "shortconv.conv.weight", {c.conv_kernel, H});
+            L.out_proj = b.matrix(p + "shortconv.out_proj.weight", H, H);
+        }
+        if (c.is_moe_layer(l)) {
+            L.router = b.f32_matrix(p + "ffn_gate_inp.weight", c.n_expert, H);
+            L.expert_bias = b.floats(p + "exp_probs_b.bias", {c.n_expert});
+            L.exp_gate = b.experts(p + "ffn_gate_exps.weight", c.n_expert, c.n_ff_exp, H);
+            L.exp_up = b.experts(p + "ffn_up_exps.weight", c.n_expert, c.n_ff_exp, H);
+            L.exp_down = b.experts(p + "ffn_down_exps.weight", c.n_expert, H, c.n_ff_exp);
+        } else {
+            L.ffn_gate = b.matrix(p + "ffn_gate.weight", c.n_ff, H);
+            L.ffn_up = b.matrix(p + "ffn_up.weight", c.n_ff, H);
+            L.ffn_down = b.matrix(p + "ffn_down.weight", H, c.n_ff);
+        }
+    }
+    b.collect_unused();
+    return w;
+}
+
+}  // namespace lfm

@@ -1,0 +1,311 @@
+// The forward pass against llama.cpp's logits for the tiny reference models
+// (../shared/reference/README.md): batch, token by token, uneven chunks, greedy continuation,
+// routing decisions, the Hugging Face copy of tinyA, and the session's state handling.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <thread>
+
+#include "model/lfm2.h"
+#include "test_util.h"
+
+namespace lfm {
+namespace {
+
+struct Reference {
+    std::string name;
+    nlohmann::json manifest;
+    std::vector<int32_t> ids;
+    std::vector<float> logits;       // [n][V], one batch
+    std::vector<float> incremental;  // [n][V], one token at a time
+    int64_t n_vocab = 0;
+    bool f32 = false;
+
+    explicit Reference(const std::string& model) : name(model) {
+        manifest = test::read_json(test::ref_path(model + ".manifest.json"));
+        ids = manifest["token_ids"].get<std::vector<int32_t>>();
+        logits = test::read_f32(test::ref_path(manifest["logits_file"]));
+        incremental = test::read_f32(test::ref_path(manifest["logits_incremental_file"]));
+        n_vocab = manifest["shape"][1].get<int64_t>();
+        f32 = model.find("f32") != std::string::npos;
+    }
+};
+
+struct Agreement {
+    float max_abs_diff = 0.0f;
+    int argmax_agree = 0;
+    int n = 0;
+};
+
+int64_t argmax(const float* row, int64_t n) { return std::max_element(row, row + n) - row; }
+
+Agreement compare(const std::vector<float>& ours, const std::vector<float>& ref, int64_t V) {
+    Agreement a;
+    a.n = static_cast<int>(ref.size() / static_cast<size_t>(V));
+    EXPECT_EQ(ours.size(), ref.size());
+    for (int t = 0; t < a.n; ++t) {
+        const float* x = ours.data() + t * V;
+        const float* y = ref.data() + t * V;
+        for (int64_t i = 0; i < V; ++i) a.max_abs_diff = std::max(a.max_abs_diff, std::fabs(x[i] - y[i]));
+        a.argmax_agree += argmax(x, V) == argmax(y, V);
+    }
+    return a;
+}
+
+// The issue's acceptance rule: F32 models within 1e-3 everywhere; quantized models (chaotic: a
+// near-tie expert flip moves later tokens) same argmax at >= 90 % of positions and max diff
+// <= max(2 % of the largest logit, 2 × llama.cpp's own KV-type sensitivity).
+void expect_matches(const Reference& r, const std::vector<float>& ours, const std::vector<float>& ref,
+                    const std::string& how) {
+    const Agreement a = compare(ours, ref, r.n_vocab);
+    if (r.f32) {
+        EXPECT_LE(a.max_abs_diff, 1e-3f) << r.name << " " << how;
+        EXPECT_EQ(a.argmax_agree, a.n) << r.name << " " << how;
+    } else {
+        const float max_logit = r.manifest["max_abs_logit"].get<float>();
+        const float kv_sensitivity = r.manifest["default_settings_batch_vs_canonical_max_abs_diff"].get<float>();
+        EXPECT_LE(a.max_abs_diff, std::max(0.02f * max_logit, 2.0f * kv_sensitivity)) << r.name << " " << how;
+        EXPECT_GE(a.argmax_agree * 10, a.n * 9) << r.name << " " << how;
+    }
+    std::printf("  %-14s %-12s max|diff| %.3g  argmax %d/%d\n", r.name.c_str(), how.c_str(), a.max_abs_diff,
+                a.argmax_agree, a.n);
+}
+
+SessionOptions f32_kv(int64_t n_ctx = 512) {
+    SessionOptions o;
+    o.n_ctx = n_ctx;
+    o.kv_type = KvType::kF32;  // the references were made with an F32 cache
+    return o;
+}
+
+// Logits of every position, feeding the ids in chunks of the given sizes (the rest in the last).
+std::vector<float> run_chunks(const std::shared_ptr<const Model>& model, const std::vector<int32_t>& ids,
+                              const std::vector<size_t>& chunks, const SessionOptions& o = f32_kv()) {
+    Session s(model, o);
+    std::vector<float> out;
+    size_t start = 0;
+    for (size_t k = 0; start < ids.size(); ++k) {
+        const size_t n = k < chunks.size() ? std::min(chunks[k], ids.size() - start) : ids.size() - start;
+        s.prefill(std::span<const int32_t>(ids.data() + start, n), /*all_logits=*/true);
+        out.insert(out.end(), s.all_logits().begin(), s.all_logits().end());
+        start += n;
+    }
+    return out;
+}
+
+class ReferenceModel : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ReferenceModel, LogitsAsOneBatch) {
+    LFM_REQUIRE_SHARED();
+    const Reference r(GetParam());
+    const auto model = Model::load(test::ref_path(GetParam() + ".gguf"));
+    expect_matches(r, run_chunks(model, r.ids, {r.ids.size()}), r.logits, "batch");
+}
+
+TEST_P(ReferenceModel, LogitsTokenByToken) {
+    LFM_REQUIRE_SHARED();
+    const Reference r(GetParam());
+    const auto model = Model::load(test::ref_path(GetParam() + ".gguf"));
+    Session s(model, f32_kv());
+    std::vector<float> out;
+    for (int32_t id : r.ids) {
+        s.decode(id);
+        out.insert(out.end(), s.logits().begin(), s.logits().end());
+    }
+    expect_matches(r, out, r.incremental, "incremental");
+}
+
+TEST_P(ReferenceModel, LogitsInUnevenChunks) {
+    LFM_REQUIRE_SHARED();
+    const Reference r(GetParam());
+    const auto model = Model::load(test::ref_path(GetParam() + ".gguf"));
+    expect_matches(r, run_chunks(model, r.ids, {5, 17}), r.logits, "5+17+rest");
+    // a small n_batch splits one prefill call internally the same way
+    SessionOptions o = f32_kv();
+    o.n_batch = 7;
+    expect_matches(r, run_chunks(model, r.ids, {r.ids.size()}, o), r.logits, "n_batch 7");
+}
+
+TEST_P(ReferenceModel, GreedyContinuation) {
+    LFM_REQUIRE_SHARED();
+    const Reference r(GetParam());
+    const auto& g = r.manifest["greedy"];
+    const auto prompt = g["prompt_ids"].get<std::vector<int32_t>>();
+    const auto expected = g["generated_ids"].get<std::vector<int32_t>>();
+    const std::vector<float> step_ref = test::read_f32(test::ref_path(g["step_logits_file"]));
+    const auto model = Model::load(test::ref_path(GetParam() + ".gguf"));
+    Session s(model, f32_kv());
+    s.prefill(prompt);
+    std::vector<int32_t> generated;
+    std::vector<float> steps;
+    for (size_t k = 0; k < expected.size(); ++k) {
+        steps.insert(steps.end(), s.logits().begin(), s.logits().end());
+        const auto next = static_cast<int32_t>(argmax(s.logits().data(), r.n_vocab));
+        generated.push_back(next);
+        // follow the reference's tokens so a quantized near-tie flip does not derail the rest
+        s.decode(expected[k]);
+    }
+    if (r.f32) {
+        EXPECT_EQ(generated, expected) << r.name;
+        expect_matches(r, steps, step_ref, "greedy steps");
+    } else {
+        // The issue asks this of the F32 models only. On quantized ones a single activation-
+        // rounding flip in the head moves every later step by ~0.06 (q8_0), so the steps are held
+        // to the argmax rule and their max difference is reported.
+        int same = 0;
+        for (size_t k = 0; k < expected.size(); ++k) same += generated[k] == expected[k];
+        EXPECT_GE(same * 10, static_cast<int>(expected.size()) * 9) << r.name;
+        const Agreement a = compare(steps, step_ref, r.n_vocab);
+        EXPECT_GE(a.argmax_agree * 10, a.n * 9) << r.name;
+        std::printf("  %-14s greedy steps max|diff| %.3g  argmax %d/%d\n", r.name.c_str(), a.max_abs_diff,
+                    a.argmax_agree, a.n);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiny, ReferenceModel,
+                         ::testing::Values("tinyA-f32", "tinyB-f32", "tinyB-q8_0", "tinyB-q4_0", "tinyB-q4_k",
+                                           "tinyB-q4_k_m"),
+                         [](const auto& param_info) {
+                             std::string n = param_info.param;
+                             std::replace(n.begin(), n.end(), '-', '_');
+                             return n;
+                         });
+
+// Routing: our router logits, the chosen experts and their weights against llama.cpp's graph
+// tensors. The file's ffn_moe_topk rows do not agree with its own ffn_moe_probs_biased (see the
+// loaders/forward note), so the expected set is the top-k of ffn_moe_probs_biased.
+TEST(Routing, MatchesLlamaCppOnF32Models) {
+    LFM_REQUIRE_SHARED();
+    for (const std::string name : {"tinyA-f32", "tinyB-f32"}) {
+        const auto model = Model::load(test::ref_path(name + ".gguf"));
+        const auto layers = test::read_json(test::ref_path(name + ".routing.json"))["layers"];
+        const Reference r(name);
+        SequenceState st(model->impl(), 512, 512, KvType::kF32);
+        std::vector<RoutingRecord> trace;
+        st.routing_trace = &trace;
+        forward(model->impl(), st, r.ids.data(), static_cast<int64_t>(r.ids.size()), nullptr, false);
+        ASSERT_EQ(trace.size(), layers.size() * r.ids.size());
+        int checked = 0;
+        for (const RoutingRecord& rec : trace) {
+            const auto& ref = layers["layer_" + std::to_string(rec.layer)];
+            const auto logits = ref["ffn_moe_logits"][rec.pos].get<std::vector<float>>();
+            const auto biased = ref["ffn_moe_probs_biased"][rec.pos].get<std::vector<float>>();
+            auto weights = ref["ffn_moe_weights_norm"][rec.pos].get<std::vector<float>>();
+            for (size_t e = 0; e < logits.size(); ++e) ASSERT_NEAR(rec.logits[e], logits[e], 1e-4) << name;
+            std::vector<int> order(biased.size());
+            std::iota(order.begin(), order.end(), 0);
+            std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return biased[a] > biased[b]; });
+            const size_t k = rec.selected.size();
+            if (biased[order[k - 1]] - biased[order[k]] < 1e-4f) continue;  // near-tie: either is right
+            std::vector<int> want(order.begin(), order.begin() + static_cast<long>(k)), got = rec.selected;
+            std::sort(want.begin(), want.end());
+            std::sort(got.begin(), got.end());
+            ASSERT_EQ(got, want) << name << " layer " << rec.layer << " pos " << rec.pos;
+            auto ours = rec.weights;
+            std::sort(ours.begin(), ours.end());
+            std::sort(weights.begin(), weights.end());
+            for (size_t j = 0; j < k; ++j) ASSERT_NEAR(ours[j], weights[j], 1e-5);
+            ++checked;
+        }
+        EXPECT_GT(checked, static_cast<int>(trace.size() * 9 / 10));
+    }
+}
+
+TEST(Forward, HuggingFaceDirectoryMatchesGguf) {
+    LFM_REQUIRE_SHARED();
+    const Reference r("tinyA-f32");
+    const auto gguf = Model::load(test::ref_path("tinyA-f32.gguf"));
+    const auto hf = Model::load(test::ref_path("hf-tinyA"));
+    const auto a = run_chunks(gguf, r.ids, {r.ids.size()});
+    const auto b = run_chunks(hf, r.ids, {r.ids.size()});
+    EXPECT_EQ(compare(a, b, r.n_vocab).max_abs_diff, 0.0f);  // same bits, same code path
+    expect_matches(r, b, r.logits, "hf batch");
+}
+
+TEST(Forward, ResetEqualsFreshSession) {
+    LFM_REQUIRE_SHARED();
+    const Reference r("tinyB-f32");
+    const auto model = Model::load(test::ref_path("tinyB-f32.gguf"));
+    Session used(model, f32_kv());
+    used.prefill(std::span<const int32_t>(r.ids.data() + 10, 20));
+    used.reset();
+    EXPECT_EQ(used.position(), 0);
+    used.prefill(r.ids, true);
+    Session fresh(model, f32_kv());
+    fresh.prefill(r.ids, true);
+    ASSERT_EQ(used.all_logits().size(), fresh.all_logits().size());
+    EXPECT_TRUE(std::equal(used.all_logits().begin(), used.all_logits().end(), fresh.all_logits().begin()));
+}
+
+TEST(Forward, F16CacheStaysCloseToF32) {
+    LFM_REQUIRE_SHARED();
+    const Reference r("tinyB-f32");
+    const auto model = Model::load(test::ref_path("tinyB-f32.gguf"));
+    SessionOptions o = f32_kv();
+    o.kv_type = KvType::kF16;
+    const Agreement a = compare(run_chunks(model, r.ids, {r.ids.size()}, o), r.logits, r.n_vocab);
+    // llama.cpp's own logits move by ~1.4e-3 on these models with an F16 cache
+    EXPECT_LE(a.max_abs_diff, 1e-2f);
+    EXPECT_GT(a.max_abs_diff, 0.0f);  // the cache type really changed
+    EXPECT_EQ(a.argmax_agree, a.n);
+}
+
+TEST(Forward, TwoThreadsShareOneModel) {
+    LFM_REQUIRE_SHARED();
+    const Reference r("tinyB-q4_k");
+    const auto model = Model::load(test::ref_path("tinyB-q4_k.gguf"));
+    const auto serial_a = run_chunks(model, r.ids, {r.ids.size()});
+    const std::vector<int32_t> other(r.ids.rbegin(), r.ids.rend());
+    const auto serial_b = run_chunks(model, other, {r.ids.size()});
+    std::vector<float> par_a, par_b;
+    std::thread ta([&] { par_a = run_chunks(model, r.ids, {r.ids.size()}); });
+    std::thread tb([&] { par_b = run_chunks(model, other, {r.ids.size()}); });
+    ta.join();
+    tb.join();
+    EXPECT_EQ(par_a, serial_a);
+    EXPECT_EQ(par_b, serial_b);
+}
+
+TEST(Session, ContextOverflowIsAnError) {
+    LFM_REQUIRE_SHARED();
+    const auto model = Model::load(test::ref_path("tinyA-f32.gguf"));
+    Session s(model, f32_kv(8));
+    const std::vector<int32_t> ids{1, 2, 3, 4, 5, 6};
+    s.prefill(ids);
+    try {
+        s.prefill(ids);
+        FAIL() << "expected a context overflow";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kContextOverflow);
+        EXPECT_NE(std::string(e.what()).find("context size 8"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(s.position(), 6);  // the failed call changed nothing
+    s.decode(7);
+    s.decode(8);
+    EXPECT_THROW(s.decode(9), Error);
+}
+
+TEST(Session, RejectsBadOptionsAndTokens) {
+    LFM_REQUIRE_SHARED();
+    const auto model = Model::load(test::ref_path("tinyA-f32.gguf"));
+    EXPECT_THROW(Session(model, f32_kv(0)), Error);
+    EXPECT_THROW(Session(model, f32_kv(model->info().n_ctx_train + 1)), Error);
+    SessionOptions o = f32_kv();
+    o.n_batch = 0;
+    EXPECT_THROW(Session(model, o), Error);
+    Session s(model, f32_kv());
+    try {
+        s.decode(static_cast<int32_t>(model->info().n_vocab));
+        FAIL() << "expected an out-of-range token error";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    }
+    EXPECT_THROW(s.decode(-1), Error);
+    EXPECT_THROW(s.prefill({}), Error);
+}
+
+}  // namespace
+}  // namespace lfm

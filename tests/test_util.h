@@ -1,0 +1,54 @@
+#pragma once
+// Helpers shared by the tests: paths into ../shared/reference and readers for its files.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace lfm::test {
+
+inline std::string shared_path(const std::string& rel) { return std::string(LFM_SHARED_DIR) + "/" + rel; }
+inline std::string ref_path(const std::string& rel) { return shared_path("reference/" + rel); }
+
+inline bool have_shared() { return std::filesystem::exists(ref_path("README.md")); }
+
+#define LFM_REQUIRE_SHARED()                                                                     \
+    do {                                                                                         \
+        if (!::lfm::test::have_shared())                                                         \
+            GTEST_SKIP() << "../shared/reference is not beside the repository (reference data)"; \
+    } while (0)
+
+inline nlohmann::json read_json(const std::string& path) {
+    std::ifstream in(path);
+    return nlohmann::json::parse(in);
+}
+
+inline std::vector<float> read_f32(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<float> out(bytes.size() / 4);
+    std::memcpy(out.data(), bytes.data(), out.size() * 4);
+    return out;
+}
+
+inline std::vector<uint8_t> read_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+inline std::string temp_path(const std::string& name) {
+    const auto dir = std::filesystem::temp_directory_path() / ("lfm-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    return (dir / name).string();
+}
+
+inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+}  // namespace lfm::test

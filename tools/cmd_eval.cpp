@@ -1,0 +1,90 @@
+// `lfm eval -m MODEL --ids 1,2,3|@FILE [--batch N] [--ctx N] [--kv-type f16|f32] [--logits-out FILE]`
+// Evaluates token ids, prints the argmax per position, and can save every position's logits as
+// raw little-endian float32 [n_tokens][n_vocab] (the layout of ../shared/reference).
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "commands.h"
+#include "lfm/model.h"
+
+namespace lfm::cli {
+
+namespace {
+
+std::vector<int32_t> parse_ids(const std::string& spec) {
+    std::string text = spec;
+    if (!spec.empty() && spec[0] == '@') {
+        std::ifstream in(spec.substr(1));
+        if (!in) throw Error(ErrorCode::kIo, spec.substr(1) + ": cannot open the token id file");
+        std::stringstream ss;
+        ss << in.rdbuf();
+        text = ss.str();
+    }
+    std::replace_if(text.begin(), text.end(), [](char ch) { return ch == ',' || ch == '[' || ch == ']'; }, ' ');
+    std::istringstream in(text);
+    std::vector<int32_t> ids;
+    std::string word;
+    while (in >> word) {
+        size_t used = 0;
+        long long v = 0;
+        try {
+            v = std::stoll(word, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used != word.size() || v < 0 || v > INT32_MAX)
+            throw Error(ErrorCode::kInvalidArgument, "'" + word + "' is not a token id (expected a non-negative integer)");
+        ids.push_back(static_cast<int32_t>(v));
+    }
+    if (ids.empty()) throw Error(ErrorCode::kInvalidArgument, "no token ids given");
+    return ids;
+}
+
+}  // namespace
+
+Command add_eval(CLI::App& app) {
+    struct Opts {
+        std::string model, ids, logits_out, kv_type = "f16";
+        int64_t batch = 512, ctx = 0;
+    };
+    auto o = std::make_shared<Opts>();
+    app.add_option("-m,--model", o->model, "GGUF file or Hugging Face model directory")->required();
+    app.add_option("--ids", o->ids, "token ids: 1,2,3 or @FILE")->required();
+    app.add_option("-b,--batch", o->batch, "tokens per forward pass (default 512)");
+    app.add_option("-c,--ctx", o->ctx, "context size (default: the number of ids)");
+    app.add_option("--kv-type", o->kv_type, "KV cache type")->check(CLI::IsMember({"f16", "f32"}));
+    app.add_option("--logits-out", o->logits_out, "write every position's logits as float32 [n][n_vocab]");
+    return [o] {
+        const std::vector<int32_t> ids = parse_ids(o->ids);
+        const auto model = Model::load(o->model);
+        SessionOptions so;
+        so.n_ctx = o->ctx > 0 ? o->ctx : static_cast<int64_t>(ids.size());
+        so.n_batch = o->batch;
+        so.kv_type = o->kv_type == "f32" ? KvType::kF32 : KvType::kF16;
+        Session session(model, so);
+        session.prefill(ids, /*all_logits=*/true);
+        const auto logits = session.all_logits();
+        const auto V = static_cast<size_t>(model->info().n_vocab);
+        if (!o->logits_out.empty()) {
+            std::FILE* f = std::fopen(o->logits_out.c_str(), "wb");
+            if (f == nullptr) throw Error(ErrorCode::kIo, o->logits_out + ": cannot open for writing");
+            const size_t written = std::fwrite(logits.data(), sizeof(float), logits.size(), f);
+            if (std::fclose(f) != 0 || written != logits.size())
+                throw Error(ErrorCode::kIo, o->logits_out + ": write failed");
+        }
+        std::string line = "argmax:";
+        for (size_t t = 0; t < ids.size(); ++t) {
+            const float* row = logits.data() + t * V;
+            line += fmt::format(" {}", std::max_element(row, row + V) - row);
+        }
+        fmt::print("{}\n", line);
+        return 0;
+    };
+}
+
+}  // namespace lfm::cli

@@ -1,0 +1,15 @@
+#pragma once
+// Each subcommand of `lfm` registers its flags on the CLI11 app and returns the function that
+// runs it. The functions return the process exit code; lfm::Error propagates to main().
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace lfm::cli {
+
+using Command = std::function<int()>;
+
+Command add_info(CLI::App& app);
+Command add_eval(CLI::App& app);
+
+}  // namespace lfm::cli
