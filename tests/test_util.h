@@ -2,6 +2,9 @@
 // Helpers shared by the tests: paths into ../shared/reference and readers for its files.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -40,10 +43,20 @@ inline std::vector<uint8_t> read_bytes(const std::string& path) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// A per-process scratch directory, removed when the test binary exits.
+struct TempDir {
+    std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / ("lfm-test-" + std::to_string(::getpid()));
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+    }
+};
+
 inline std::string temp_path(const std::string& name) {
-    const auto dir = std::filesystem::temp_directory_path() / ("lfm-test-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir);
-    return (dir / name).string();
+    static TempDir temp;
+    std::filesystem::create_directories(temp.dir);
+    return (temp.dir / name).string();
 }
 
 inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {

@@ -254,9 +254,9 @@ GgufFile::GgufFile(std::shared_ptr<const MappedFile> file) : file_(std::move(fil
     // Each metadata record needs >= 12 bytes (key length + type), each tensor info >= 24: reject
     // absurd counts before reserving anything.
     if (n_kv > c.remaining() / 12)
-        fail(ErrorCode::kInvalidFile, path, fmt::format("corrupt header: {} metadata keys cannot fit in the file", n_kv));
+        fail(ErrorCode::kInvalidFile, path, fmt::format("truncated or corrupt header: {} metadata keys cannot fit in the {} bytes left", n_kv, c.remaining()));
     if (n_tensors > c.remaining() / 24)
-        fail(ErrorCode::kInvalidFile, path, fmt::format("corrupt header: {} tensors cannot fit in the file", n_tensors));
+        fail(ErrorCode::kInvalidFile, path, fmt::format("truncated or corrupt header: {} tensors cannot fit in the {} bytes left", n_tensors, c.remaining()));
 
     metadata_.reserve(n_kv);
     for (uint64_t k = 0; k < n_kv; ++k) {
