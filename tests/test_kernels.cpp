@@ -1,1 +1,242 @@
+// Kernels against independent computations: every dot product against dequantize-then-multiply
+// in double, the activation quantizers against their definitions, the float ops against plain
+// formulas, and hand-worked blocks from ../shared/spec/gguf.md §4.
+
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "kernels.h"
+
+namespace lfm {
+namespace {
+
+const KernelTable& K() { return kernels(); }
+
+// Random bytes for n elements of type t, with every f16 scale set to a finite value in
+// [0.001, 0.05] so results stay well scaled.
+std::vector<uint8_t> random_weights(DType t, int64_t n, std::mt19937& rng) {
+    std::vector<uint8_t> w(row_bytes(t, n));
+    for (auto& b : w) b = static_cast<uint8_t>(rng());
+    std::uniform_real_distribution<float> scale(0.001f, 0.05f), value(-1.0f, 1.0f);
+    auto set_f16 = [&](size_t at, float v) {
+        const f16_t h = f32_to_f16(v);
+        std::memcpy(w.data() + at, &h, 2);
+    };
+    const DTypeTraits& tr = traits(t);
+    const size_t blocks = static_cast<size_t>(n / tr.block_elems);
+    for (size_t b = 0; b < blocks; ++b) {
+        const size_t base = b * static_cast<size_t>(tr.block_bytes);
+        switch (t) {
+            case DType::kF32: {
+                const float v = value(rng);
+                std::memcpy(w.data() + base, &v, 4);
+                break;
+            }
+            case DType::kF16: set_f16(base, value(rng)); break;
+            case DType::kBF16: {
+                const bf16_t h = f32_to_bf16(value(rng));
+                std::memcpy(w.data() + base, &h, 2);
+                break;
+            }
+            case DType::kQ4_0: case DType::kQ5_0: case DType::kQ8_0: set_f16(base, scale(rng)); break;
+            case DType::kQ4_1: case DType::kQ5_1: case DType::kQ4_K: case DType::kQ5_K:
+                set_f16(base, scale(rng));
+                set_f16(base + 2, scale(rng));
+                break;
+            case DType::kQ6_K: set_f16(base + 208, scale(rng)); break;
+            default: ADD_FAILURE() << "no generator for " << dtype_name(t);
+        }
+    }
+    return w;
+}
+
+// The activation as the dot product sees it, back in floats.
+std::vector<double> activation_values(DType a, const std::vector<uint8_t>& q, int64_t n) {
+    std::vector<double> out(static_cast<size_t>(n));
+    if (a == DType::kQ8_1) {
+        const auto* b = reinterpret_cast<const BlockQ8_1*>(q.data());
+        for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = f16_to_f32(b[i / QK].d) * b[i / QK].qs[i % QK];
+    } else if (a == DType::kQ8_K) {
+        const auto* b = reinterpret_cast<const BlockQ8_K*>(q.data());
+        for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = static_cast<double>(b[i / QK_K].d) * b[i / QK_K].qs[i % QK_K];
+    } else {
+        std::vector<float> f(static_cast<size_t>(n));
+        scalar_kernel_table().dequantize_row[static_cast<uint32_t>(a)](q.data(), f.data(), n);
+        for (size_t i = 0; i < f.size(); ++i) out[i] = f[i];
+    }
+    return out;
+}
+
+class DotProduct : public ::testing::TestWithParam<DType> {};
+
+TEST_P(DotProduct, EqualsDequantizedProduct) {
+    const DType t = GetParam();
+    const DType a = traits(t).vec_dot_type;
+    std::mt19937 rng(42 + static_cast<unsigned>(t));
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    for (int64_t n : {256, 512, 2048}) {
+        const auto w = random_weights(t, n, rng);
+        std::vector<float> x(static_cast<size_t>(n));
+        for (auto& v : x) v = gauss(rng);
+        std::vector<uint8_t> xq(activation_bytes(t, n));
+        quantize_activation(K(), t, x.data(), xq.data(), n);
+        std::vector<float> wf(static_cast<size_t>(n));
+        K().dequantize_row[static_cast<uint32_t>(t)](w.data(), wf.data(), n);
+        const auto xa = activation_values(a, xq, n);
+        double expect = 0, scale = 0;
+        for (size_t i = 0; i < wf.size(); ++i) {
+            expect += static_cast<double>(wf[i]) * xa[i];
+            scale += std::fabs(static_cast<double>(wf[i]) * xa[i]);
+        }
+        const float got = K().vec_dot[static_cast<uint32_t>(t)](w.data(), xq.data(), n);
+        EXPECT_NEAR(got, expect, 1e-5 * scale + 1e-6) << dtype_name(t) << " n=" << n;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllWeightTypes, DotProduct,
+                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ4_0, DType::kQ4_1,
+                                           DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K,
+                                           DType::kQ6_K),
+                         [](const auto& param_info) { return std::string(dtype_name(param_info.param)); });
+
+TEST(Dequantize, Q4_0HandWorkedBlock) {
+    BlockQ4_0 b{};
+    b.d = f32_to_f16(0.5f);
+    for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+    float y[32];
+    K().dequantize_row[static_cast<uint32_t>(DType::kQ4_0)](&b, y, 32);
+    for (int j = 0; j < 16; ++j) {
+        EXPECT_EQ(y[j], 0.5f * static_cast<float>(j - 8));        // low nibbles: first half
+        EXPECT_EQ(y[j + 16], 0.5f * static_cast<float>(7 - j));   // high nibbles: second half
+    }
+}
+
+TEST(Dequantize, Q5_0FifthBitFromQh) {
+    BlockQ5_0 b{};
+    b.d = f32_to_f16(1.0f);
+    const uint32_t h = 0x80000001u;  // element 0 and element 31 get their 5th bit
+    std::memcpy(b.qh, &h, 4);
+    float y[32];
+    K().dequantize_row[static_cast<uint32_t>(DType::kQ5_0)](&b, y, 32);
+    EXPECT_EQ(y[0], 0.0f);     // 16 - 16
+    EXPECT_EQ(y[1], -16.0f);
+    EXPECT_EQ(y[31], 0.0f);
+}
+
+TEST(Dequantize, Q4_KScalesAndMins) {
+    BlockQ4_K b{};
+    b.d = f32_to_f16(1.0f);
+    b.dmin = f32_to_f16(0.5f);
+    // sub-block 0: scale 3, min 2; sub-block 5: scale 0x2A (high bits from scales[1]), min 0x15
+    b.scales[0] = 3;
+    b.scales[4] = 2;
+    b.scales[1] = static_cast<uint8_t>(2 << 6);  // top bits of sc[5] = 2
+    b.scales[5] = static_cast<uint8_t>(1 << 6);  // top bits of mn[5] = 1
+    b.scales[9] = static_cast<uint8_t>(0x0A | (0x05 << 4));
+    for (auto& q : b.qs) q = 0x71;  // low nibble 1, high nibble 7
+    float y[256];
+    K().dequantize_row[static_cast<uint32_t>(DType::kQ4_K)](&b, y, 256);
+    EXPECT_EQ(y[0], 3.0f * 1 - 0.5f * 2);
+    EXPECT_EQ(y[32 * 5], 0x2A * 7.0f - 0.5f * 0x15);  // sub-block 5 = chunk 2, high nibbles
+}
+
+TEST(Quantize, Q8_0RoundsToHalfAStep) {
+    std::mt19937 rng(1);
+    std::normal_distribution<float> g(0.0f, 3.0f);
+    std::vector<float> x(256);
+    for (auto& v : x) v = g(rng);
+    x[5] = 0.0f;
+    std::vector<BlockQ8_0> q(8);
+    K().quantize_row[static_cast<uint32_t>(DType::kQ8_0)](x.data(), q.data(), 256);
+    for (size_t i = 0; i < x.size(); ++i) {
+        const BlockQ8_0& b = q[i / 32];
+        float amax = 0;
+        for (size_t j = i / 32 * 32; j < i / 32 * 32 + 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+        EXPECT_NEAR(f16_to_f32(b.d), amax / 127, amax / 127 * 1e-3);
+        // half a step, plus up to 127 × the f16 rounding of d (2^-11 relative)
+        EXPECT_LE(std::fabs(f16_to_f32(b.d) * b.qs[i % 32] - x[i]), amax / 127 * (0.5f + 127.0f / 2048));
+    }
+    EXPECT_EQ(q[0].qs[5], 0);
+}
+
+TEST(Quantize, Q8_KSignedMaxMapsToMinus127AndBsums) {
+    std::vector<float> x(256);
+    for (int i = 0; i < 256; ++i) x[static_cast<size_t>(i)] = static_cast<float>(i % 17) - 8.0f;
+    x[100] = 20.0f;  // largest magnitude, positive: iscale = -127/20, so it maps to -127
+    BlockQ8_K b{};
+    K().quantize_row[static_cast<uint32_t>(DType::kQ8_K)](x.data(), &b, 256);
+    EXPECT_EQ(b.qs[100], -127);
+    EXPECT_FLOAT_EQ(b.d, -20.0f / 127);
+    for (int g = 0; g < 16; ++g) {
+        int s = 0;
+        for (int j = 0; j < 16; ++j) s += b.qs[g * 16 + j];
+        EXPECT_EQ(b.bsums[g], s);
+    }
+    for (int i = 0; i < 256; ++i) EXPECT_NEAR(b.d * b.qs[i], x[static_cast<size_t>(i)], std::fabs(b.d) * 0.51f);
+    std::vector<float> zeros(256, 0.0f);
+    K().quantize_row[static_cast<uint32_t>(DType::kQ8_K)](zeros.data(), &b, 256);
+    EXPECT_EQ(b.d, 0.0f);
+    EXPECT_EQ(b.bsums[3], 0);
+}
+
+TEST(Ops, RmsNorm) {
+    std::vector<float> x{1, -2, 3, -4}, w{1, 2, 0.5f, 1}, y(4);
+    K().rmsnorm(x.data(), w.data(), y.data(), 4, 1e-5f);
+    const double r = 1.0 / std::sqrt((1 + 4 + 9 + 16) / 4.0 + 1e-5);
+    for (int i = 0; i < 4; ++i) EXPECT_NEAR(y[static_cast<size_t>(i)], w[static_cast<size_t>(i)] * x[static_cast<size_t>(i)] * r, 1e-6);
+}
+
+TEST(Ops, SoftmaxIsStableForLargeValues) {
+    std::vector<float> x{1000.0f, 1001.0f, 999.0f};
+    K().softmax(x.data(), 3);
+    const double e0 = std::exp(-1.0), e2 = std::exp(-2.0), s = e0 + 1 + e2;
+    EXPECT_NEAR(x[0], e0 / s, 1e-6);
+    EXPECT_NEAR(x[1], 1 / s, 1e-6);
+    EXPECT_NEAR(x[2], e2 / s, 1e-6);
+}
+
+TEST(Ops, SiluMul) {
+    std::vector<float> g{-2, 0, 3}, u{1, 5, -2};
+    K().silu_mul(g.data(), u.data(), 3);
+    EXPECT_NEAR(g[0], -2 / (1 + std::exp(2.0)) * 1, 1e-6);
+    EXPECT_EQ(g[1], 0.0f);
+    EXPECT_NEAR(g[2], 3 / (1 + std::exp(-3.0)) * -2, 1e-5);
+}
+
+TEST(Ops, RopeNeoxPairsHalves) {
+    // head_dim 4: element m pairs with m + 2
+    std::vector<float> x{1, 2, 3, 4};
+    const float a0 = 0.3f, a1 = 0.7f;
+    std::vector<float> cs{std::cos(a0), std::sin(a0), std::cos(a1), std::sin(a1)};
+    K().rope_neox(x.data(), 1, 4, cs.data());
+    EXPECT_NEAR(x[0], 1 * std::cos(a0) - 3 * std::sin(a0), 1e-6);
+    EXPECT_NEAR(x[2], 3 * std::cos(a0) + 1 * std::sin(a0), 1e-6);
+    EXPECT_NEAR(x[1], 2 * std::cos(a1) - 4 * std::sin(a1), 1e-6);
+    EXPECT_NEAR(x[3], 4 * std::cos(a1) + 2 * std::sin(a1), 1e-6);
+}
+
+TEST(Ops, ShortConvStepIsCausalAndRollsTheState) {
+    // 2 channels, kernel width 3: y_t = w0·s_{t-2} + w1·s_{t-1} + w2·s_t
+    const std::vector<float> w{1, 10, 100, 2, 20, 200};
+    std::vector<float> state(2 * 2, 0.0f), y(2);
+    const std::vector<std::vector<float>> s{{1, 2}, {3, 4}, {5, 6}};
+    K().short_conv_step(s[0].data(), w.data(), state.data(), y.data(), 2, 3);
+    EXPECT_EQ(y, (std::vector<float>{100, 400}));
+    K().short_conv_step(s[1].data(), w.data(), state.data(), y.data(), 2, 3);
+    EXPECT_EQ(y, (std::vector<float>{10 + 300, 40 + 800}));
+    K().short_conv_step(s[2].data(), w.data(), state.data(), y.data(), 2, 3);
+    EXPECT_EQ(y, (std::vector<float>{1 + 30 + 500, 4 + 80 + 1200}));
+    EXPECT_EQ(state, (std::vector<float>{3, 4, 5, 6}));  // oldest column first
+}
+
+TEST(Dispatch, ForcedIsaMustExist) {
+    EXPECT_NE(kernel_table("scalar"), nullptr);
+    EXPECT_EQ(kernel_table("sparc"), nullptr);
+    EXPECT_FALSE(available_isas().empty());
+}
+
+}  // namespace
+}  // namespace lfm

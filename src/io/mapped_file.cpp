@@ -38,8 +38,13 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     ::close(fd);  // the mapping keeps the file alive
 }
 
+MappedFile::MappedFile(std::vector<uint8_t> bytes, const std::string& name)
+    : path_(name), size_(bytes.size()), owned_(std::move(bytes)) {
+    data_ = owned_.data();
+}
+
 MappedFile::~MappedFile() {
-    if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+    if (data_ != nullptr && owned_.empty()) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
 }  // namespace lfm

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace lfm {
 
@@ -11,6 +12,8 @@ class MappedFile {
 public:
     // Throws lfm::Error (kIo) naming the path when the file cannot be opened or mapped.
     explicit MappedFile(const std::string& path);
+    // Bytes already in memory, presented as a file named `name` (fuzzers, tests).
+    MappedFile(std::vector<uint8_t> bytes, const std::string& name);
     ~MappedFile();
     MappedFile(const MappedFile&) = delete;
     MappedFile& operator=(const MappedFile&) = delete;
@@ -23,6 +26,7 @@ private:
     std::string path_;
     const uint8_t* data_ = nullptr;
     size_t size_ = 0;
+    std::vector<uint8_t> owned_;  // only for the in-memory constructor
 };
 
 }  // namespace lfm
