@@ -7,7 +7,6 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
-#include <regex>
 
 #include "io/gguf.h"
 #include "io/safetensors.h"
@@ -251,9 +250,8 @@ std::string write_hf_variant(const std::string& name, bool bf16) {
         throw std::runtime_error("no tensor " + n);
     };
     std::vector<StTensor> shard1, shard2;
-    static const std::regex expert_re(R"(model\.layers\.\d+\.feed_forward\.experts\.\d+\.w[123]\.weight)");
     for (const TensorInfo& t : st) {
-        if (std::regex_match(t.name, expert_re)) continue;  // re-added fused below
+        if (hf_to_gguf_name(t.name).find("_exps.weight.") != std::string::npos) continue;  // re-added fused below
         std::vector<int64_t> shape;
         for (int d = t.n_dims - 1; d >= 0; --d) shape.push_back(t.ne[static_cast<size_t>(d)]);
         StTensor out{t.name, dtype, shape, convert(t.data, static_cast<size_t>(t.n_elements()))};

@@ -6,7 +6,6 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -30,21 +29,39 @@ void ModelFiles::build_index() {
     }
 }
 
+namespace {
+
+// Consumes `prefix`, a decimal number and a '.', from the front of s; returns the number.
+bool take_numbered(std::string_view& s, std::string_view prefix, std::string& number) {
+    if (s.substr(0, prefix.size()) != prefix) return false;
+    size_t k = prefix.size();
+    while (k < s.size() && s[k] >= '0' && s[k] <= '9') ++k;
+    if (k == prefix.size() || k >= s.size() || s[k] != '.') return false;
+    number = std::string(s.substr(prefix.size(), k - prefix.size()));
+    s.remove_prefix(k + 1);
+    return true;
+}
+
+// Multimodal LFM2 variants nest the text model; their prefixes are stripped.
+std::string strip_hf_prefix(const std::string& raw) {
+    if (raw.rfind("model.language_model.", 0) == 0) return "model." + raw.substr(21);
+    if (raw.rfind("language_model.", 0) == 0) return raw.substr(15);
+    if (raw.rfind("lfm.", 0) == 0) return raw.substr(4);
+    return raw;
+}
+
+}  // namespace
+
 std::string hf_to_gguf_name(const std::string& raw) {
-    // multimodal LFM2 variants nest the text model; strip those prefixes
-    std::string name = raw;
-    if (name.rfind("model.language_model.", 0) == 0) name = "model." + name.substr(21);
-    else if (name.rfind("language_model.", 0) == 0) name = name.substr(15);
-    else if (name.rfind("lfm.", 0) == 0) name = name.substr(4);
+    const std::string name = strip_hf_prefix(raw);
     if (name == "model.embed_tokens.weight") return "token_embd.weight";
     if (name == "model.embedding_norm.weight") return "token_embd_norm.weight";
     if (name == "lm_head.weight") return "output.weight";
 
-    static const std::regex layer_re(R"(model\.layers\.(\d+)\.(.+))");
-    std::smatch m;
-    if (!std::regex_match(name, m, layer_re)) return "";
-    const std::string blk = "blk." + m[1].str() + ".";
-    const std::string rest = m[2].str();
+    std::string_view rest = name;
+    std::string layer;
+    if (!take_numbered(rest, "model.layers.", layer)) return "";
+    const std::string blk = "blk." + layer + ".";
     static const std::pair<const char*, const char*> table[] = {
         {"operator_norm.weight", "attn_norm.weight"},
         {"ffn_norm.weight", "ffn_norm.weight"},
@@ -66,11 +83,11 @@ std::string hf_to_gguf_name(const std::string& raw) {
     };
     for (const auto& [hf, gg] : table)
         if (rest == hf) return blk + gg;
-    static const std::regex expert_re(R"(feed_forward\.experts\.(\d+)\.(w[123])\.weight)");
-    if (std::regex_match(rest, m, expert_re)) {
-        const std::string w = m[2].str();
-        const char* stacked = w == "w1" ? "ffn_gate_exps.weight" : w == "w3" ? "ffn_up_exps.weight" : "ffn_down_exps.weight";
-        return blk + stacked + "." + m[1].str();
+    std::string expert;
+    if (take_numbered(rest, "feed_forward.experts.", expert)) {
+        if (rest == "w1.weight") return blk + "ffn_gate_exps.weight." + expert;
+        if (rest == "w3.weight") return blk + "ffn_up_exps.weight." + expert;
+        if (rest == "w2.weight") return blk + "ffn_down_exps.weight." + expert;
     }
     return "";
 }
@@ -91,16 +108,20 @@ nlohmann::json read_json(const fs::path& p) {
 
 // Splits the transformers-5 fused expert tensors [E, 2F, H] / [E, H, F] into per-expert views.
 bool split_fused_experts(const TensorInfo& t, const std::string& hf_name, std::vector<TensorInfo>& out) {
-    static const std::regex fused_re(R"((?:.*\.)?layers\.(\d+)\.feed_forward\.experts\.(gate_up_proj|down_proj)(?:\.weight)?)");
-    std::smatch m;
-    if (!std::regex_match(hf_name, m, fused_re)) return false;
-    const std::string blk = "blk." + m[1].str() + ".";
+    const std::string name = strip_hf_prefix(hf_name);
+    std::string_view rest = name;
+    std::string layer;
+    if (!take_numbered(rest, "model.layers.", layer)) return false;
+    const bool gate_up = rest == "feed_forward.experts.gate_up_proj" || rest == "feed_forward.experts.gate_up_proj.weight";
+    const bool down = rest == "feed_forward.experts.down_proj" || rest == "feed_forward.experts.down_proj.weight";
+    if (!gate_up && !down) return false;
+    const std::string blk = "blk." + layer + ".";
     if (t.n_dims != 3) throw Error(ErrorCode::kInvalidFile, "fused expert tensor '" + hf_name + "' must be 3-D");
     const int64_t n_expert = t.ne[2], rows = t.ne[1], cols = t.ne[0];
     const size_t row_bytes = static_cast<size_t>(cols) * static_cast<size_t>(traits(t.type).block_bytes);
-    auto view = [&](const std::string& name, int64_t e, int64_t row0, int64_t n_rows) {
+    auto view = [&](const std::string& stacked, int64_t e, int64_t row0, int64_t n_rows) {
         TensorInfo v;
-        v.name = name + "." + std::to_string(e);
+        v.name = stacked + "." + std::to_string(e);
         v.type = t.type;
         v.n_dims = 2;
         v.ne = {cols, n_rows, 1, 1};
@@ -110,7 +131,7 @@ bool split_fused_experts(const TensorInfo& t, const std::string& hf_name, std::v
         out.push_back(v);
     };
     for (int64_t e = 0; e < n_expert; ++e) {
-        if (m[2] == "gate_up_proj") {
+        if (gate_up) {
             if (rows % 2 != 0) throw Error(ErrorCode::kInvalidFile, "fused gate_up_proj '" + hf_name + "' has an odd row count");
             view(blk + "ffn_gate_exps.weight", e, 0, rows / 2);
             view(blk + "ffn_up_exps.weight", e, rows / 2, rows / 2);
