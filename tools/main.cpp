@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
     };
     add("info", "Show a model's architecture, configuration, tensors and sizes", lfm::cli::add_info);
     add("eval", "Evaluate token ids and print or save the logits of every position", lfm::cli::add_eval);
+    add("tokenize", "Turn text into token ids with a model's tokenizer", lfm::cli::add_tokenize);
 
     try {
         app.parse(argc, argv);
