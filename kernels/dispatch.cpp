@@ -1,27 +1,48 @@
-// Picks the kernel table once per process. Only the scalar table exists so far; the SIMD tables
-// (issue: SIMD kernels) register here with their CPU checks.
+// Picks the kernel table once per process: the best ISA that this build has and that the CPU
+// and OS allow. LFM_ISA=scalar|avx2|avx512|neon forces one (every path can be tested on one
+// machine).
 
 #include <cstdlib>
 #include <stdexcept>
 
+#include "cpu_features.h"
 #include "kernels.h"
 
 namespace lfm {
 
 const KernelTable* kernel_table(const std::string& isa) {
+    const CpuFeatures& cpu = cpu_features();
     if (isa == "scalar") return &scalar_kernel_table();
+#if defined(LFM_HAVE_X86_KERNELS)
+    if (isa == "avx2" && cpu.can_avx2()) return &avx2_kernel_table();
+    if (isa == "avx512" && cpu.can_avx512()) return &avx512_kernel_table();
+#endif
+#if defined(LFM_HAVE_NEON_KERNELS)
+    if (isa == "neon" && cpu.neon) return &neon_kernel_table();
+#endif
+    (void)cpu;
     return nullptr;
 }
 
-std::vector<std::string> available_isas() { return {"scalar"}; }
+std::vector<std::string> available_isas() {
+    std::vector<std::string> out;
+    for (const char* isa : {"avx512", "avx2", "neon", "scalar"})
+        if (kernel_table(isa) != nullptr) out.emplace_back(isa);
+    return out;
+}
 
 const KernelTable& kernels() {
     static const KernelTable& chosen = [] () -> const KernelTable& {
         const char* forced = std::getenv("LFM_ISA");
         if (forced != nullptr && *forced != '\0') {
             if (const KernelTable* t = kernel_table(forced)) return *t;
-            throw std::runtime_error(std::string("LFM_ISA=") + forced +
-                                     " is not available on this machine/build (choices: scalar)");
+            std::string choices;
+            for (const auto& isa : available_isas()) {
+                if (!choices.empty()) choices += ", ";
+                choices += isa;
+            }
+            throw std::runtime_error(std::string("LFM_ISA=") + forced + " is not available on this machine (choices: " +
+                                     choices + ")");
         }
         return *kernel_table(available_isas().front());
     }();

@@ -51,6 +51,11 @@ const KernelTable* kernel_table(const std::string& isa);
 std::vector<std::string> available_isas();
 
 const KernelTable& scalar_kernel_table();
+// Per-ISA tables, defined only in builds for that architecture; call through kernel_table(),
+// which also checks that the CPU and OS support them.
+const KernelTable& avx2_kernel_table();
+const KernelTable& avx512_kernel_table();
+const KernelTable& neon_kernel_table();
 
 // ---- composite helpers built on a table (no ISA code of their own) ----------------------------
 

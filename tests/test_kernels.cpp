@@ -232,6 +232,119 @@ TEST(Ops, ShortConvStepIsCausalAndRollsTheState) {
     EXPECT_EQ(state, (std::vector<float>{3, 4, 5, 6}));  // oldest column first
 }
 
+// ---- every ISA against the scalar reference ---------------------------------------------------
+
+struct IsaType {
+    std::string isa;
+    DType type;
+};
+
+std::vector<IsaType> isa_types() {
+    std::vector<IsaType> out;
+    for (const std::string& isa : available_isas()) {
+        if (isa == "scalar") continue;
+        for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
+                        DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K})
+            out.push_back({isa, t});
+    }
+    if (out.empty()) out.push_back({"scalar", DType::kF32});  // keeps the suite non-empty on plain CPUs
+    return out;
+}
+
+class IsaVsScalar : public ::testing::TestWithParam<IsaType> {};
+
+// Dot products over several rows (n rows = 1 and > 1) of several lengths (1, 3, 7 and 64 blocks:
+// none a multiple of a tile), on normal data, all-zero weights or activations, and large values.
+TEST_P(IsaVsScalar, MatvecMatchesScalar) {
+    const auto [isa, t] = GetParam();
+    const KernelTable* k = kernel_table(isa);
+    ASSERT_NE(k, nullptr);
+    const KernelTable& ref = scalar_kernel_table();
+    const int64_t block = traits(t).block_elems == 1 ? 32 : traits(t).block_elems;
+    std::mt19937 rng(3);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    for (int64_t blocks : {1, 3, 7, 64}) {
+        const int64_t n = blocks * block;
+        for (int rows : {1, 5}) {
+            for (int stress = 0; stress < 4; ++stress) {
+                std::vector<uint8_t> w;
+                for (int r = 0; r < rows; ++r) {
+                    auto row = random_weights(t, n, rng);
+                    if (stress == 1) std::fill(row.begin(), row.end(), 0);
+                    w.insert(w.end(), row.begin(), row.end());
+                }
+                std::vector<float> x(static_cast<size_t>(n));
+                for (auto& v : x) v = stress == 2 ? 0.0f : stress == 3 ? gauss(rng) * 300.0f : gauss(rng);
+                // large magnitudes, kept where Q8_1's f16 block sum d·Σq (up to 32·max|x|) stays finite
+                if (stress == 3) x[0] = 1500.0f;
+                std::vector<uint8_t> xq(activation_bytes(t, n));
+                quantize_activation(*k, t, x.data(), xq.data(), n);
+                std::vector<uint8_t> xq_ref(activation_bytes(t, n));
+                quantize_activation(ref, t, x.data(), xq_ref.data(), n);
+                ASSERT_EQ(xq, xq_ref) << isa << " quantizes activations differently";
+                std::vector<float> y(static_cast<size_t>(rows)), y_ref(static_cast<size_t>(rows));
+                const size_t rb = row_bytes(t, n);
+                matvec_rows(*k, t, w.data(), rb, xq.data(), n, y.data(), 0, rows);
+                matvec_rows(ref, t, w.data(), rb, xq.data(), n, y_ref.data(), 0, rows);
+                for (int r = 0; r < rows; ++r) {
+                    // bound: f32 rounding of the sum of |terms|, from the dequantized product
+                    std::vector<float> wf(static_cast<size_t>(n));
+                    ref.dequantize_row[static_cast<uint32_t>(t)](w.data() + static_cast<size_t>(r) * rb, wf.data(), n);
+                    double mag = 0;
+                    for (int64_t i = 0; i < n; ++i) mag += std::fabs(static_cast<double>(wf[static_cast<size_t>(i)]) * x[static_cast<size_t>(i)]);
+                    ASSERT_NEAR(y[static_cast<size_t>(r)], y_ref[static_cast<size_t>(r)], 2e-5 * mag + 1e-6)
+                        << isa << " " << dtype_name(t) << " n=" << n << " row " << r << " stress " << stress;
+                    if (stress == 1 || stress == 2) {
+                        ASSERT_EQ(y[static_cast<size_t>(r)], 0.0f);
+                    }
+                }
+            }
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, IsaVsScalar, ::testing::ValuesIn(isa_types()), [](const auto& param_info) {
+    return param_info.param.isa + "_" + dtype_name(param_info.param.type);
+});
+
+TEST(IsaVsScalarOps, FloatOpsMatchScalar) {
+    const KernelTable& ref = scalar_kernel_table();
+    std::mt19937 rng(5);
+    std::normal_distribution<float> gauss(0.0f, 2.0f);
+    for (const std::string& isa : available_isas()) {
+        const KernelTable& k = *kernel_table(isa);
+        for (int64_t n : {1, 7, 33, 1000, 2048}) {
+            std::vector<float> x(static_cast<size_t>(n)), w(static_cast<size_t>(n));
+            for (auto& v : x) v = gauss(rng);
+            for (auto& v : w) v = gauss(rng);
+            std::vector<float> a(x.size()), b(x.size());
+            k.rmsnorm(x.data(), w.data(), a.data(), n, 1e-5f);
+            ref.rmsnorm(x.data(), w.data(), b.data(), n, 1e-5f);
+            for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5f * (1 + std::fabs(b[i]))) << isa << " rmsnorm";
+            a = x;
+            b = x;
+            k.silu_mul(a.data(), w.data(), n);
+            ref.silu_mul(b.data(), w.data(), n);
+            for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5f * (1 + std::fabs(b[i]))) << isa << " silu_mul";
+            a = x;
+            b = x;
+            a[0] = b[0] = 80.0f;  // large logits must not overflow
+            k.softmax(a.data(), n);
+            ref.softmax(b.data(), n);
+            for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-6f + 1e-5f * b[i]) << isa << " softmax";
+            std::vector<float> cs(static_cast<size_t>(n / 2 * 2 + 2));
+            for (auto& v : cs) v = gauss(rng);
+            if (n % 2 == 0) {
+                a = x;
+                b = x;
+                k.rope_neox(a.data(), 1, static_cast<int>(n), cs.data());
+                ref.rope_neox(b.data(), 1, static_cast<int>(n), cs.data());
+                for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5f * (1 + std::fabs(b[i]))) << isa << " rope";
+            }
+        }
+    }
+}
+
 TEST(Dispatch, ForcedIsaMustExist) {
     EXPECT_NE(kernel_table("scalar"), nullptr);
     EXPECT_EQ(kernel_table("sparc"), nullptr);

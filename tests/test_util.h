@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels.h"
+
 namespace lfm::test {
 
 inline std::string shared_path(const std::string& rel) { return std::string(LFM_SHARED_DIR) + "/" + rel; }
@@ -19,10 +21,18 @@ inline std::string ref_path(const std::string& rel) { return shared_path("refere
 
 inline bool have_shared() { return std::filesystem::exists(ref_path("README.md")); }
 
+// An ISA forced with LFM_ISA (ctest runs the forward tests once per ISA) that this CPU lacks.
+inline bool forced_isa_unavailable() {
+    const char* isa = std::getenv("LFM_ISA");
+    return isa != nullptr && *isa != '\0' && ::lfm::kernel_table(isa) == nullptr;
+}
+
 #define LFM_REQUIRE_SHARED()                                                                     \
     do {                                                                                         \
         if (!::lfm::test::have_shared())                                                         \
             GTEST_SKIP() << "../shared/reference is not beside the repository (reference data)"; \
+        if (::lfm::test::forced_isa_unavailable())                                               \
+            GTEST_SKIP() << "LFM_ISA=" << std::getenv("LFM_ISA") << " is not supported by this CPU"; \
     } while (0)
 
 inline nlohmann::json read_json(const std::string& path) {

@@ -1,0 +1,15 @@
+// AVX-512 kernels (F/BW/VL/VNNI): the AVX2 code shape with vpdpbusd for the int8 dot products,
+// and 512-bit xsimd batches for the float kernels. Flags only for this file.
+#define LFM_X86_NS avx512
+#define LFM_X86_ISA_NAME "avx512"
+#define LFM_X86_VNNI 1
+#define LFM_XSIMD_ARCH xsimd::avx512bw
+#include "dot_x86.inc"
+#include "table_x86.inc"
+
+namespace lfm {
+const KernelTable& avx512_kernel_table() {
+    static const KernelTable t = avx512::make_table();
+    return t;
+}
+}  // namespace lfm
