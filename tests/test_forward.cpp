@@ -269,6 +269,22 @@ TEST(Forward, TwoThreadsShareOneModel) {
     EXPECT_EQ(par_b, serial_b);
 }
 
+// Rows are split across threads whole, so the thread count cannot change a single bit.
+TEST(Forward, ThreadCountDoesNotChangeResults) {
+    LFM_REQUIRE_SHARED();
+    for (const char* name : {"tinyB-q4_k_m", "tinyA-f32"}) {
+        const Reference r(name);
+        const auto model = Model::load(test::ref_path(std::string(name) + ".gguf"));
+        SessionOptions o = f32_kv();
+        o.n_threads = 1;
+        const auto one = run_chunks(model, r.ids, {r.ids.size()}, o);
+        for (int threads : {2, 3, 7}) {
+            o.n_threads = threads;
+            EXPECT_EQ(run_chunks(model, r.ids, {9, 1, 30}, o), one) << name << " threads " << threads;
+        }
+    }
+}
+
 TEST(Session, ContextOverflowIsAnError) {
     LFM_REQUIRE_SHARED();
     const auto model = Model::load(test::ref_path("tinyA-f32.gguf"));

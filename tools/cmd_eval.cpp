@@ -51,12 +51,14 @@ Command add_eval(CLI::App& app) {
     struct Opts {
         std::string model, ids, logits_out, kv_type = "f16";
         int64_t batch = 512, ctx = 0;
+        int threads = 0;
     };
     auto o = std::make_shared<Opts>();
     app.add_option("-m,--model", o->model, "GGUF file or Hugging Face model directory")->required();
     app.add_option("--ids", o->ids, "token ids: 1,2,3 or @FILE")->required();
     app.add_option("-b,--batch", o->batch, "tokens per forward pass (default 512)");
     app.add_option("-c,--ctx", o->ctx, "context size (default: the number of ids)");
+    app.add_option("-t,--threads", o->threads, "threads (default: one per physical core)");
     app.add_option("--kv-type", o->kv_type, "KV cache type")->check(CLI::IsMember({"f16", "f32"}));
     app.add_option("--logits-out", o->logits_out, "write every position's logits as float32 [n][n_vocab]");
     return [o] {
@@ -66,6 +68,7 @@ Command add_eval(CLI::App& app) {
         so.n_ctx = o->ctx > 0 ? o->ctx : static_cast<int64_t>(ids.size());
         so.n_batch = o->batch;
         so.kv_type = o->kv_type == "f32" ? KvType::kF32 : KvType::kF16;
+        so.n_threads = o->threads;
         Session session(model, so);
         session.prefill(ids, /*all_logits=*/true);
         const auto logits = session.all_logits();

@@ -69,6 +69,7 @@ struct SessionOptions {
     int64_t n_ctx = 4096;   // tokens the session can hold; at most the model's context length
     int64_t n_batch = 512;  // prompt tokens processed per forward pass
     KvType kv_type = KvType::kF16;
+    int n_threads = 0;      // 0: one per physical core
 };
 
 // One sequence. Not thread-safe: use one Session per thread (they may share a Model).

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "../runtime/memory.h"
+#include "../runtime/thread_pool.h"
 #include "lfm/model.h"
 #include "info.h"
 #include "lfm2.h"
@@ -53,7 +54,9 @@ struct Session::Impl {
     std::vector<float> all_logits;  // [n][V]
 
     Impl(std::shared_ptr<const Model> m, const SessionOptions& o)
-        : model(std::move(m)), state(model->impl(), o.n_ctx, std::min(o.n_batch, o.n_ctx), o.kv_type) {}
+        : model(std::move(m)),
+          state(model->impl(), o.n_ctx, std::min(o.n_batch, o.n_ctx), o.kv_type,
+                o.n_threads > 0 ? o.n_threads : physical_core_count()) {}
 };
 
 namespace {
@@ -66,6 +69,8 @@ void check_options(const Model& m, const SessionOptions& o) {
                                 info.n_ctx_train));
     }
     if (o.n_batch < 1) throw Error(ErrorCode::kInvalidArgument, fmt::format("batch size {} must be at least 1", o.n_batch));
+    if (o.n_threads < 0 || o.n_threads > 1024)
+        throw Error(ErrorCode::kInvalidArgument, fmt::format("thread count {} is out of range (0 = one per core)", o.n_threads));
     const uint64_t elt = o.kv_type == KvType::kF16 ? 2 : 4;
     int64_t n_attn = 0;
     for (const auto& t : info.layer_types) n_attn += t == "attention";

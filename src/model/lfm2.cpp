@@ -1,6 +1,6 @@
 // The forward pass, one function per block, in the order of ../shared/spec/architecture.md §3.
 // Activations are f32 rows [n][width] for the n tokens of a batch; weights stay in their stored
-// type and every product goes through the kernel table.
+// type and every product goes through the kernel table, split across the session's threads.
 
 #include "lfm2.h"
 
@@ -11,13 +11,17 @@
 #include <cstring>
 
 #include "lfm/error.h"
+#include "parallel_matmul.h"
 
 namespace lfm {
 
 // ---- state ------------------------------------------------------------------------------------
 
-SequenceState::SequenceState(const Model::Impl& model, int64_t ctx, int64_t batch, KvType kv_cache_type)
-    : n_ctx(ctx), n_batch(batch), kv_type(kv_cache_type == KvType::kF16 ? DType::kF16 : DType::kF32) {
+SequenceState::SequenceState(const Model::Impl& model, int64_t ctx, int64_t batch, KvType kv_cache_type, int n_threads)
+    : n_ctx(ctx),
+      n_batch(batch),
+      pool(std::make_unique<ThreadPool>(n_threads)),
+      kv_type(kv_cache_type == KvType::kF16 ? DType::kF16 : DType::kF32) {
     const Config& c = model.config();
     const int64_t H = c.n_embd, d = c.head_dim, kv_dim = c.n_head_kv * d;
     int n_attn = 0, n_conv = 0;
@@ -32,6 +36,8 @@ SequenceState::SequenceState(const Model::Impl& model, int64_t ctx, int64_t batc
 
     const auto rows = [&](int64_t width) { return std::vector<float>(static_cast<size_t>(n_batch * width)); };
     const int64_t ff = std::max(c.n_ff, c.n_ff_exp);
+    // the dense FFN runs on a whole batch; the experts on one token at a time, k of them
+    const int64_t ff_rows = std::max(n_batch * c.n_ff, c.n_expert_used * c.n_ff_exp);
     h = rows(H);
     u = rows(H);
     bcx = rows(3 * H);
@@ -40,16 +46,20 @@ SequenceState::SequenceState(const Model::Impl& model, int64_t ctx, int64_t batc
     k = rows(kv_dim);
     v = rows(kv_dim);
     attn = rows(c.n_head * d);
-    gate = rows(ff);
-    up = rows(ff);
-    moe = rows(H);
+    gate.resize(static_cast<size_t>(ff_rows));
+    up.resize(static_cast<size_t>(ff_rows));
     ffn_out = rows(H);
-    scores.resize(static_cast<size_t>(n_ctx));
-    cos_sin.resize(static_cast<size_t>(d));
-    v_row.resize(static_cast<size_t>(d));
+    moe.resize(static_cast<size_t>(c.n_expert_used * H));
+    cos_sin = rows(d);
     // the widest activation row in the widest vec_dot format (f32: 4 bytes per element)
-    act.resize(static_cast<size_t>(std::max({H, ff, c.n_head * d})) * sizeof(float) + 64);
-    act_q.resize(static_cast<size_t>(d) * sizeof(float));
+    act_stride = static_cast<size_t>(std::max({H, ff, c.n_head * d})) * sizeof(float) + 64;
+    act.resize(static_cast<size_t>(n_batch) * act_stride);
+    act2.resize(act.size());
+    act_experts.resize(static_cast<size_t>(std::max<int64_t>(1, c.n_expert_used)) * act_stride);
+    const auto n_thr = static_cast<size_t>(pool->size());
+    scores.resize(n_thr * static_cast<size_t>(n_ctx));
+    act_q.resize(n_thr * static_cast<size_t>(d) * sizeof(float));
+    v_row.resize(n_thr * static_cast<size_t>(d));
     router_prob.resize(static_cast<size_t>(c.n_expert));
     router_biased.resize(static_cast<size_t>(c.n_expert));
     expert_sel.resize(static_cast<size_t>(c.n_expert_used));
@@ -70,12 +80,23 @@ void SequenceState::reset() {
 
 namespace {
 
-// Y[t] = W · X[t] for t in [0, n). X: [n][W.n_in], Y: [n][W.n_out].
-void matmul(const KernelTable& kt, const Matrix& W, const float* X, int64_t n, float* Y, uint8_t* act) {
-    for (int64_t t = 0; t < n; ++t) {
-        quantize_activation(kt, W.type, X + t * W.n_in, act, W.n_in);
-        matvec_rows(kt, W.type, W.data, W.row_bytes, act, W.n_in, Y + t * W.n_out, 0, W.n_out);
-    }
+// One matrix over the batch: Y[t] = W · X[t], X [n][W.n_in], Y [n][W.n_out].
+void matmul(const KernelTable& kt, SequenceState& s, const Matrix& W, const float* X, int64_t n, float* Y) {
+    quantize_rows(kt, *s.pool, W.type, X, W.n_in, W.n_in, n, s.act.data(), s.act_stride);
+    const MatJob job{&W, s.act.data(), s.act_stride, Y, W.n_out};
+    run_jobs(kt, *s.pool, {&job, 1}, n);
+}
+
+// Two matrices of the same input in one section (gate and up): the input is converted once per
+// distinct activation type.
+void matmul_pair(const KernelTable& kt, SequenceState& s, const Matrix& A, const Matrix& B, const float* X, int64_t n,
+                 float* YA, float* YB) {
+    quantize_rows(kt, *s.pool, A.type, X, A.n_in, A.n_in, n, s.act.data(), s.act_stride);
+    const bool same = traits(A.type).vec_dot_type == traits(B.type).vec_dot_type;
+    if (!same) quantize_rows(kt, *s.pool, B.type, X, B.n_in, B.n_in, n, s.act2.data(), s.act_stride);
+    const MatJob jobs[2] = {{&A, s.act.data(), s.act_stride, YA, A.n_out},
+                            {&B, same ? s.act.data() : s.act2.data(), s.act_stride, YB, B.n_out}};
+    run_jobs(kt, *s.pool, jobs, n);
 }
 
 // h[t] = Emb[token_t]: one row of the [V, H] table, no scaling.
@@ -95,7 +116,7 @@ void embed(const Model::Impl& m, const KernelTable& kt, const int32_t* tokens, i
 void short_conv(const Config& c, const LayerWeights& L, const KernelTable& kt, SequenceState& s, float* state,
                 int64_t n, float* out) {
     const int64_t H = c.n_embd;
-    matmul(kt, L.in_proj, s.u.data(), n, s.bcx.data(), s.act.data());
+    matmul(kt, s, L.in_proj, s.u.data(), n, s.bcx.data());
     for (int64_t t = 0; t < n; ++t) {  // in order: each step reads the state the previous one left
         float* B = s.bcx.data() + t * 3 * H;
         const float* C = B + H;
@@ -105,7 +126,7 @@ void short_conv(const Config& c, const LayerWeights& L, const KernelTable& kt, S
         kt.short_conv_step(g, L.conv, state, B, H, static_cast<int>(c.conv_kernel));  // y_t into B
         for (int64_t i = 0; i < H; ++i) g[i] = C[i] * B[i];                                // C ⊙ y_t
     }
-    matmul(kt, L.out_proj, s.mix.data(), n, out, s.act.data());
+    matmul(kt, s, L.out_proj, s.mix.data(), n, out);
 }
 
 // cos/sin pairs of the NeoX rotation at position pos (§3.2.1), angles in double precision.
@@ -129,51 +150,70 @@ void attention(const Model::Impl& m, const LayerWeights& L, const KernelTable& k
     uint8_t* K = s.k_rows(slot);
     uint8_t* V = s.v_rows(slot);
 
-    matmul(kt, L.wq, s.u.data(), n, s.q.data(), s.act.data());
-    matmul(kt, L.wk, s.u.data(), n, s.k.data(), s.act.data());
-    matmul(kt, L.wv, s.u.data(), n, s.v.data(), s.act.data());
+    // q, k and v in one section (same input, same activation type when the types agree)
+    quantize_rows(kt, *s.pool, L.wq.type, s.u.data(), c.n_embd, c.n_embd, n, s.act.data(), s.act_stride);
+    const bool kv_same = traits(L.wk.type).vec_dot_type == traits(L.wq.type).vec_dot_type &&
+                         traits(L.wv.type).vec_dot_type == traits(L.wq.type).vec_dot_type;
+    if (!kv_same) {
+        // rare mixes (e.g. Q6_K v with Q4_K q/k): each converted on its own
+        matmul(kt, s, L.wq, s.u.data(), n, s.q.data());
+        matmul(kt, s, L.wk, s.u.data(), n, s.k.data());
+        matmul(kt, s, L.wv, s.u.data(), n, s.v.data());
+    } else {
+        const MatJob jobs[3] = {{&L.wq, s.act.data(), s.act_stride, s.q.data(), L.wq.n_out},
+                                {&L.wk, s.act.data(), s.act_stride, s.k.data(), L.wk.n_out},
+                                {&L.wv, s.act.data(), s.act_stride, s.v.data(), L.wv.n_out}};
+        run_jobs(kt, *s.pool, jobs, n);
+    }
     for (int64_t t = 0; t < n; ++t) {
         float* q = s.q.data() + t * n_head * d;
         float* k = s.k.data() + t * kv_dim;
         for (int64_t i = 0; i < n_head; ++i) kt.rmsnorm(q + i * d, L.q_norm, q + i * d, d, c.norm_eps);
         for (int64_t j = 0; j < n_kv; ++j) kt.rmsnorm(k + j * d, L.k_norm, k + j * d, d, c.norm_eps);
-        rope_table(m, s.pos + t, s.cos_sin.data());
-        kt.rope_neox(q, static_cast<int>(n_head), static_cast<int>(d), s.cos_sin.data());
-        kt.rope_neox(k, static_cast<int>(n_kv), static_cast<int>(d), s.cos_sin.data());
+        float* cs = s.cos_sin.data() + t * d;
+        rope_table(m, s.pos + t, cs);
+        kt.rope_neox(q, static_cast<int>(n_head), static_cast<int>(d), cs);
+        kt.rope_neox(k, static_cast<int>(n_kv), static_cast<int>(d), cs);
         const size_t row = static_cast<size_t>(s.pos + t) * s.kv_row_bytes;
         kt.quantize_row[kv_id](k, K + row, kv_dim);
         kt.quantize_row[kv_id](s.v.data() + t * kv_dim, V + row, kv_dim);
     }
-    for (int64_t t = 0; t < n; ++t) {
-        const int64_t n_past = s.pos + t + 1;  // causal: positions 0..pos+t
-        for (int64_t i = 0; i < n_head; ++i) {
-            const int64_t g = i / group;  // kv head of query head i
-            kt.quantize_row[kv_id](s.q.data() + (t * n_head + i) * d, s.act_q.data(), d);
+    // every (token, head) pair is independent: split them across the threads
+    s.pool->run([&](int th, int n_threads) {
+        float* scores = s.scores.data() + static_cast<size_t>(th) * static_cast<size_t>(s.n_ctx);
+        uint8_t* qh = s.act_q.data() + static_cast<size_t>(th) * static_cast<size_t>(d) * sizeof(float);
+        float* vrow = s.v_row.data() + static_cast<size_t>(th) * static_cast<size_t>(d);
+        int64_t begin, end;
+        ThreadPool::share(n * n_head, th, n_threads, 1, begin, end);
+        for (int64_t job = begin; job < end; ++job) {
+            const int64_t t = job / n_head, i = job % n_head;
+            const int64_t n_past = s.pos + t + 1;  // causal: positions 0..pos+t
+            const int64_t g = i / group;           // kv head of query head i
+            kt.quantize_row[kv_id](s.q.data() + (t * n_head + i) * d, qh, d);
             for (int64_t tau = 0; tau < n_past; ++tau) {
                 const uint8_t* krow = K + static_cast<size_t>(tau) * s.kv_row_bytes + static_cast<size_t>(g) * head_bytes;
-                s.scores[static_cast<size_t>(tau)] = kt.vec_dot[kv_id](krow, s.act_q.data(), d) * scale;
+                scores[tau] = kt.vec_dot[kv_id](krow, qh, d) * scale;
             }
-            kt.softmax(s.scores.data(), n_past);
+            kt.softmax(scores, n_past);
             float* o = s.attn.data() + (t * n_head + i) * d;
             std::fill(o, o + d, 0.0f);
             for (int64_t tau = 0; tau < n_past; ++tau) {
-                const uint8_t* vrow = V + static_cast<size_t>(tau) * s.kv_row_bytes + static_cast<size_t>(g) * head_bytes;
-                kt.dequantize_row[kv_id](vrow, s.v_row.data(), d);
-                const float a = s.scores[static_cast<size_t>(tau)];
-                for (int64_t e = 0; e < d; ++e) o[e] += a * s.v_row[static_cast<size_t>(e)];
+                const uint8_t* vr = V + static_cast<size_t>(tau) * s.kv_row_bytes + static_cast<size_t>(g) * head_bytes;
+                kt.dequantize_row[kv_id](vr, vrow, d);
+                const float a = scores[tau];
+                for (int64_t e = 0; e < d; ++e) o[e] += a * vrow[e];
             }
         }
-    }
-    matmul(kt, L.wo, s.attn.data(), n, out, s.act.data());
+    });
+    matmul(kt, s, L.wo, s.attn.data(), n, out);
 }
 
 // §3.3: W2 · (silu(W1·v) ⊙ W3·v)
 void dense_ffn(const Config& c, const LayerWeights& L, const KernelTable& kt, SequenceState& s, int64_t n,
                float* out) {
-    matmul(kt, L.ffn_gate, s.u.data(), n, s.gate.data(), s.act.data());
-    matmul(kt, L.ffn_up, s.u.data(), n, s.up.data(), s.act.data());
+    matmul_pair(kt, s, L.ffn_gate, L.ffn_up, s.u.data(), n, s.gate.data(), s.up.data());
     for (int64_t t = 0; t < n; ++t) kt.silu_mul(s.gate.data() + t * c.n_ff, s.up.data() + t * c.n_ff, c.n_ff);
-    matmul(kt, L.ffn_down, s.gate.data(), n, out, s.act.data());
+    matmul(kt, s, L.ffn_down, s.gate.data(), n, out);
 }
 
 // Top-k of score by value, larger first; on equal values the lower index wins.
@@ -189,6 +229,7 @@ void select_top_k(const float* score, int64_t n, int64_t k, int* sel) {
 }
 
 // §3.4: sigmoid router, expert bias for selection only, renormalised top-k, SwiGLU experts.
+// Per token: the k experts' gate and up rows run as one section, then their down rows as one.
 void moe_ffn(const Config& c, int64_t layer, const LayerWeights& L, const KernelTable& kt, SequenceState& s,
              int64_t n, float* out) {
     const int64_t H = c.n_embd, E = c.n_expert, K = c.n_expert_used, F = c.n_ff_exp;
@@ -196,6 +237,9 @@ void moe_ffn(const Config& c, int64_t layer, const LayerWeights& L, const Kernel
     std::vector<float>& biased = s.router_biased;
     std::vector<int>& sel = s.expert_sel;
     std::vector<float>& weight = s.expert_weight;
+    const DType gate_type = L.exp_gate[0].type, up_type = L.exp_up[0].type, down_type = L.exp_down[0].type;
+    const bool same = traits(gate_type).vec_dot_type == traits(up_type).vec_dot_type;
+    MatJob jobs[2 * 64];  // K <= E <= 1024 is validated; K beyond 64 takes the slow path below
     for (int64_t t = 0; t < n; ++t) {
         const float* v = s.u.data() + t * H;
         float* y = out + t * H;
@@ -213,23 +257,44 @@ void moe_ffn(const Config& c, int64_t layer, const LayerWeights& L, const Kernel
         }
         select_top_k(biased.data(), E, K, sel.data());
         float sum = 0.0f;
-        for (int64_t j = 0; j < K; ++j) sum += weight[static_cast<size_t>(j)] = prob[static_cast<size_t>(sel[j])];
+        for (int64_t j = 0; j < K; ++j) sum += weight[static_cast<size_t>(j)] = prob[static_cast<size_t>(sel[static_cast<size_t>(j)])];
         // llama.cpp clamps the denominator at the smallest normal f16; HF adds 1e-6. Same for sigmoid sums.
         const float norm = c.norm_topk ? 1.0f / std::max(sum, 6.103515625e-5f) : 1.0f;
         if (record != nullptr) {
             record->selected = sel;
             for (float x : weight) record->weights.push_back(x * norm * c.routed_scaling);
         }
+
+        quantize_activation(kt, gate_type, v, s.act.data(), H);
+        if (!same) quantize_activation(kt, up_type, v, s.act2.data(), H);
+        const int64_t chunk = std::min<int64_t>(K, 64);
+        for (int64_t j0 = 0; j0 < K; j0 += chunk) {
+            const int64_t cnt = std::min(chunk, K - j0);
+            for (int64_t j = 0; j < cnt; ++j) {
+                const auto e = static_cast<size_t>(sel[static_cast<size_t>(j0 + j)]);
+                jobs[2 * j] = {&L.exp_gate[e], s.act.data(), 0, s.gate.data() + (j0 + j) * F, 0};
+                jobs[2 * j + 1] = {&L.exp_up[e], same ? s.act.data() : s.act2.data(), 0, s.up.data() + (j0 + j) * F, 0};
+            }
+            run_jobs(kt, *s.pool, {jobs, static_cast<size_t>(2 * cnt)}, 1);
+        }
+        for (int64_t j = 0; j < K; ++j) {
+            kt.silu_mul(s.gate.data() + j * F, s.up.data() + j * F, F);
+            quantize_activation(kt, down_type, s.gate.data() + j * F, s.act_experts.data() + static_cast<size_t>(j) * s.act_stride, F);
+        }
+        for (int64_t j0 = 0; j0 < K; j0 += chunk) {
+            const int64_t cnt = std::min(chunk, K - j0);
+            for (int64_t j = 0; j < cnt; ++j) {
+                const auto e = static_cast<size_t>(sel[static_cast<size_t>(j0 + j)]);
+                jobs[j] = {&L.exp_down[e], s.act_experts.data() + static_cast<size_t>(j0 + j) * s.act_stride, 0,
+                           s.moe.data() + (j0 + j) * H, 0};
+            }
+            run_jobs(kt, *s.pool, {jobs, static_cast<size_t>(cnt)}, 1);
+        }
         std::fill(y, y + H, 0.0f);
         for (int64_t j = 0; j < K; ++j) {
-            const auto e = static_cast<size_t>(sel[static_cast<size_t>(j)]);
-            const Matrix &W1 = L.exp_gate[e], &W3 = L.exp_up[e], &W2 = L.exp_down[e];
-            matmul(kt, W1, v, 1, s.gate.data(), s.act.data());
-            matmul(kt, W3, v, 1, s.up.data(), s.act.data());
-            kt.silu_mul(s.gate.data(), s.up.data(), F);
-            matmul(kt, W2, s.gate.data(), 1, s.moe.data(), s.act.data());
             const float w = weight[static_cast<size_t>(j)] * norm * c.routed_scaling;
-            for (int64_t i = 0; i < H; ++i) y[i] += w * s.moe[static_cast<size_t>(i)];
+            const float* m = s.moe.data() + j * H;
+            for (int64_t i = 0; i < H; ++i) y[i] += w * m[i];
         }
     }
 }
@@ -272,10 +337,8 @@ void forward(const Model::Impl& m, SequenceState& s, const int32_t* tokens, int6
     if (logits == nullptr) return;
     // final norm and head, for the rows the caller wants
     const int64_t first = all_logits ? 0 : n - 1;
-    for (int64_t t = first; t < n; ++t) {
-        kt.rmsnorm(h + t * H, w.output_norm, s.u.data(), H, c.norm_eps);
-        matmul(kt, w.output, s.u.data(), 1, logits + (t - first) * c.n_vocab, s.act.data());
-    }
+    for (int64_t t = first; t < n; ++t) kt.rmsnorm(h + t * H, w.output_norm, s.u.data() + (t - first) * H, H, c.norm_eps);
+    matmul(kt, s, w.output, s.u.data(), n - first, logits);
 }
 
 }  // namespace lfm

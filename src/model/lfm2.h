@@ -3,7 +3,10 @@
 // state it reads and writes.
 
 #include <cstdint>
+#include <memory>
 #include <vector>
+
+#include "../runtime/thread_pool.h"
 
 #include "config.h"
 #include "kernels.h"
@@ -33,9 +36,10 @@ struct RoutingRecord {
 
 // Everything one sequence owns: caches, position, and scratch sized once for n_batch tokens.
 struct SequenceState {
-    SequenceState(const Model::Impl& model, int64_t n_ctx, int64_t n_batch, KvType kv_type);
+    SequenceState(const Model::Impl& model, int64_t n_ctx, int64_t n_batch, KvType kv_type, int n_threads = 1);
 
     int64_t n_ctx, n_batch;
+    std::unique_ptr<ThreadPool> pool;
     DType kv_type;
     int64_t pos = 0;
 
@@ -53,12 +57,16 @@ struct SequenceState {
     float* conv_state_of(int slot);
 
     // Scratch, [n_batch][width] unless noted.
-    std::vector<float> h, u, bcx, mix, q, k, v, attn, gate, up, moe, ffn_out;
-    std::vector<float> scores;     // [n_ctx]
-    std::vector<float> cos_sin;    // [head_dim]
-    std::vector<float> v_row;      // [head_dim]
-    std::vector<uint8_t> act;      // one activation row in any vec_dot type
-    std::vector<uint8_t> act_q;    // one query head in the KV type
+    std::vector<float> h, u, bcx, mix, q, k, v, attn, gate, up, ffn_out;
+    std::vector<float> moe;          // [k][H] each selected expert's output
+    std::vector<float> cos_sin;      // [n_batch][head_dim]
+    size_t act_stride = 0;           // bytes of one activation row in any vec_dot type
+    std::vector<uint8_t> act, act2;  // [n_batch][act_stride]; act2 when gate and up differ in type
+    std::vector<uint8_t> act_experts;  // [k][act_stride] the experts' SwiGLU outputs, converted
+    // per thread: attention scores [n_ctx], one query head in the KV type, one V head in f32
+    std::vector<float> scores;
+    std::vector<uint8_t> act_q;
+    std::vector<float> v_row;
     std::vector<float> router_prob, router_biased;  // [E]
     std::vector<int> expert_sel;                    // [k]
     std::vector<float> expert_weight;               // [k]
