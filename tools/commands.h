@@ -12,5 +12,7 @@ using Command = std::function<int()>;
 Command add_info(CLI::App& app);
 Command add_eval(CLI::App& app);
 Command add_tokenize(CLI::App& app);
+Command add_synth(CLI::App& app);
+Command add_bench(CLI::App& app);
 
 }  // namespace lfm::cli

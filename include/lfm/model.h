@@ -23,6 +23,7 @@ struct ModelInfo {
     std::string path;
     std::string format;        // "gguf" or "huggingface"
     std::string architecture;  // "lfm2moe" or "lfm2"
+    std::string file_type;     // "Q4_K - Medium", "Q8_0", ... (llama.cpp's names)
     int64_t n_vocab = 0, n_embd = 0, n_layer = 0, n_ctx_train = 0;
     int64_t n_head = 0, n_head_kv = 0, head_dim = 0;
     int64_t n_ff = 0, n_ff_exp = 0, n_expert = 0, n_expert_used = 0, n_dense_layers = 0;
@@ -49,6 +50,11 @@ struct ModelInfo {
     bool has_chat_template = false;
 };
 
+// The kernel path this process uses ("avx512", "avx2", "neon", "scalar"; LFM_ISA overrides).
+std::string kernel_isa();
+// Threads a session uses when SessionOptions::n_threads is 0: one per physical core.
+int default_thread_count();
+
 class Model {
 public:
     // Loads a GGUF file or a Hugging Face directory; throws lfm::Error.
@@ -62,6 +68,7 @@ public:
 
 private:
     explicit Model(std::unique_ptr<Impl> impl);
+    friend std::shared_ptr<const Model> make_model(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
 

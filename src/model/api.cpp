@@ -31,8 +31,12 @@ Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
 std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOptions& /*options*/) {
-    auto impl = std::make_unique<Impl>();
-    impl->files = open_model_files(path);
+    return make_model(open_model_files(path));
+}
+
+std::shared_ptr<const Model> make_model(ModelFiles files) {
+    auto impl = std::make_unique<Model::Impl>();
+    impl->files = std::move(files);
     impl->weights = bind_weights(impl->files);
     impl->info = make_info(impl->files, impl->weights);
     const Config& c = impl->config();
@@ -40,6 +44,10 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
         impl->rope_inv_freq.push_back(
             std::pow(static_cast<double>(c.rope_theta), -2.0 * static_cast<double>(m) / static_cast<double>(c.head_dim)));
     }
+    return make_model(std::move(impl));
+}
+
+std::shared_ptr<const Model> make_model(std::unique_ptr<Model::Impl> impl) {
     return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }
 
@@ -56,8 +64,11 @@ struct Session::Impl {
     Impl(std::shared_ptr<const Model> m, const SessionOptions& o)
         : model(std::move(m)),
           state(model->impl(), o.n_ctx, std::min(o.n_batch, o.n_ctx), o.kv_type,
-                o.n_threads > 0 ? o.n_threads : physical_core_count()) {}
+                o.n_threads > 0 ? o.n_threads : default_thread_count()) {}
 };
+
+std::string kernel_isa() { return kernels().isa; }
+int default_thread_count() { return physical_core_count(); }
 
 namespace {
 

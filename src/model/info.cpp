@@ -58,6 +58,35 @@ void add_special_tokens(const ModelFiles& f, ModelInfo& i) {
                           (tok_config.is_object() && tok_config.contains("chat_template"));
 }
 
+// llama.cpp's name for general.file_type, or the most common matrix type when it is absent.
+std::string file_type_name(const ModelFiles& f, const ModelInfo& i) {
+    if (f.gguf) {
+        if (auto ft = f.gguf->get_int("general.file_type")) {
+            switch (*ft) {
+                case 0: return "all F32";
+                case 1: return "F16";
+                case 2: return "Q4_0";
+                case 3: return "Q4_1";
+                case 7: return "Q8_0";
+                case 8: return "Q5_0";
+                case 9: return "Q5_1";
+                case 14: return "Q4_K - Small";
+                case 15: return "Q4_K - Medium";
+                case 16: return "Q5_K - Small";
+                case 17: return "Q5_K - Medium";
+                case 18: return "Q6_K";
+                case 32: return "BF16";
+                default: break;
+            }
+        }
+    }
+    std::string best;
+    uint64_t most = 0;
+    for (const auto& [type, bytes] : i.bytes_by_type)
+        if (bytes > most) most = bytes, best = type;
+    return best;
+}
+
 }  // namespace
 
 ModelInfo make_info(const ModelFiles& f, const Weights& w) {
@@ -111,6 +140,7 @@ ModelInfo make_info(const ModelFiles& f, const Weights& w) {
     i.bytes_by_type.assign(bytes_by_type.begin(), bytes_by_type.end());
     i.tensors_by_type.assign(count_by_type.begin(), count_by_type.end());
     add_special_tokens(f, i);
+    i.file_type = file_type_name(f, i);
     return i;
 }
 

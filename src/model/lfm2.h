@@ -25,6 +25,10 @@ struct Model::Impl {
     const Config& config() const { return files.config; }
 };
 
+// A loaded model from opened files (weights bound, info computed); and from a ready Impl.
+std::shared_ptr<const Model> make_model(ModelFiles files);
+std::shared_ptr<const Model> make_model(std::unique_ptr<Model::Impl> impl);
+
 // One MoE routing decision, recorded when SequenceState::routing_trace is set (tests compare
 // these with llama.cpp's graph tensors in ../shared/reference/*.routing.json).
 struct RoutingRecord {

@@ -217,10 +217,13 @@ ModelFiles open_model_files(const std::string& path) {
     if (ec || !fs::exists(status)) throw Error(ErrorCode::kIo, path + ": no such file or directory");
     if (fs::is_directory(status)) return open_hf_dir(path);
 
+    return open_model_files(std::make_shared<const MappedFile>(path));
+}
+
+ModelFiles open_model_files(std::shared_ptr<const MappedFile> mapped) {
     ModelFiles mf;
-    mf.path = path;
+    mf.path = mapped->path();
     mf.format = ModelFormat::kGguf;
-    auto mapped = std::make_shared<const MappedFile>(path);
     mf.file_bytes = mapped->size();
     mf.gguf = std::make_unique<GgufFile>(mapped);
     mf.config = config_from_gguf(*mf.gguf);

@@ -37,6 +37,8 @@ private:
 
 // Throws lfm::Error naming the path and the problem.
 ModelFiles open_model_files(const std::string& path);
+// A GGUF image already in memory (synthetic models).
+ModelFiles open_model_files(std::shared_ptr<const MappedFile> gguf);
 
 // The GGUF name of a Hugging Face checkpoint tensor, or "" for a name we do not know.
 // Fused expert tensors are not handled here (open_model_files splits them).
