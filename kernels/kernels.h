@@ -17,6 +17,9 @@ namespace lfm {
 using QuantizeRowFn = void (*)(const float* x, void* out, int64_t n);
 // Dot product of one weight row (type W) with an activation row already in W's vec_dot_type.
 using VecDotFn = float (*)(const void* w_row, const void* act_row, int64_t n);
+// One weight row against 4 activation rows act, act + act_stride, ...: out[j] = W·act_j. Prompt
+// batches use it so each weight block is unpacked once for 4 tokens. Null where an ISA has none.
+using VecDotX4Fn = void (*)(const void* w_row, const void* act, size_t act_stride, int64_t n, float* out);
 // Expands n elements of a weight row to floats.
 using DequantizeRowFn = void (*)(const void* row, float* out, int64_t n);
 
@@ -26,6 +29,7 @@ struct KernelTable {
     // Indexed by ggml type id; null where a type is not handled.
     QuantizeRowFn quantize_row[kDTypeIdLimit];
     VecDotFn vec_dot[kDTypeIdLimit];
+    VecDotX4Fn vec_dot_x4[kDTypeIdLimit];
     DequantizeRowFn dequantize_row[kDTypeIdLimit];
 
     // y = w ⊙ x / sqrt(mean(x²) + eps), in place allowed (y == x).

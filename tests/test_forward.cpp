@@ -280,7 +280,7 @@ TEST(Forward, ThreadCountDoesNotChangeResults) {
         const auto one = run_chunks(model, r.ids, {r.ids.size()}, o);
         for (int threads : {2, 3, 7}) {
             o.n_threads = threads;
-            EXPECT_EQ(run_chunks(model, r.ids, {9, 1, 30}, o), one) << name << " threads " << threads;
+            EXPECT_EQ(run_chunks(model, r.ids, {r.ids.size()}, o), one) << name << " threads " << threads;
         }
     }
 }

@@ -307,6 +307,38 @@ INSTANTIATE_TEST_SUITE_P(AllIsas, IsaVsScalar, ::testing::ValuesIn(isa_types()),
     return param_info.param.isa + "_" + dtype_name(param_info.param.type);
 });
 
+// The four-activation kernels against four single dot products of the scalar table.
+TEST(IsaVsScalarOps, DotX4MatchesFourDots) {
+    const KernelTable& ref = scalar_kernel_table();
+    std::mt19937 rng(9);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    int checked = 0;
+    for (const std::string& isa : available_isas()) {
+        const KernelTable& k = *kernel_table(isa);
+        for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+            if (k.vec_dot_x4[static_cast<uint32_t>(t)] == nullptr) continue;
+            for (int64_t n : {256, 768, 2048}) {
+                const auto w = random_weights(t, n, rng);
+                const size_t stride = activation_bytes(t, n) + 8;  // rows need not be packed tight
+                std::vector<uint8_t> act(4 * stride);
+                std::vector<float> x(static_cast<size_t>(n));
+                for (int j = 0; j < 4; ++j) {
+                    for (auto& v : x) v = gauss(rng) * (j == 3 ? 100.0f : 1.0f);
+                    quantize_activation(k, t, x.data(), act.data() + static_cast<size_t>(j) * stride, n);
+                }
+                float out[4];
+                k.vec_dot_x4[static_cast<uint32_t>(t)](w.data(), act.data(), stride, n, out);
+                for (int j = 0; j < 4; ++j) {
+                    const float want = ref.vec_dot[static_cast<uint32_t>(t)](w.data(), act.data() + static_cast<size_t>(j) * stride, n);
+                    ASSERT_NEAR(out[j], want, 1e-4f * (1 + std::fabs(want)) * (j == 3 ? 100 : 1)) << isa << " " << dtype_name(t) << " n=" << n;
+                }
+                ++checked;
+            }
+        }
+    }
+    if (checked == 0) GTEST_SKIP() << "no ISA with four-activation kernels on this CPU";
+}
+
 TEST(IsaVsScalarOps, FloatOpsMatchScalar) {
     const KernelTable& ref = scalar_kernel_table();
     std::mt19937 rng(5);

@@ -36,8 +36,8 @@ SequenceState::SequenceState(const Model::Impl& model, int64_t ctx, int64_t batc
 
     const auto rows = [&](int64_t width) { return std::vector<float>(static_cast<size_t>(n_batch * width)); };
     const int64_t ff = std::max(c.n_ff, c.n_ff_exp);
-    // the dense FFN runs on a whole batch; the experts on one token at a time, k of them
-    const int64_t ff_rows = std::max(n_batch * c.n_ff, c.n_expert_used * c.n_ff_exp);
+    // the dense FFN runs on the batch; the experts on the batch's k·n (token, expert) rows
+    const int64_t ff_rows = std::max(n_batch * c.n_ff, n_batch * c.n_expert_used * c.n_ff_exp);
     h = rows(H);
     u = rows(H);
     bcx = rows(3 * H);
@@ -49,21 +49,30 @@ SequenceState::SequenceState(const Model::Impl& model, int64_t ctx, int64_t batc
     gate.resize(static_cast<size_t>(ff_rows));
     up.resize(static_cast<size_t>(ff_rows));
     ffn_out = rows(H);
-    moe.resize(static_cast<size_t>(c.n_expert_used * H));
+    const auto moe_rows = static_cast<size_t>(n_batch * c.n_expert_used);
+    moe.resize(moe_rows * static_cast<size_t>(H));
+    if (c.is_moe()) {
+        moe_in_stride = activation_bytes(DType::kF32, H);  // the widest format any expert type needs
+        moe_down_stride = activation_bytes(DType::kF32, c.n_ff_exp);
+        moe_act_gate.resize(moe_rows * moe_in_stride);
+        moe_act_up.resize(moe_rows * moe_in_stride);
+        moe_act_down.resize(moe_rows * moe_down_stride);
+        expert_order.resize(moe_rows);
+        expert_start.resize(static_cast<size_t>(c.n_expert + 1));
+    }
     cos_sin = rows(d);
     // the widest activation row in the widest vec_dot format (f32: 4 bytes per element)
     act_stride = static_cast<size_t>(std::max({H, ff, c.n_head * d})) * sizeof(float) + 64;
     act.resize(static_cast<size_t>(n_batch) * act_stride);
     act2.resize(act.size());
-    act_experts.resize(static_cast<size_t>(std::max<int64_t>(1, c.n_expert_used)) * act_stride);
     const auto n_thr = static_cast<size_t>(pool->size());
     scores.resize(n_thr * static_cast<size_t>(n_ctx));
     act_q.resize(n_thr * static_cast<size_t>(d) * sizeof(float));
     v_row.resize(n_thr * static_cast<size_t>(d));
     router_prob.resize(static_cast<size_t>(c.n_expert));
     router_biased.resize(static_cast<size_t>(c.n_expert));
-    expert_sel.resize(static_cast<size_t>(c.n_expert_used));
-    expert_weight.resize(static_cast<size_t>(c.n_expert_used));
+    expert_sel.resize(moe_rows);
+    expert_weight.resize(moe_rows);
 }
 
 uint8_t* SequenceState::k_rows(int slot) {
@@ -229,20 +238,19 @@ void select_top_k(const float* score, int64_t n, int64_t k, int* sel) {
 }
 
 // §3.4: sigmoid router, expert bias for selection only, renormalised top-k, SwiGLU experts.
-// Per token: the k experts' gate and up rows run as one section, then their down rows as one.
+// The batch's (token, expert) pairs are grouped by expert, so each selected expert runs once over
+// all its tokens: one section for every expert's gate and up rows, one for the down rows.
 void moe_ffn(const Config& c, int64_t layer, const LayerWeights& L, const KernelTable& kt, SequenceState& s,
              int64_t n, float* out) {
     const int64_t H = c.n_embd, E = c.n_expert, K = c.n_expert_used, F = c.n_ff_exp;
     std::vector<float>& prob = s.router_prob;
     std::vector<float>& biased = s.router_biased;
-    std::vector<int>& sel = s.expert_sel;
-    std::vector<float>& weight = s.expert_weight;
-    const DType gate_type = L.exp_gate[0].type, up_type = L.exp_up[0].type, down_type = L.exp_down[0].type;
-    const bool same = traits(gate_type).vec_dot_type == traits(up_type).vec_dot_type;
-    MatJob jobs[2 * 64];  // K <= E <= 1024 is validated; K beyond 64 takes the slow path below
+
+    // 1. route every token
     for (int64_t t = 0; t < n; ++t) {
         const float* v = s.u.data() + t * H;
-        float* y = out + t * H;
+        int* sel = s.expert_sel.data() + t * K;
+        float* weight = s.expert_weight.data() + t * K;
         matvec_rows(kt, DType::kF32, L.router.data, L.router.row_bytes, v, H, prob.data(), 0, E);
         RoutingRecord* record = nullptr;
         if (s.routing_trace != nullptr) {
@@ -255,47 +263,75 @@ void moe_ffn(const Config& c, int64_t layer, const LayerWeights& L, const Kernel
             prob[static_cast<size_t>(e)] = 1.0f / (1.0f + std::exp(-prob[static_cast<size_t>(e)]));
             biased[static_cast<size_t>(e)] = prob[static_cast<size_t>(e)] + L.expert_bias[e];
         }
-        select_top_k(biased.data(), E, K, sel.data());
+        select_top_k(biased.data(), E, K, sel);
         float sum = 0.0f;
-        for (int64_t j = 0; j < K; ++j) sum += weight[static_cast<size_t>(j)] = prob[static_cast<size_t>(sel[static_cast<size_t>(j)])];
+        for (int64_t j = 0; j < K; ++j) sum += weight[j] = prob[static_cast<size_t>(sel[j])];
         // llama.cpp clamps the denominator at the smallest normal f16; HF adds 1e-6. Same for sigmoid sums.
-        const float norm = c.norm_topk ? 1.0f / std::max(sum, 6.103515625e-5f) : 1.0f;
+        const float norm = (c.norm_topk ? 1.0f / std::max(sum, 6.103515625e-5f) : 1.0f) * c.routed_scaling;
+        for (int64_t j = 0; j < K; ++j) weight[j] *= norm;
         if (record != nullptr) {
-            record->selected = sel;
-            for (float x : weight) record->weights.push_back(x * norm * c.routed_scaling);
+            record->selected.assign(sel, sel + K);
+            record->weights.assign(weight, weight + K);
         }
+    }
 
-        quantize_activation(kt, gate_type, v, s.act.data(), H);
-        if (!same) quantize_activation(kt, up_type, v, s.act2.data(), H);
-        const int64_t chunk = std::min<int64_t>(K, 64);
-        for (int64_t j0 = 0; j0 < K; j0 += chunk) {
-            const int64_t cnt = std::min(chunk, K - j0);
-            for (int64_t j = 0; j < cnt; ++j) {
-                const auto e = static_cast<size_t>(sel[static_cast<size_t>(j0 + j)]);
-                jobs[2 * j] = {&L.exp_gate[e], s.act.data(), 0, s.gate.data() + (j0 + j) * F, 0};
-                jobs[2 * j + 1] = {&L.exp_up[e], same ? s.act.data() : s.act2.data(), 0, s.up.data() + (j0 + j) * F, 0};
-            }
-            run_jobs(kt, *s.pool, {jobs, static_cast<size_t>(2 * cnt)}, 1);
-        }
-        for (int64_t j = 0; j < K; ++j) {
-            kt.silu_mul(s.gate.data() + j * F, s.up.data() + j * F, F);
-            quantize_activation(kt, down_type, s.gate.data() + j * F, s.act_experts.data() + static_cast<size_t>(j) * s.act_stride, F);
-        }
-        for (int64_t j0 = 0; j0 < K; j0 += chunk) {
-            const int64_t cnt = std::min(chunk, K - j0);
-            for (int64_t j = 0; j < cnt; ++j) {
-                const auto e = static_cast<size_t>(sel[static_cast<size_t>(j0 + j)]);
-                jobs[j] = {&L.exp_down[e], s.act_experts.data() + static_cast<size_t>(j0 + j) * s.act_stride, 0,
-                           s.moe.data() + (j0 + j) * H, 0};
-            }
-            run_jobs(kt, *s.pool, {jobs, static_cast<size_t>(cnt)}, 1);
-        }
-        std::fill(y, y + H, 0.0f);
-        for (int64_t j = 0; j < K; ++j) {
-            const float w = weight[static_cast<size_t>(j)] * norm * c.routed_scaling;
-            const float* m = s.moe.data() + j * H;
-            for (int64_t i = 0; i < H; ++i) y[i] += w * m[i];
-        }
+    // 2. group the (token, slot) pairs by expert (a counting sort)
+    std::fill(s.expert_start.begin(), s.expert_start.end(), 0);
+    for (int64_t i = 0; i < n * K; ++i) ++s.expert_start[static_cast<size_t>(s.expert_sel[static_cast<size_t>(i)]) + 1];
+    for (int64_t e = 0; e < E; ++e) s.expert_start[static_cast<size_t>(e + 1)] += s.expert_start[static_cast<size_t>(e)];
+    {
+        std::vector<int32_t> fill(s.expert_start.begin(), s.expert_start.end() - 1);
+        for (int64_t i = 0; i < n * K; ++i)
+            s.expert_order[static_cast<size_t>(fill[static_cast<size_t>(s.expert_sel[static_cast<size_t>(i)])]++)] = static_cast<int32_t>(i);
+    }
+
+    // 3. gate and up: every token's input converted once, gathered per expert, one section
+    const DType gate_type = L.exp_gate[0].type, up_type = L.exp_up[0].type, down_type = L.exp_down[0].type;
+    const bool same = traits(gate_type).vec_dot_type == traits(up_type).vec_dot_type;
+    const size_t in_bytes = activation_bytes(gate_type, H), up_bytes = activation_bytes(up_type, H);
+    quantize_rows(kt, *s.pool, gate_type, s.u.data(), H, H, n, s.act.data(), s.act_stride);
+    if (!same) quantize_rows(kt, *s.pool, up_type, s.u.data(), H, H, n, s.act2.data(), s.act_stride);
+    for (int64_t i = 0; i < n * K; ++i) {
+        const int64_t t = s.expert_order[static_cast<size_t>(i)] / K;
+        std::memcpy(s.moe_act_gate.data() + static_cast<size_t>(i) * s.moe_in_stride, s.act.data() + static_cast<size_t>(t) * s.act_stride, in_bytes);
+        if (!same)
+            std::memcpy(s.moe_act_up.data() + static_cast<size_t>(i) * s.moe_in_stride, s.act2.data() + static_cast<size_t>(t) * s.act_stride, up_bytes);
+    }
+    std::vector<MatJob>& jobs = s.moe_jobs;
+    jobs.clear();
+    for (int64_t e = 0; e < E; ++e) {
+        const int64_t first = s.expert_start[static_cast<size_t>(e)], count = s.expert_start[static_cast<size_t>(e + 1)] - first;
+        if (count == 0) continue;
+        const auto ue = static_cast<size_t>(e);
+        const uint8_t* in_gate = s.moe_act_gate.data() + static_cast<size_t>(first) * s.moe_in_stride;
+        const uint8_t* in_up = (same ? s.moe_act_gate.data() : s.moe_act_up.data()) + static_cast<size_t>(first) * s.moe_in_stride;
+        jobs.push_back({&L.exp_gate[ue], in_gate, s.moe_in_stride, s.gate.data() + first * F, F, count});
+        jobs.push_back({&L.exp_up[ue], in_up, s.moe_in_stride, s.up.data() + first * F, F, count});
+    }
+    run_jobs(kt, *s.pool, jobs, 0);
+
+    // 4. SwiGLU, then the down rows of every expert in one section
+    for (int64_t i = 0; i < n * K; ++i) {
+        kt.silu_mul(s.gate.data() + i * F, s.up.data() + i * F, F);
+        quantize_activation(kt, down_type, s.gate.data() + i * F, s.moe_act_down.data() + static_cast<size_t>(i) * s.moe_down_stride, F);
+    }
+    jobs.clear();
+    for (int64_t e = 0; e < E; ++e) {
+        const int64_t first = s.expert_start[static_cast<size_t>(e)], count = s.expert_start[static_cast<size_t>(e + 1)] - first;
+        if (count == 0) continue;
+        jobs.push_back({&L.exp_down[static_cast<size_t>(e)], s.moe_act_down.data() + static_cast<size_t>(first) * s.moe_down_stride,
+                        s.moe_down_stride, s.moe.data() + first * H, H, count});
+    }
+    run_jobs(kt, *s.pool, jobs, 0);
+
+    // 5. each token's output: its experts' rows, weighted
+    std::fill(out, out + n * H, 0.0f);
+    for (int64_t i = 0; i < n * K; ++i) {
+        const int32_t pair = s.expert_order[static_cast<size_t>(i)];
+        const float w = s.expert_weight[static_cast<size_t>(pair)];
+        float* y = out + (pair / K) * H;
+        const float* m = s.moe.data() + i * H;
+        for (int64_t h = 0; h < H; ++h) y[h] += w * m[h];
     }
 }
 

@@ -12,6 +12,7 @@
 #include "kernels.h"
 #include "lfm/model.h"
 #include "model_files.h"
+#include "parallel_matmul.h"
 #include "weights.h"
 
 namespace lfm {
@@ -62,18 +63,23 @@ struct SequenceState {
 
     // Scratch, [n_batch][width] unless noted.
     std::vector<float> h, u, bcx, mix, q, k, v, attn, gate, up, ffn_out;
-    std::vector<float> moe;          // [k][H] each selected expert's output
+    std::vector<float> moe;          // [n_batch·k][H] each (token, expert) output, grouped by expert
     std::vector<float> cos_sin;      // [n_batch][head_dim]
     size_t act_stride = 0;           // bytes of one activation row in any vec_dot type
     std::vector<uint8_t> act, act2;  // [n_batch][act_stride]; act2 when gate and up differ in type
-    std::vector<uint8_t> act_experts;  // [k][act_stride] the experts' SwiGLU outputs, converted
     // per thread: attention scores [n_ctx], one query head in the KV type, one V head in f32
     std::vector<float> scores;
     std::vector<uint8_t> act_q;
     std::vector<float> v_row;
     std::vector<float> router_prob, router_biased;  // [E]
-    std::vector<int> expert_sel;                    // [k]
-    std::vector<float> expert_weight;               // [k]
+    std::vector<int> expert_sel;                    // [n_batch][k]
+    std::vector<float> expert_weight;               // [n_batch][k]
+    // MoE rows grouped by expert: entry i of expert_order is token·k + slot; expert e owns
+    // entries [expert_start[e], expert_start[e+1]).
+    std::vector<int32_t> expert_order, expert_start;
+    std::vector<uint8_t> moe_act_gate, moe_act_up, moe_act_down;  // gathered activation rows
+    size_t moe_in_stride = 0, moe_down_stride = 0;
+    std::vector<MatJob> moe_jobs;
 
     std::vector<RoutingRecord>* routing_trace = nullptr;  // debugging and tests only
 

@@ -9,19 +9,26 @@ constexpr int64_t kRowTile = 16;  // rows kept hot in cache while every token of
 }
 
 void run_jobs(const KernelTable& kt, ThreadPool& pool, std::span<const MatJob> jobs, int64_t n_tokens) {
-    int64_t total = 0;
-    for (const MatJob& j : jobs) total += j.w->n_out;
     pool.run([&](int t, int n_threads) {
-        int64_t begin, end;
-        ThreadPool::share(total, t, n_threads, kRowTile, begin, end);
-        int64_t offset = 0;  // first virtual row of the current job
         for (const MatJob& j : jobs) {
-            const int64_t r0 = std::max(begin, offset) - offset;
-            const int64_t r1 = std::min(end, offset + j.w->n_out) - offset;
-            offset += j.w->n_out;
+            const int64_t n_tok = j.n_tokens >= 0 ? j.n_tokens : n_tokens;
+            int64_t r0, r1;
+            ThreadPool::share(j.w->n_out, t, n_threads, kRowTile, r0, r1);
+            const VecDotX4Fn x4 = kt.vec_dot_x4[static_cast<uint32_t>(j.w->type)];
             for (int64_t tile = r0; tile < r1; tile += kRowTile) {
                 const int64_t tile_end = std::min(tile + kRowTile, r1);
-                for (int64_t tok = 0; tok < n_tokens; ++tok) {
+                int64_t tok = 0;
+                if (x4 != nullptr) {  // four tokens per pass over each weight row
+                    for (; tok + 4 <= n_tok; tok += 4) {
+                        const uint8_t* act = j.act + static_cast<size_t>(tok) * j.act_stride;
+                        for (int64_t r = tile; r < tile_end; ++r) {
+                            float out[4];
+                            x4(j.w->row(r), act, j.act_stride, j.w->n_in, out);
+                            for (int64_t k = 0; k < 4; ++k) j.y[(tok + k) * j.y_stride + r] = out[k];
+                        }
+                    }
+                }
+                for (; tok < n_tok; ++tok) {
                     matvec_rows(kt, j.w->type, j.w->data, j.w->row_bytes, j.act + static_cast<size_t>(tok) * j.act_stride,
                                 j.w->n_in, j.y + tok * j.y_stride, tile, tile_end);
                 }

@@ -19,8 +19,11 @@ struct MatJob {
     size_t act_stride;
     float* y;             // n rows of w->n_out floats, y_stride floats apart
     int64_t y_stride;
+    int64_t n_tokens = -1;  // this job's token count; -1: run_jobs' n_tokens
 };
 
+// Every job's rows are split evenly across the threads (so jobs of uneven token counts, such as
+// experts with different loads, still keep all threads busy).
 void run_jobs(const KernelTable& kt, ThreadPool& pool, std::span<const MatJob> jobs, int64_t n_tokens);
 
 // Converts n rows of width `width` (x_stride floats apart) for weights of type w, in parallel.
