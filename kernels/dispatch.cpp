@@ -18,7 +18,9 @@ const KernelTable* kernel_table(const std::string& isa) {
     if (isa == "avx512" && cpu.can_avx512()) return &avx512_kernel_table();
 #endif
 #if defined(LFM_HAVE_NEON_KERNELS)
-    if (isa == "neon" && cpu.neon) return &neon_kernel_table();
+    // "neon" is the best NEON table the CPU runs: with sdot where it has the extension
+    if (isa == "neon" && cpu.neon) return cpu.dotprod ? &neon_dotprod_kernel_table() : &neon_kernel_table();
+    if (isa == "neon-nodot" && cpu.neon) return &neon_kernel_table();
 #endif
     (void)cpu;
     return nullptr;
@@ -26,7 +28,7 @@ const KernelTable* kernel_table(const std::string& isa) {
 
 std::vector<std::string> available_isas() {
     std::vector<std::string> out;
-    for (const char* isa : {"avx512", "avx2", "neon", "scalar"})
+    for (const char* isa : {"avx512", "avx2", "neon", "neon-nodot", "scalar"})
         if (kernel_table(isa) != nullptr) out.emplace_back(isa);
     return out;
 }

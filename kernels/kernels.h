@@ -60,6 +60,7 @@ const KernelTable& scalar_kernel_table();
 const KernelTable& avx2_kernel_table();
 const KernelTable& avx512_kernel_table();
 const KernelTable& neon_kernel_table();
+const KernelTable& neon_dotprod_kernel_table();
 
 // ---- composite helpers built on a table (no ISA code of their own) ----------------------------
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -304,7 +305,9 @@ TEST_P(IsaVsScalar, MatvecMatchesScalar) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, IsaVsScalar, ::testing::ValuesIn(isa_types()), [](const auto& param_info) {
-    return param_info.param.isa + "_" + dtype_name(param_info.param.type);
+    std::string name = param_info.param.isa + "_" + dtype_name(param_info.param.type);
+    std::replace(name.begin(), name.end(), '-', '_');
+    return name;
 });
 
 // The four-activation kernels against four single dot products of the scalar table.
