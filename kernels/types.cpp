@@ -2,6 +2,7 @@
 
 #include <array>
 #include <stdexcept>
+#include <vector>
 
 namespace lfm {
 namespace {
@@ -48,6 +49,15 @@ const char* dtype_name(DType t) { return traits(t).name; }
 
 std::string_view ggml_type_name(uint32_t id) {
     return id < kGgmlNames.size() ? kGgmlNames[id] : std::string_view("unknown");
+}
+
+const float* f16_table() {
+    static const std::vector<float> table = [] {
+        std::vector<float> t(65536);
+        for (uint32_t h = 0; h < 65536; ++h) t[h] = f16_to_f32(static_cast<f16_t>(h));
+        return t;
+    }();
+    return table.data();
 }
 
 f16_t f32_to_f16(float f) {

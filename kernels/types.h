@@ -82,6 +82,10 @@ inline float f16_to_f32(f16_t h) {
     return bits_to_f32(sign | static_cast<uint32_t>(112 - e) << 23 | ((mant & 0x3FFu) << 13));
 }
 
+// All 65536 halves as floats (256 KiB, built on first use): a load is cheaper than converting
+// a scalar half in the kernels' per-block scale arithmetic.
+const float* f16_table();
+
 // binary32 -> binary16, round to nearest even; overflow gives inf, NaN stays NaN.
 f16_t f32_to_f16(float f);
 

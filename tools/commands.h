@@ -14,5 +14,6 @@ Command add_eval(CLI::App& app);
 Command add_tokenize(CLI::App& app);
 Command add_synth(CLI::App& app);
 Command add_bench(CLI::App& app);
+Command add_system(CLI::App& app);
 
 }  // namespace lfm::cli

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
     add("eval", "Evaluate token ids and print or save the logits of every position", lfm::cli::add_eval);
     add("tokenize", "Turn text into token ids with a model's tokenizer", lfm::cli::add_tokenize);
     add("bench", "Measure prompt and generation speed (llama-bench's table and JSON)", lfm::cli::add_bench);
+    add("system", "Show the CPU features found and the kernel path chosen", lfm::cli::add_system);
     add("synth", "Write a full-shape model with random weights (for benchmarks)", lfm::cli::add_synth);
 
     try {

@@ -52,6 +52,10 @@ struct ModelInfo {
 
 // The kernel path this process uses ("avx512", "avx2", "neon", "scalar"; LFM_ISA overrides).
 std::string kernel_isa();
+// The CPU features lfm looked for and found ("avx2 fma f16c avx512f ...; os state: ...") and
+// the kernel paths usable here, best first.
+std::string cpu_description();
+std::vector<std::string> kernel_isas();
 // Threads a session uses when SessionOptions::n_threads is 0: one per physical core.
 int default_thread_count();
 

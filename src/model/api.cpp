@@ -9,6 +9,7 @@
 #include "../runtime/memory.h"
 #include "../runtime/thread_pool.h"
 #include "lfm/model.h"
+#include "cpu_features.h"
 #include "info.h"
 #include "lfm2.h"
 
@@ -68,6 +69,8 @@ struct Session::Impl {
 };
 
 std::string kernel_isa() { return kernels().isa; }
+std::string cpu_description() { return cpu_features().describe(); }
+std::vector<std::string> kernel_isas() { return available_isas(); }
 int default_thread_count() { return physical_core_count(); }
 
 namespace {
