@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdio>
+#include <fstream>
 
 #include "test_util.h"
 
@@ -78,6 +79,46 @@ TEST(Cli, EvalWritesReferenceLayout) {
     const std::string ids_file = test::temp_path("ids.txt");
     test::write_bytes(ids_file, std::vector<uint8_t>(ids.begin(), ids.end()));
     EXPECT_EQ(lfm("eval -m " + test::ref_path("tinyA-f32.gguf") + " --kv-type f32 --ids @" + ids_file).out, r.out);
+}
+
+TEST(Cli, SystemNamesTheChosenPath) {
+    const CliResult r = lfm("system");
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_NE(r.out.find("chosen"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("scalar"), std::string::npos) << r.out;
+}
+
+TEST(Cli, TokenizeIdsLikeLlamaCpp) {
+    LFM_REQUIRE_SHARED();
+    const CliResult r = lfm("tokenize --ids -m " + test::ref_path("tinyA-f32.gguf") +
+                            " -p 'The quick brown fox jumps over the lazy dog.'");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(r.out, "[1, 300, 513, 487, 445, 521, 404, 274, 438, 471, 60]\n");  // the manifest's prompt_ids
+}
+
+TEST(Cli, BenchJsonHasLlamaBenchFields) {
+    const std::string shape = test::temp_path("bench-shape.json");
+    std::ofstream(shape) << R"({"hidden_size": 256, "n_layers": 2, "attn_layers": [1], "n_heads": 4, "n_kv_heads": 2,
+        "n_dense_layers": 1, "n_experts": 4, "n_experts_used": 2, "expert_ffn": 256, "dense_ffn": 256,
+        "vocab_size": 512, "context_length": 512})";
+    const CliResult r = lfm("bench --synthetic Q4_0 --shape " + shape + " -p 8 -n 4 -r 2 -t 1 -o json");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j.size(), 2u);
+    EXPECT_EQ(j[0]["n_prompt"], 8);
+    EXPECT_EQ(j[0]["n_gen"], 0);
+    EXPECT_EQ(j[1]["n_gen"], 4);
+    for (const auto& row : j) {
+        EXPECT_GT(row["avg_ts"].get<double>(), 0.0);
+        EXPECT_EQ(row["samples_ts"].size(), 2u);
+        EXPECT_EQ(row["n_threads"], 1);
+        for (const char* k : {"model_type", "model_size", "model_n_params", "n_depth", "stddev_ts", "avg_ns", "backends"})
+            EXPECT_TRUE(row.contains(k)) << k;
+    }
+    const CliResult md = lfm("bench --synthetic Q4_0 --shape " + shape + " -p 8 -n 0 -r 1 -t 1");
+    EXPECT_NE(md.out.find("| model | size | params | backend | threads | test | t/s |"), std::string::npos) << md.out;
+    EXPECT_NE(md.out.find("pp8"), std::string::npos) << md.out;
+    EXPECT_EQ(lfm("bench -p 8").exit_code, 1);  // neither -m nor --synthetic
 }
 
 TEST(Cli, ErrorsAreOneLineAndExitNonZero) {
