@@ -168,11 +168,7 @@ TEST_P(ReferenceModel, GreedyContinuation) {
 INSTANTIATE_TEST_SUITE_P(Tiny, ReferenceModel,
                          ::testing::Values("tinyA-f32", "tinyB-f32", "tinyB-q8_0", "tinyB-q4_0", "tinyB-q4_k",
                                            "tinyB-q4_k_m"),
-                         [](const auto& param_info) {
-                             std::string n = param_info.param;
-                             std::replace(n.begin(), n.end(), '-', '_');
-                             return n;
-                         });
+                         [](const auto& param_info) { return test::param_name(param_info.param); });
 
 // Routing: our router logits, the chosen experts and their weights against llama.cpp's graph
 // tensors. The file's ffn_moe_topk rows do not agree with its own ffn_moe_probs_biased (see the

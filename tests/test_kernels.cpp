@@ -305,6 +305,7 @@ TEST_P(IsaVsScalar, MatvecMatchesScalar) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, IsaVsScalar, ::testing::ValuesIn(isa_types()), [](const auto& param_info) {
+    // built also in the cross build, which has no test_util.h dependencies (nlohmann, ../shared)
     std::string name = param_info.param.isa + "_" + dtype_name(param_info.param.type);
     std::replace(name.begin(), name.end(), '-', '_');
     return name;

@@ -65,11 +65,7 @@ TEST_P(ReferenceFile, LoadsWithTheManifestsConfig) {
 INSTANTIATE_TEST_SUITE_P(All, ReferenceFile,
                          ::testing::Values("tinyA-f32", "tinyB-f32", "tinyB-q8_0", "tinyB-q4_0", "tinyB-q4_k",
                                            "tinyB-q4_k_m", "hf-tinyA"),
-                         [](const auto& param_info) {
-                             std::string n = param_info.param;
-                             std::replace(n.begin(), n.end(), '-', '_');
-                             return n;
-                         });
+                         [](const auto& param_info) { return test::param_name(param_info.param); });
 
 // Counts worked out by hand from configs/tiny*.json (architecture.md §6 formulas):
 // tinyA: embd 1024·64 + final norm 64 + norms 6·2·64 + 4 conv · (3·64·64 + 64·64 + 3·64)

@@ -35,6 +35,13 @@ inline bool forced_isa_unavailable() {
             GTEST_SKIP() << "LFM_ISA=" << std::getenv("LFM_ISA") << " is not supported by this CPU"; \
     } while (0)
 
+// A gtest parameter name from a file-like name ("tinyB-q4_k" -> "tinyB_q4_k").
+inline std::string param_name(std::string s) {
+    for (char& c : s)
+        if (c == '-' || c == '.' || c == '+') c = '_';
+    return s;
+}
+
 inline nlohmann::json read_json(const std::string& path) {
     std::ifstream in(path);
     return nlohmann::json::parse(in);

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "../io/json_file.h"
 #include "../io/safetensors.h"
 #include "lfm/error.h"
 
@@ -94,17 +95,6 @@ std::string hf_to_gguf_name(const std::string& raw) {
 
 namespace {
 
-nlohmann::json read_json(const fs::path& p) {
-    std::ifstream in(p);
-    if (!in) throw Error(ErrorCode::kIo, p.string() + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    try {
-        return nlohmann::json::parse(ss.str());
-    } catch (const nlohmann::json::exception& e) {
-        throw Error(ErrorCode::kInvalidFile, p.string() + ": not valid JSON: " + e.what());
-    }
-}
 
 // Splits the transformers-5 fused expert tensors [E, 2F, H] / [E, H, F] into per-expert views.
 bool split_fused_experts(const TensorInfo& t, const std::string& hf_name, std::vector<TensorInfo>& out) {
@@ -151,7 +141,7 @@ ModelFiles open_hf_dir(const std::string& dir) {
     const fs::path config_path = root / "config.json";
     if (!fs::exists(config_path))
         throw Error(ErrorCode::kIo, dir + ": directory has no config.json (expected a GGUF file or a Hugging Face model directory)");
-    mf.config = config_from_hf(read_json(config_path), config_path.string());
+    mf.config = config_from_hf(read_json_file(config_path), config_path.string());
 
     std::vector<fs::path> shards;
     const fs::path index_path = root / "model.safetensors.index.json";
@@ -159,7 +149,7 @@ ModelFiles open_hf_dir(const std::string& dir) {
     if (fs::exists(root / "model.safetensors")) {
         shards.push_back(root / "model.safetensors");
     } else if (fs::exists(index_path)) {
-        const nlohmann::json idx = read_json(index_path);
+        const nlohmann::json idx = read_json_file(index_path);
         if (!idx.contains("weight_map") || !idx["weight_map"].is_object())
             throw Error(ErrorCode::kInvalidFile, index_path.string() + ": has no 'weight_map' object");
         std::set<std::string> files;

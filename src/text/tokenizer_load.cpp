@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "../io/gguf.h"
+#include "../io/json_file.h"
 #include "tokenizer_impl.h"
 
 namespace fs = std::filesystem;
@@ -38,17 +39,6 @@ std::string pattern_for_pre(std::string_view pre, const std::string& source, boo
                 fmt::format("{}: pre-tokenizer '{}' is not supported (lfm knows lfm2, llama-bpe and gpt2)", source, pre));
 }
 
-nlohmann::json read_json_file(const fs::path& p) {
-    std::ifstream in(p);
-    if (!in) throw Error(ErrorCode::kIo, p.string() + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    try {
-        return nlohmann::json::parse(ss.str());
-    } catch (const nlohmann::json::exception& e) {
-        throw Error(ErrorCode::kInvalidFile, p.string() + ": not valid JSON: " + e.what());
-    }
-}
 
 // A special-token entry of tokenizer_config.json: a string or {"content": string}.
 std::optional<std::string> token_string(const nlohmann::json& cfg, const char* key) {
