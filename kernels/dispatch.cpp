@@ -51,6 +51,23 @@ const KernelTable& kernels() {
     return chosen;
 }
 
+void repack_rows8(DType t, const uint8_t* src, uint8_t* dst, int64_t n_rows, int64_t n_cols) {
+    if (t != DType::kQ4_0) throw std::logic_error("repack_rows8: only Q4_0 has an 8-row layout");
+    const int64_t nb = n_cols / QK;
+    const size_t rb = row_bytes(t, n_cols);
+    for (int64_t g = 0; g < n_rows / 8; ++g) {
+        auto* out = reinterpret_cast<BlockQ4_0x8*>(dst + static_cast<size_t>(g) * 8 * rb);
+        for (int64_t b = 0; b < nb; ++b) {
+            for (int r = 0; r < 8; ++r) {
+                const auto* in = reinterpret_cast<const BlockQ4_0*>(src + static_cast<size_t>(g * 8 + r) * rb) + b;
+                out[b].d[r] = in->d;
+                for (int grp = 0; grp < 4; ++grp)
+                    for (int i = 0; i < 4; ++i) out[b].qs[32 * grp + 4 * r + i] = in->qs[4 * grp + i];
+            }
+        }
+    }
+}
+
 size_t activation_bytes(DType w, int64_t n) { return row_bytes(traits(w).vec_dot_type, n); }
 
 void quantize_activation(const KernelTable& k, DType w, const float* x, void* out, int64_t n) {

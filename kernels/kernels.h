@@ -20,6 +20,8 @@ using VecDotFn = float (*)(const void* w_row, const void* act_row, int64_t n);
 // One weight row against 4 activation rows act, act + act_stride, ...: out[j] = W·act_j. Prompt
 // batches use it so each weight block is unpacked once for 4 tokens. Null where an ISA has none.
 using VecDotX4Fn = void (*)(const void* w_row, const void* act, size_t act_stride, int64_t n, float* out);
+// Eight rows repacked together (e.g. BlockQ4_0x8) against one activation row: out[0..7].
+using Gemv8Fn = void (*)(const void* packed_rows, const void* act, int64_t n, float* out);
 // Expands n elements of a weight row to floats.
 using DequantizeRowFn = void (*)(const void* row, float* out, int64_t n);
 
@@ -30,6 +32,7 @@ struct KernelTable {
     QuantizeRowFn quantize_row[kDTypeIdLimit];
     VecDotFn vec_dot[kDTypeIdLimit];
     VecDotX4Fn vec_dot_x4[kDTypeIdLimit];
+    Gemv8Fn gemv8[kDTypeIdLimit];  // for weights repacked with repack_rows8; null: no repacking
     DequantizeRowFn dequantize_row[kDTypeIdLimit];
 
     // y = w ⊙ x / sqrt(mean(x²) + eps), in place allowed (y == x).
@@ -63,6 +66,10 @@ const KernelTable& neon_kernel_table();
 const KernelTable& neon_dotprod_kernel_table();
 
 // ---- composite helpers built on a table (no ISA code of their own) ----------------------------
+
+// Rearranges n_rows (a multiple of 8) rows of type t into the 8-row interleaved layout the
+// table's gemv8[t] reads; dst and src do not overlap. Only types with a gemv8 kernel.
+void repack_rows8(DType t, const uint8_t* src, uint8_t* dst, int64_t n_rows, int64_t n_cols);
 
 // Bytes needed to hold one activation row of n floats converted for weights of type w.
 size_t activation_bytes(DType w, int64_t n);

@@ -112,6 +112,13 @@ struct BlockQ5_K { f16_t d; f16_t dmin; uint8_t scales[12]; uint8_t qh[QK_K / 8]
 struct BlockQ6_K { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; f16_t d; };
 struct BlockQ8_K { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; };
 
+// Q4_0 repacked 8 rows at a time (same bytes as 8 BlockQ4_0): the 8 rows' scales together, then
+// 4 groups of 32 bytes; group g holds bytes qs[4g..4g+3] of rows 0..7 in turn, so the low
+// nibbles of one 32-byte load are elements 4g..4g+3 and the high nibbles elements 16+4g.. of
+// every row: one broadcast of 4 activation bytes then serves all 8 rows.
+struct BlockQ4_0x8 { f16_t d[8]; uint8_t qs[128]; };
+static_assert(sizeof(BlockQ4_0x8) == 8 * 18);
+
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_1) == 20);
 static_assert(sizeof(BlockQ5_0) == 22);

@@ -343,6 +343,45 @@ TEST(IsaVsScalarOps, DotX4MatchesFourDots) {
     if (checked == 0) GTEST_SKIP() << "no ISA with four-activation kernels on this CPU";
 }
 
+// Repacked 8-row kernels against the scalar dot product of each original row.
+TEST(IsaVsScalarOps, Gemv8OnRepackedRowsMatchesEachRow) {
+    const KernelTable& ref = scalar_kernel_table();
+    std::mt19937 rng(12);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    int checked = 0;
+    for (const std::string& isa : available_isas()) {
+        const KernelTable& k = *kernel_table(isa);
+        const DType t = DType::kQ4_0;
+        if (k.gemv8[static_cast<uint32_t>(t)] == nullptr) continue;
+        for (int64_t n : {32, 96, 2048}) {
+            for (int64_t rows : {8, 24}) {
+                std::vector<uint8_t> w;
+                for (int64_t r = 0; r < rows; ++r) {
+                    const auto row = random_weights(t, n, rng);
+                    w.insert(w.end(), row.begin(), row.end());
+                }
+                std::vector<uint8_t> packed(w.size());
+                repack_rows8(t, w.data(), packed.data(), rows, n);
+                std::vector<float> x(static_cast<size_t>(n));
+                for (auto& v : x) v = gauss(rng);
+                std::vector<uint8_t> xq(activation_bytes(t, n));
+                quantize_activation(k, t, x.data(), xq.data(), n);
+                const size_t rb = row_bytes(t, n);
+                for (int64_t g = 0; g < rows / 8; ++g) {
+                    float out[8];
+                    k.gemv8[static_cast<uint32_t>(t)](packed.data() + static_cast<size_t>(g) * 8 * rb, xq.data(), n, out);
+                    for (int r = 0; r < 8; ++r) {
+                        const float want = ref.vec_dot[static_cast<uint32_t>(t)](w.data() + static_cast<size_t>(g * 8 + r) * rb, xq.data(), n);
+                        ASSERT_NEAR(out[r], want, 1e-4f * (1 + std::fabs(want))) << isa << " n=" << n << " row " << g * 8 + r;
+                    }
+                }
+                ++checked;
+            }
+        }
+    }
+    if (checked == 0) GTEST_SKIP() << "no ISA with repacked kernels on this CPU";
+}
+
 TEST(IsaVsScalarOps, FloatOpsMatchScalar) {
     const KernelTable& ref = scalar_kernel_table();
     std::mt19937 rng(5);

@@ -74,6 +74,7 @@ Command add_bench(CLI::App& app) {
         std::vector<int> threads;
         int reps = 3;
         int64_t batch = 512;
+        bool no_repack = false;
     };
     auto o = std::make_shared<Opts>();
     app.add_option("-m,--model", o->model, "GGUF file or Hugging Face directory");
@@ -87,17 +88,20 @@ Command add_bench(CLI::App& app) {
     app.add_option("-r,--repetitions", o->reps, "repetitions of each test")->check(CLI::Range(1, 1000));
     app.add_option("-b,--batch-size", o->batch, "prompt tokens per forward pass")->check(CLI::Range(1, 1 << 20));
     app.add_option("-o,--output", o->output, "md or json")->check(CLI::IsMember({"md", "json"}));
+    app.add_flag("--no-repack", o->no_repack, "use the weights as stored (no 8-row repacking at load)");
     return [o] {
         if (o->model.empty() == o->synthetic.empty())
             throw Error(ErrorCode::kInvalidArgument, "bench needs exactly one of -m FILE and --synthetic TYPE");
         std::shared_ptr<const Model> model;
+        ModelOptions mo;
+        mo.repack = !o->no_repack;
         if (!o->synthetic.empty()) {
             SynthOptions so;
             so.type = o->synthetic;
             so.shape = o->shape;
-            model = synthetic_model(so);
+            model = synthetic_model(so, mo);
         } else {
-            model = Model::load(o->model);
+            model = Model::load(o->model, mo);
         }
         const ModelInfo& info = model->info();
         if (o->threads.empty()) o->threads.push_back(0);

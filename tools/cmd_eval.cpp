@@ -52,6 +52,7 @@ Command add_eval(CLI::App& app) {
         std::string model, ids, logits_out, kv_type = "f16";
         int64_t batch = 512, ctx = 0;
         int threads = 0;
+        bool no_repack = false;
     };
     auto o = std::make_shared<Opts>();
     app.add_option("-m,--model", o->model, "GGUF file or Hugging Face model directory")->required();
@@ -59,11 +60,14 @@ Command add_eval(CLI::App& app) {
     app.add_option("-b,--batch", o->batch, "tokens per forward pass (default 512)");
     app.add_option("-c,--ctx", o->ctx, "context size (default: the number of ids)");
     app.add_option("-t,--threads", o->threads, "threads (default: one per physical core)");
+    app.add_flag("--no-repack", o->no_repack, "use the weights as stored (no 8-row repacking at load)");
     app.add_option("--kv-type", o->kv_type, "KV cache type")->check(CLI::IsMember({"f16", "f32"}));
     app.add_option("--logits-out", o->logits_out, "write every position's logits as float32 [n][n_vocab]");
     return [o] {
         const std::vector<int32_t> ids = parse_ids(o->ids);
-        const auto model = Model::load(o->model);
+        ModelOptions mo;
+        mo.repack = !o->no_repack;
+        const auto model = Model::load(o->model, mo);
         SessionOptions so;
         so.n_ctx = o->ctx > 0 ? o->ctx : static_cast<int64_t>(ids.size());
         so.n_batch = o->batch;

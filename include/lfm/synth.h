@@ -23,6 +23,6 @@ struct SynthOptions {
 // Writes a GGUF that llama.cpp's tools load too (tokenizer metadata included). Throws lfm::Error.
 void write_synthetic_gguf(const std::string& path, const SynthOptions& options);
 // The same model built in memory, with no file at all.
-std::shared_ptr<const Model> synthetic_model(const SynthOptions& options);
+std::shared_ptr<const Model> synthetic_model(const SynthOptions& options, const ModelOptions& model_options = {});
 
 }  // namespace lfm

@@ -31,15 +31,16 @@ const char* to_string(ErrorCode code) {
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
-std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOptions& /*options*/) {
-    return make_model(open_model_files(path));
+std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOptions& options) {
+    return make_model(open_model_files(path), options);
 }
 
-std::shared_ptr<const Model> make_model(ModelFiles files) {
+std::shared_ptr<const Model> make_model(ModelFiles files, const ModelOptions& options) {
     auto impl = std::make_unique<Model::Impl>();
     impl->files = std::move(files);
     impl->weights = bind_weights(impl->files);
     impl->info = make_info(impl->files, impl->weights);
+    if (options.repack) impl->info.repacked_bytes = repack_weights(impl->weights, kernels());
     const Config& c = impl->config();
     for (int64_t m = 0; m < c.head_dim / 2; ++m) {
         impl->rope_inv_freq.push_back(

@@ -27,7 +27,7 @@ struct Model::Impl {
 };
 
 // A loaded model from opened files (weights bound, info computed); and from a ready Impl.
-std::shared_ptr<const Model> make_model(ModelFiles files);
+std::shared_ptr<const Model> make_model(ModelFiles files, const ModelOptions& options = {});
 std::shared_ptr<const Model> make_model(std::unique_ptr<Model::Impl> impl);
 
 // One MoE routing decision, recorded when SequenceState::routing_trace is set (tests compare

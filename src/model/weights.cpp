@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <set>
 
 #include "kernels.h"
@@ -156,6 +159,40 @@ Weights bind_weights(const ModelFiles& files) {
     }
     b.collect_unused();
     return w;
+}
+
+namespace {
+
+// The whole pages inside [p, p + n): given back to the OS (a read-only file mapping re-reads
+// them if ever touched again, which the repacked model never does).
+void release_pages(const uint8_t* p, size_t n) {
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+}  // namespace
+
+size_t repack_weights(Weights& w, const KernelTable& kt) {
+    size_t total = 0;
+    auto repack = [&](Matrix& m) {
+        if (m.packed8 || m.n_out % 8 != 0 || kt.gemv8[static_cast<uint32_t>(m.type)] == nullptr) return;
+        std::vector<uint8_t>& buf = w.repacked.emplace_back(m.bytes());
+        repack_rows8(m.type, m.data, buf.data(), m.n_out, m.n_in);
+        release_pages(m.data, m.bytes());
+        m.data = buf.data();
+        m.packed8 = true;
+        total += m.bytes();
+    };
+    for (LayerWeights& L : w.layers) {
+        for (Matrix* m : {&L.in_proj, &L.out_proj, &L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
+            if (m->data != nullptr) repack(*m);
+        for (auto* experts : {&L.exp_gate, &L.exp_up, &L.exp_down})
+            for (Matrix& m : *experts) repack(m);
+    }
+    if (!w.tied_head) repack(w.output);
+    return total;
 }
 
 }  // namespace lfm

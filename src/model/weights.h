@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model_files.h"
+#include "kernels.h"
 #include "types.h"
 
 namespace lfm {
@@ -19,6 +20,7 @@ struct Matrix {
     int64_t n_out = 0;   // rows
     size_t row_bytes = 0;
     const uint8_t* data = nullptr;
+    bool packed8 = false;  // rows repacked 8 at a time for the kernel table's gemv8 (see repack_weights)
 
     const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
     size_t bytes() const { return static_cast<size_t>(n_out) * row_bytes; }
@@ -60,10 +62,17 @@ struct Weights {
     std::vector<std::string> unused_tensors;  // present in the file, not part of the model
 
     std::deque<std::vector<float>> owned;  // f32 copies behind the pointers above, where needed
+    std::deque<std::vector<uint8_t>> repacked;  // repacked matrices (the mapped originals are released)
 };
 
 // Binds every tensor the config calls for, checking presence, shape and type; throws
 // lfm::Error naming the file and tensor.
 Weights bind_weights(const ModelFiles& files);
+
+// Rewrites every matrix the kernel table has an 8-row kernel for (Q4_0 for now) into that
+// layout, and tells the OS it may drop the mapped original pages, so memory is replaced, not
+// doubled. The token embedding stays as it is: rows of it are looked up one at a time.
+// Returns the bytes repacked.
+size_t repack_weights(Weights& w, const KernelTable& kt);
 
 }  // namespace lfm
