@@ -15,8 +15,9 @@ namespace lfm {
 enum class KvType { kF16, kF32 };
 
 struct ModelOptions {
-    // Rewrite Q4_0 matrices at load into the 8-row layout the SIMD kernels stream fastest; the
-    // mapped original pages are released, so memory is not doubled. false: use the file as is.
+    // Move the weights at load into huge-page memory, Q4_0 matrices rewritten into the 8-row
+    // layout the SIMD kernels stream fastest; the mapped file's pages are released, so memory is
+    // not doubled. false: run straight from the mapped file.
     bool repack = true;
 };
 
@@ -38,7 +39,7 @@ struct ModelInfo {
     uint64_t n_params_active = 0;    // read per token: k of E experts, the full head, one embedding row
     uint64_t weight_bytes = 0;       // all weight tensors as stored
     uint64_t bytes_per_token = 0;    // weight bytes read per decoded token
-    uint64_t repacked_bytes = 0;     // weights rewritten at load for the kernels (ModelOptions::repack)
+    uint64_t repacked_bytes = 0;     // weights moved/rewritten at load (ModelOptions::repack)
     std::vector<std::pair<std::string, uint64_t>> bytes_by_type;  // stored type -> bytes
     std::vector<std::pair<std::string, int>> tensors_by_type;     // stored type -> count
     std::vector<std::string> unused_tensors;

@@ -133,6 +133,22 @@ void GgufWriter::header(std::vector<uint8_t>& out, std::vector<uint64_t>& offset
     out.resize((out.size() + alignment_ - 1) / alignment_ * alignment_, 0);
 }
 
+HugeBuffer GgufWriter::to_buffer() const {
+    std::vector<uint8_t> head;
+    std::vector<uint64_t> offsets;
+    header(head, offsets);
+    size_t total = head.size();
+    for (const Tensor& t : tensors_) total += (t.nbytes + alignment_ - 1) / alignment_ * alignment_;
+    HugeBuffer out(total);  // zero-filled: the padding needs no writes
+    std::memcpy(out.data(), head.data(), head.size());
+    for (size_t k = 0; k < tensors_.size(); ++k) {
+        uint8_t* dst = out.data() + head.size() + offsets[k];
+        if (tensors_[k].fill) tensors_[k].fill(dst, tensors_[k].nbytes);
+        else std::memcpy(dst, tensors_[k].data.data(), tensors_[k].nbytes);
+    }
+    return out;
+}
+
 std::vector<uint8_t> GgufWriter::to_bytes() const {
     std::vector<uint8_t> out;
     std::vector<uint64_t> offsets;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../runtime/huge_buffer.h"
 #include "gguf.h"
 
 namespace lfm {
@@ -37,6 +38,7 @@ public:
                          std::function<void(uint8_t* out, size_t nbytes)> fill);
 
     std::vector<uint8_t> to_bytes() const;
+    HugeBuffer to_buffer() const;  // the same bytes in huge-page memory (synthetic models)
     void write(const std::string& path) const;  // throws lfm::Error on I/O failure
 
 private:

@@ -43,8 +43,13 @@ MappedFile::MappedFile(std::vector<uint8_t> bytes, const std::string& name)
     data_ = owned_.data();
 }
 
+MappedFile::MappedFile(HugeBuffer bytes, const std::string& name)
+    : path_(name), size_(bytes.size()), owned_huge_(std::move(bytes)) {
+    data_ = owned_huge_.data();
+}
+
 MappedFile::~MappedFile() {
-    if (data_ != nullptr && owned_.empty()) ::munmap(const_cast<uint8_t*>(data_), size_);
+    if (data_ != nullptr && owned_.empty() && owned_huge_.data() == nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
 }  // namespace lfm

@@ -6,14 +6,17 @@
 #include <string>
 #include <vector>
 
+#include "../runtime/huge_buffer.h"
+
 namespace lfm {
 
 class MappedFile {
 public:
     // Throws lfm::Error (kIo) naming the path when the file cannot be opened or mapped.
     explicit MappedFile(const std::string& path);
-    // Bytes already in memory, presented as a file named `name` (fuzzers, tests).
+    // Bytes already in memory, presented as a file named `name` (fuzzers, tests, synthetic models).
     MappedFile(std::vector<uint8_t> bytes, const std::string& name);
+    MappedFile(HugeBuffer bytes, const std::string& name);
     ~MappedFile();
     MappedFile(const MappedFile&) = delete;
     MappedFile& operator=(const MappedFile&) = delete;
@@ -26,7 +29,8 @@ private:
     std::string path_;
     const uint8_t* data_ = nullptr;
     size_t size_ = 0;
-    std::vector<uint8_t> owned_;  // only for the in-memory constructor
+    std::vector<uint8_t> owned_;  // only for the in-memory constructors
+    HugeBuffer owned_huge_;
 };
 
 }  // namespace lfm

@@ -293,7 +293,7 @@ GgufWriter make_writer(const SynthOptions& o) {
 void write_synthetic_gguf(const std::string& path, const SynthOptions& options) { make_writer(options).write(path); }
 
 std::shared_ptr<const Model> synthetic_model(const SynthOptions& options, const ModelOptions& model_options) {
-    auto file = std::make_shared<const MappedFile>(make_writer(options).to_bytes(), "synthetic:" + options.type);
+    auto file = std::make_shared<const MappedFile>(make_writer(options).to_buffer(), "synthetic:" + options.type);
     return make_model(open_model_files(std::move(file)), model_options);
 }
 

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <set>
 
 #include "kernels.h"
@@ -176,22 +177,28 @@ void release_pages(const uint8_t* p, size_t n) {
 
 size_t repack_weights(Weights& w, const KernelTable& kt) {
     size_t total = 0;
-    auto repack = [&](Matrix& m) {
-        if (m.packed8 || m.n_out % 8 != 0 || kt.gemv8[static_cast<uint32_t>(m.type)] == nullptr) return;
-        std::vector<uint8_t>& buf = w.repacked.emplace_back(m.bytes());
-        repack_rows8(m.type, m.data, buf.data(), m.n_out, m.n_in);
+    // into huge-page memory, in the 8-row layout where the kernels have one (and `interleave`)
+    auto move = [&](Matrix& m, bool interleave) {
+        if (m.data == nullptr || m.packed8) return;
+        const bool pack8 = interleave && m.n_out % 8 == 0 && kt.gemv8[static_cast<uint32_t>(m.type)] != nullptr;
+        HugeBuffer& buf = w.repacked.emplace_back(m.bytes());
+        if (pack8) repack_rows8(m.type, m.data, buf.data(), m.n_out, m.n_in);
+        else std::memcpy(buf.data(), m.data, m.bytes());
         release_pages(m.data, m.bytes());
         m.data = buf.data();
-        m.packed8 = true;
+        m.packed8 = pack8;
         total += m.bytes();
     };
     for (LayerWeights& L : w.layers) {
         for (Matrix* m : {&L.in_proj, &L.out_proj, &L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
-            if (m->data != nullptr) repack(*m);
+            move(*m, true);
         for (auto* experts : {&L.exp_gate, &L.exp_up, &L.exp_down})
-            for (Matrix& m : *experts) repack(m);
+            for (Matrix& m : *experts) move(m, true);
     }
-    if (!w.tied_head) repack(w.output);
+    // the embedding's rows are looked up one at a time: same layout, new memory
+    move(w.token_embd, false);
+    if (w.tied_head) w.output = w.token_embd;
+    else move(w.output, true);
     return total;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model_files.h"
+#include "../runtime/huge_buffer.h"
 #include "kernels.h"
 #include "types.h"
 
@@ -62,17 +63,18 @@ struct Weights {
     std::vector<std::string> unused_tensors;  // present in the file, not part of the model
 
     std::deque<std::vector<float>> owned;  // f32 copies behind the pointers above, where needed
-    std::deque<std::vector<uint8_t>> repacked;  // repacked matrices (the mapped originals are released)
+    std::deque<HugeBuffer> repacked;  // repacked matrices (the mapped originals are released)
 };
 
 // Binds every tensor the config calls for, checking presence, shape and type; throws
 // lfm::Error naming the file and tensor.
 Weights bind_weights(const ModelFiles& files);
 
-// Rewrites every matrix the kernel table has an 8-row kernel for (Q4_0 for now) into that
-// layout, and tells the OS it may drop the mapped original pages, so memory is replaced, not
-// doubled. The token embedding stays as it is: rows of it are looked up one at a time.
-// Returns the bytes repacked.
+// Moves every weight matrix into huge-page memory (streaming gigabytes through 4 KiB file pages
+// costs TLB misses), rewriting those the kernel table has an 8-row kernel for (Q4_0 for now) into
+// that layout, and tells the OS it may drop the mapped original pages: memory is replaced, not
+// doubled. The token embedding keeps its layout (its rows are looked up one at a time).
+// Returns the bytes moved.
 size_t repack_weights(Weights& w, const KernelTable& kt);
 
 }  // namespace lfm
