@@ -97,7 +97,8 @@ void BM_MatvecRepacked(benchmark::State& state, lfm::DType type, const char* isa
     }
     const int64_t rows = state.range(0), cols = state.range(1);
     const size_t rb = lfm::row_bytes(type, cols);
-    const size_t matrix_bytes = rb * static_cast<size_t>(rows);
+    const size_t group = lfm::packed8_group_bytes(type, cols);
+    const size_t matrix_bytes = group * static_cast<size_t>(rows / 8);
     const auto one = make_weights(type, rows, cols);
     std::vector<uint8_t> packed(matrix_bytes);
     lfm::repack_rows8(type, one.data(), packed.data(), rows, cols);
@@ -113,12 +114,14 @@ void BM_MatvecRepacked(benchmark::State& state, lfm::DType type, const char* isa
     for (auto _ : state) {
         lfm::quantize_activation(*k, type, x.data(), act.data(), cols);
         const uint8_t* base = w.data() + c * matrix_bytes;
-        for (int64_t r = 0; r < rows; r += 8) gemv8(base + static_cast<size_t>(r) * rb, act.data(), cols, y.data() + r);
+        for (int64_t r = 0; r < rows; r += 8) gemv8(base + static_cast<size_t>(r / 8) * group, act.data(), cols, y.data() + r);
         benchmark::DoNotOptimize(y.data());
         c = (c + 1) % copies;
     }
-    state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(matrix_bytes));
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(rb * static_cast<size_t>(rows)));
 }
+BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_k_avx2, lfm::DType::kQ4_K, "avx2")->Args({1792, 2048})->Args({2048, 1792});
+BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_k_avx512, lfm::DType::kQ4_K, "avx512")->Args({1792, 2048})->Args({2048, 1792});
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_0_avx2, lfm::DType::kQ4_0, "avx2")->Args({1792, 2048})->Args({2048, 1792})->Args({6144, 2048});
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_0_avx512, lfm::DType::kQ4_0, "avx512")->Args({1792, 2048})->Args({2048, 1792})->Args({6144, 2048});
 

@@ -7,6 +7,7 @@
 
 #include "cpu_features.h"
 #include "kernels.h"
+#include "kquant.h"
 
 namespace lfm {
 
@@ -51,8 +52,38 @@ const KernelTable& kernels() {
     return chosen;
 }
 
+size_t packed8_group_bytes(DType t, int64_t n_cols) {
+    if (t == DType::kQ4_K) return static_cast<size_t>(n_cols / QK_K) * sizeof(BlockQ4_Kx8);
+    return 8 * row_bytes(t, n_cols);
+}
+
+namespace {
+void repack_rows8_q4_k(const uint8_t* src, uint8_t* dst, int64_t n_rows, int64_t n_cols) {
+    const int64_t nb = n_cols / QK_K;
+    const size_t rb = row_bytes(DType::kQ4_K, n_cols);
+    for (int64_t g = 0; g < n_rows / 8; ++g) {
+        auto* out = reinterpret_cast<BlockQ4_Kx8*>(dst + static_cast<size_t>(g) * packed8_group_bytes(DType::kQ4_K, n_cols));
+        for (int64_t b = 0; b < nb; ++b) {
+            for (int r = 0; r < 8; ++r) {
+                const auto* in = reinterpret_cast<const BlockQ4_K*>(src + static_cast<size_t>(g * 8 + r) * rb) + b;
+                out[b].d[r] = in->d;
+                out[b].dmin[r] = in->dmin;
+                for (int sub = 0; sub < 8; ++sub) kquant_scale_min(sub, in->scales, out[b].sc[sub][r], out[b].mn[sub][r]);
+                for (int c = 0; c < 4; ++c)
+                    for (int k = 0; k < 8; ++k)
+                        for (int i = 0; i < 4; ++i) out[b].qs[256 * c + 32 * k + 4 * r + i] = in->qs[32 * c + 4 * k + i];
+            }
+        }
+    }
+}
+}  // namespace
+
 void repack_rows8(DType t, const uint8_t* src, uint8_t* dst, int64_t n_rows, int64_t n_cols) {
-    if (t != DType::kQ4_0) throw std::logic_error("repack_rows8: only Q4_0 has an 8-row layout");
+    if (t == DType::kQ4_K) {
+        repack_rows8_q4_k(src, dst, n_rows, n_cols);
+        return;
+    }
+    if (t != DType::kQ4_0) throw std::logic_error("repack_rows8: no 8-row layout for this type");
     const int64_t nb = n_cols / QK;
     const size_t rb = row_bytes(t, n_cols);
     for (int64_t g = 0; g < n_rows / 8; ++g) {

@@ -119,6 +119,12 @@ struct BlockQ8_K { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; };
 struct BlockQ4_0x8 { f16_t d[8]; uint8_t qs[128]; };
 static_assert(sizeof(BlockQ4_0x8) == 8 * 18);
 
+// Q4_K repacked 8 rows at a time: scales and mins unpacked to bytes ([sub-block][row]), and the
+// nibbles interleaved like BlockQ4_0x8 (chunk c, step k: bytes qs[32c+4k..+3] of rows 0..7).
+// 32 bytes larger than 8 BlockQ4_K (the 6-bit scales are stored unpacked).
+struct BlockQ4_Kx8 { f16_t d[8]; f16_t dmin[8]; uint8_t sc[8][8]; uint8_t mn[8][8]; uint8_t qs[8 * 128]; };
+static_assert(sizeof(BlockQ4_Kx8) == 1184);
+
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_1) == 20);
 static_assert(sizeof(BlockQ5_0) == 22);

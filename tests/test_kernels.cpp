@@ -351,16 +351,17 @@ TEST(IsaVsScalarOps, Gemv8OnRepackedRowsMatchesEachRow) {
     int checked = 0;
     for (const std::string& isa : available_isas()) {
         const KernelTable& k = *kernel_table(isa);
-        const DType t = DType::kQ4_0;
+      for (DType t : {DType::kQ4_0, DType::kQ4_K}) {
         if (k.gemv8[static_cast<uint32_t>(t)] == nullptr) continue;
-        for (int64_t n : {32, 96, 2048}) {
+        for (int64_t n : {256, 768, 2048}) {
             for (int64_t rows : {8, 24}) {
                 std::vector<uint8_t> w;
                 for (int64_t r = 0; r < rows; ++r) {
                     const auto row = random_weights(t, n, rng);
                     w.insert(w.end(), row.begin(), row.end());
                 }
-                std::vector<uint8_t> packed(w.size());
+                const size_t group = packed8_group_bytes(t, n);
+                std::vector<uint8_t> packed(static_cast<size_t>(rows / 8) * group);
                 repack_rows8(t, w.data(), packed.data(), rows, n);
                 std::vector<float> x(static_cast<size_t>(n));
                 for (auto& v : x) v = gauss(rng);
@@ -369,15 +370,16 @@ TEST(IsaVsScalarOps, Gemv8OnRepackedRowsMatchesEachRow) {
                 const size_t rb = row_bytes(t, n);
                 for (int64_t g = 0; g < rows / 8; ++g) {
                     float out[8];
-                    k.gemv8[static_cast<uint32_t>(t)](packed.data() + static_cast<size_t>(g) * 8 * rb, xq.data(), n, out);
+                    k.gemv8[static_cast<uint32_t>(t)](packed.data() + static_cast<size_t>(g) * group, xq.data(), n, out);
                     for (int r = 0; r < 8; ++r) {
                         const float want = ref.vec_dot[static_cast<uint32_t>(t)](w.data() + static_cast<size_t>(g * 8 + r) * rb, xq.data(), n);
-                        ASSERT_NEAR(out[r], want, 1e-4f * (1 + std::fabs(want))) << isa << " n=" << n << " row " << g * 8 + r;
+                        ASSERT_NEAR(out[r], want, 1e-4f * (1 + std::fabs(want))) << isa << " " << dtype_name(t) << " n=" << n << " row " << g * 8 + r;
                     }
                 }
                 ++checked;
             }
         }
+      }
     }
     if (checked == 0) GTEST_SKIP() << "no ISA with repacked kernels on this CPU";
 }

@@ -20,7 +20,7 @@ void run_jobs(const KernelTable& kt, ThreadPool& pool, std::span<const MatJob> j
                     const int64_t tile_end = std::min(tile + kRowTile, r1);
                     for (int64_t tok = 0; tok < n_tok; ++tok) {
                         for (int64_t r = tile; r < tile_end; r += 8)
-                            gemv8(j.w->row(r), j.act + static_cast<size_t>(tok) * j.act_stride, j.w->n_in, j.y + tok * j.y_stride + r);
+                            gemv8(j.w->group(r), j.act + static_cast<size_t>(tok) * j.act_stride, j.w->n_in, j.y + tok * j.y_stride + r);
                     }
                 }
                 continue;

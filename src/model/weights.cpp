@@ -181,13 +181,15 @@ size_t repack_weights(Weights& w, const KernelTable& kt) {
     auto move = [&](Matrix& m, bool interleave) {
         if (m.data == nullptr || m.packed8) return;
         const bool pack8 = interleave && m.n_out % 8 == 0 && kt.gemv8[static_cast<uint32_t>(m.type)] != nullptr;
-        HugeBuffer& buf = w.repacked.emplace_back(m.bytes());
+        const size_t bytes = pack8 ? static_cast<size_t>(m.n_out / 8) * packed8_group_bytes(m.type, m.n_in) : m.bytes();
+        HugeBuffer& buf = w.repacked.emplace_back(bytes);
         if (pack8) repack_rows8(m.type, m.data, buf.data(), m.n_out, m.n_in);
         else std::memcpy(buf.data(), m.data, m.bytes());
         release_pages(m.data, m.bytes());
+        total += bytes;
         m.data = buf.data();
         m.packed8 = pack8;
-        total += m.bytes();
+        if (pack8) m.group_bytes = packed8_group_bytes(m.type, m.n_in);
     };
     for (LayerWeights& L : w.layers) {
         for (Matrix* m : {&L.in_proj, &L.out_proj, &L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
