@@ -61,6 +61,28 @@ std::vector<uint8_t> make_weights(lfm::DType type, int64_t rows, int64_t cols) {
     return w;
 }
 
+// Copies of one matrix image filling kColdBytes, so each iteration reads memory the caches lost.
+struct ColdCopies {
+    std::vector<uint8_t> bytes;
+    size_t matrix_bytes, count;
+    explicit ColdCopies(const std::vector<uint8_t>& one)
+        : matrix_bytes(one.size()), count(std::max<size_t>(1, kColdBytes / one.size())) {
+        bytes.resize(matrix_bytes * count);
+        for (size_t c = 0; c < count; ++c) std::memcpy(bytes.data() + c * matrix_bytes, one.data(), matrix_bytes);
+    }
+    const uint8_t* copy(size_t iteration) const { return bytes.data() + (iteration % count) * matrix_bytes; }
+};
+
+// A random activation row of `cols`, converted for weights of `type`.
+std::vector<uint8_t> activation(const lfm::KernelTable& k, lfm::DType type, int64_t cols, std::vector<float>& x) {
+    x.resize(static_cast<size_t>(cols));
+    std::mt19937 rng(2);
+    for (auto& v : x) v = static_cast<float>(rng() % 1000) / 1000.0f - 0.5f;
+    std::vector<uint8_t> act(lfm::activation_bytes(type, cols));
+    lfm::quantize_activation(k, type, x.data(), act.data(), cols);
+    return act;
+}
+
 void BM_Matvec(benchmark::State& state, lfm::DType type, const char* isa) {
     const lfm::KernelTable* k = lfm::kernel_table(isa);
     if (k == nullptr) {
@@ -69,26 +91,19 @@ void BM_Matvec(benchmark::State& state, lfm::DType type, const char* isa) {
     }
     const int64_t rows = state.range(0), cols = state.range(1);
     const size_t rb = lfm::row_bytes(type, cols);
-    const size_t matrix_bytes = rb * static_cast<size_t>(rows);
-    const auto one = make_weights(type, rows, cols);
-    const size_t copies = std::max<size_t>(1, kColdBytes / matrix_bytes);
-    std::vector<uint8_t> w(matrix_bytes * copies);
-    for (size_t c = 0; c < copies; ++c) std::memcpy(w.data() + c * matrix_bytes, one.data(), matrix_bytes);
-    std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
-    std::mt19937 rng(2);
-    for (auto& v : x) v = static_cast<float>(rng() % 1000) / 1000.0f - 0.5f;
-    std::vector<uint8_t> act(lfm::activation_bytes(type, cols));
+    const ColdCopies w(make_weights(type, rows, cols));
+    std::vector<float> x, y(static_cast<size_t>(rows));
+    std::vector<uint8_t> act = activation(*k, type, cols, x);
     size_t c = 0;
     for (auto _ : state) {
-        lfm::quantize_activation(*k, type, x.data(), act.data(), cols);
-        lfm::matvec_rows(*k, type, w.data() + c * matrix_bytes, rb, act.data(), cols, y.data(), 0, rows);
+        lfm::quantize_activation(*k, type, x.data(), act.data(), cols);  // part of every mat-vec
+        lfm::matvec_rows(*k, type, w.copy(c++), rb, act.data(), cols, y.data(), 0, rows);
         benchmark::DoNotOptimize(y.data());
-        c = (c + 1) % copies;
     }
-    state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(matrix_bytes));
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.matrix_bytes));
 }
 
-// The same product on rows repacked 8 at a time (what a loaded model uses for Q4_0).
+// The same product on rows repacked 8 at a time (what a loaded model uses for Q4_0 and Q4_K).
 void BM_MatvecRepacked(benchmark::State& state, lfm::DType type, const char* isa) {
     const lfm::KernelTable* k = lfm::kernel_table(isa);
     if (k == nullptr || k->gemv8[static_cast<uint32_t>(type)] == nullptr) {
@@ -118,6 +133,7 @@ void BM_MatvecRepacked(benchmark::State& state, lfm::DType type, const char* isa
         benchmark::DoNotOptimize(y.data());
         c = (c + 1) % copies;
     }
+    // in bytes of the original format, so the figure compares with BM_Matvec
     state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(rb * static_cast<size_t>(rows)));
 }
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_k_avx2, lfm::DType::kQ4_K, "avx2")->Args({1792, 2048})->Args({2048, 1792});
