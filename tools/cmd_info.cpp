@@ -114,7 +114,9 @@ Command add_info(CLI::App& app) {
     app.add_flag("--json", o->json, "print as JSON");
     return [o] {
         if (o->model.empty()) throw Error(ErrorCode::kInvalidArgument, "info needs a MODEL (a GGUF file or a Hugging Face directory)");
-        const auto model = Model::load(o->model);
+        ModelOptions mo;
+        mo.repack = false;  // describing a file needs no rewritten copy of its weights
+        const auto model = Model::load(o->model, mo);
         const ModelInfo& i = model->info();
         for (const auto& name : i.unused_tensors) fmt::print(stderr, "lfm: warning: tensor '{}' is not used by the model\n", name);
         if (o->json) {

@@ -5,17 +5,11 @@
 #define LFM_X86_VNNI 1
 #define LFM_XSIMD_ARCH xsimd::avx512bw
 #include "dot_x86.inc"
-#include "avx512_wide.inc"
 #include "table_x86.inc"
 
 namespace lfm {
 const KernelTable& avx512_kernel_table() {
-    static const KernelTable t = [] {
-        KernelTable k = avx512::make_table();
-        k.vec_dot[static_cast<uint32_t>(DType::kQ4_0)] = avx512::vec_dot_q4_0_zmm;
-        k.vec_dot[static_cast<uint32_t>(DType::kQ4_K)] = avx512::vec_dot_q4_k_zmm;
-        return k;
-    }();
+    static const KernelTable t = avx512::make_table();
     return t;
 }
 }  // namespace lfm

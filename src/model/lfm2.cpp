@@ -59,6 +59,7 @@ SequenceState::SequenceState(const Model::Impl& model, int64_t ctx, int64_t batc
         moe_act_down.resize(moe_rows * moe_down_stride);
         expert_order.resize(moe_rows);
         expert_start.resize(static_cast<size_t>(c.n_expert + 1));
+        expert_fill.resize(static_cast<size_t>(c.n_expert));
     }
     cos_sin = rows(d);
     // the widest activation row in the widest vec_dot format (f32: 4 bytes per element)
@@ -279,11 +280,9 @@ void moe_ffn(const Config& c, int64_t layer, const LayerWeights& L, const Kernel
     std::fill(s.expert_start.begin(), s.expert_start.end(), 0);
     for (int64_t i = 0; i < n * K; ++i) ++s.expert_start[static_cast<size_t>(s.expert_sel[static_cast<size_t>(i)]) + 1];
     for (int64_t e = 0; e < E; ++e) s.expert_start[static_cast<size_t>(e + 1)] += s.expert_start[static_cast<size_t>(e)];
-    {
-        std::vector<int32_t> fill(s.expert_start.begin(), s.expert_start.end() - 1);
-        for (int64_t i = 0; i < n * K; ++i)
-            s.expert_order[static_cast<size_t>(fill[static_cast<size_t>(s.expert_sel[static_cast<size_t>(i)])]++)] = static_cast<int32_t>(i);
-    }
+    std::copy(s.expert_start.begin(), s.expert_start.end() - 1, s.expert_fill.begin());
+    for (int64_t i = 0; i < n * K; ++i)
+        s.expert_order[static_cast<size_t>(s.expert_fill[static_cast<size_t>(s.expert_sel[static_cast<size_t>(i)])]++)] = static_cast<int32_t>(i);
 
     // 3. gate and up: every token's input converted once, gathered per expert, one section
     const DType gate_type = L.exp_gate[0].type, up_type = L.exp_up[0].type, down_type = L.exp_down[0].type;

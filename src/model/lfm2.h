@@ -77,6 +77,7 @@ struct SequenceState {
     // MoE rows grouped by expert: entry i of expert_order is token·k + slot; expert e owns
     // entries [expert_start[e], expert_start[e+1]).
     std::vector<int32_t> expert_order, expert_start;
+    std::vector<int32_t> expert_fill;  // [E] next free entry per expert while grouping
     std::vector<uint8_t> moe_act_gate, moe_act_up, moe_act_down;  // gathered activation rows
     size_t moe_in_stride = 0, moe_down_stride = 0;
     std::vector<MatJob> moe_jobs;
