@@ -156,7 +156,6 @@ TEST(Loading, QuantizedWeightsAreWithinQuantizationError) {
             // uniform rounding: step/sqrt(12), step a fraction of the block max (~2.5 rms for Gaussian weights)
             const double rms_bound = t.type == DType::kQ8_0 ? 0.008 : t.type == DType::kQ6_K ? 0.025 : t.type == DType::kQ4_K ? 0.09 : 0.11;
             EXPECT_LT(rel_rms, rms_bound) << q << " " << t.name << " " << dtype_name(t.type);
-            if (std::getenv("LFM_PRINT_RMS")) std::printf("%s %s %s %.4f\n", q, t.name.c_str(), dtype_name(t.type), rel_rms);
         }
     }
 }
