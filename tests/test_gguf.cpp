@@ -288,6 +288,15 @@ TEST(BadInput, UnsupportedTensorType) {
                       {"unsupported tensor type IQ2_XXS", "only.weight"});
 }
 
+TEST(BadInput, SplitGgufShardSaysHowToMerge) {
+    GgufWriter w;
+    w.add_string("general.architecture", "lfm2moe");
+    w.add_u32("split.no", 0);
+    w.add_u32("split.count", 3);
+    expect_load_error(write_temp("model-00001-of-00003.gguf", w.to_bytes()), ErrorCode::kUnsupported,
+                      {"shard 1 of a GGUF split into 3 files", "llama-gguf-split --merge"});
+}
+
 TEST(Loading, UnknownExtraTensorsAreWarningsNotErrors) {
     LFM_REQUIRE_SHARED();
     const auto path = write_temp("extra.gguf", rewrite("tinyA-f32.gguf", nullptr, {"blk.0.mystery.weight"}));

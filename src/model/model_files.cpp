@@ -216,6 +216,12 @@ ModelFiles open_model_files(std::shared_ptr<const MappedFile> mapped) {
     mf.format = ModelFormat::kGguf;
     mf.file_bytes = mapped->size();
     mf.gguf = std::make_unique<GgufFile>(mapped);
+    if (const auto count = mf.gguf->get_int("split.count"); count && *count > 1) {
+        throw Error(ErrorCode::kUnsupported,
+                    fmt::format("{}: this is shard {} of a GGUF split into {} files; merge them first with "
+                                "`llama-gguf-split --merge FIRST-SHARD.gguf MERGED.gguf`",
+                                mf.path, mf.gguf->get_int("split.no").value_or(0) + 1, *count));
+    }
     mf.config = config_from_gguf(*mf.gguf);
     mf.tensors = mf.gguf->tensors();
     mf.mapped.push_back(std::move(mapped));
