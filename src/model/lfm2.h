@@ -62,7 +62,8 @@ struct SequenceState {
     float* conv_state_of(int slot);
 
     // Scratch, [n_batch][width] unless noted.
-    std::vector<float> h, u, bcx, mix, q, k, v, attn, gate, up, ffn_out;
+    std::vector<float> h, u, bcx, mix, q, k, v, attn, ffn_out;
+    std::vector<float> gate, up;     // [n_batch][F_d] for the dense FFN, [n_batch·k][F_e] for the experts
     std::vector<float> moe;          // [n_batch·k][H] each (token, expert) output, grouped by expert
     std::vector<float> cos_sin;      // [n_batch][head_dim]
     size_t act_stride = 0;           // bytes of one activation row in any vec_dot type
