@@ -4,6 +4,7 @@
 #include "../kquant.h"
 #include "../types.h"
 #include "scalar.h"
+#include "unpack.h"
 
 namespace lfm::scalar {
 
@@ -76,19 +77,12 @@ float vec_dot_q4_1(const void* w, const void* a, int64_t n) {
 }
 
 namespace {
-uint32_t load_u32_le(const uint8_t* p) {
-    return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
-           static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
-}
-// Σ v·y over a Q5 block, v the 5-bit value minus `offset` (16 for Q5_0, 0 for Q5_1).
+// Σ (v - offset)·y over a Q5 block (offset 16 for Q5_0, 0 for Q5_1).
 int q5_block_dot(const uint8_t* qh, const uint8_t* qs, const int8_t* y, int offset) {
-    const uint32_t h = load_u32_le(qh);
+    int v[QK];
+    q5_values(qh, qs, v);
     int sumi = 0;
-    for (int j = 0; j < QK / 2; ++j) {
-        const int v0 = (qs[j] & 0xF) | static_cast<int>(((h >> j) & 1u) << 4);
-        const int v1 = (qs[j] >> 4) | static_cast<int>(((h >> (j + 16)) & 1u) << 4);
-        sumi += (v0 - offset) * y[j] + (v1 - offset) * y[j + QK / 2];
-    }
+    for (int j = 0; j < QK; ++j) sumi += (v[j] - offset) * y[j];
     return sumi;
 }
 }  // namespace
@@ -168,26 +162,14 @@ float vec_dot_q6_k(const void* w, const void* a, int64_t n) {
     const auto* x = static_cast<const BlockQ6_K*>(w);
     const auto* y = static_cast<const BlockQ8_K*>(a);
     float sum = 0.0f;
+    int v[QK_K];
     for (int64_t b = 0; b < n / QK_K; ++b) {
+        q6_k_values(x[b], v);
         int isum = 0;
-        for (int half = 0; half < 2; ++half) {
-            const uint8_t* ql = x[b].ql + 64 * half;
-            const uint8_t* qh = x[b].qh + 32 * half;
-            const int8_t* sc = x[b].scales + 8 * half;
-            const int8_t* yq = y[b].qs + 128 * half;
-            int s[8] = {};  // per 16-element group: groups s+0, s+2, s+4, s+6 for l/16 = s
-            for (int l = 0; l < 32; ++l) {
-                const int g = l / 16;
-                const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                s[g + 0] += q1 * yq[l];
-                s[g + 2] += q2 * yq[l + 32];
-                s[g + 4] += q3 * yq[l + 64];
-                s[g + 6] += q4 * yq[l + 96];
-            }
-            for (int g = 0; g < 8; ++g) isum += sc[g] * s[g];
+        for (int g = 0; g < QK_K / 16; ++g) {  // one signed scale per 16 elements
+            int s = 0;
+            for (int j = 0; j < 16; ++j) s += v[16 * g + j] * y[b].qs[16 * g + j];
+            isum += x[b].scales[g] * s;
         }
         sum += f16_to_f32(x[b].d) * y[b].d * static_cast<float>(isum);
     }

@@ -7,6 +7,7 @@
 #include "../kquant.h"
 #include "../types.h"
 #include "scalar.h"
+#include "unpack.h"
 
 namespace lfm::scalar {
 
@@ -128,20 +129,6 @@ void dequantize_row_q4_1(const void* row, float* y, int64_t n) {
     }
 }
 
-namespace {
-uint32_t load_u32_le(const uint8_t* p) {
-    return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
-           static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
-}
-// The 5-bit values of a Q5_0/Q5_1 block, element j in 0..31 (before the -16 offset of Q5_0).
-void q5_values(const uint8_t* qh, const uint8_t* qs, int* v) {
-    const uint32_t h = load_u32_le(qh);
-    for (int j = 0; j < QK / 2; ++j) {
-        v[j] = (qs[j] & 0xF) | static_cast<int>(((h >> j) & 1u) << 4);
-        v[j + QK / 2] = (qs[j] >> 4) | static_cast<int>(((h >> (j + 16)) & 1u) << 4);
-    }
-}
-}  // namespace
 
 void dequantize_row_q5_0(const void* row, float* y, int64_t n) {
     const auto* x = static_cast<const BlockQ5_0*>(row);
@@ -213,25 +200,11 @@ void dequantize_row_q5_k(const void* row, float* y, int64_t n) {
 
 void dequantize_row_q6_k(const void* row, float* y, int64_t n) {
     const auto* x = static_cast<const BlockQ6_K*>(row);
+    int v[QK_K];
     for (int64_t b = 0; b < n / QK_K; ++b, y += QK_K) {
         const float d = f16_to_f32(x[b].d);
-        for (int half = 0; half < 2; ++half) {
-            const uint8_t* ql = x[b].ql + 64 * half;
-            const uint8_t* qh = x[b].qh + 32 * half;
-            const int8_t* sc = x[b].scales + 8 * half;
-            float* yy = y + 128 * half;
-            for (int l = 0; l < 32; ++l) {
-                const int s = l / 16;
-                const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                yy[l] = d * sc[s + 0] * static_cast<float>(q1);
-                yy[l + 32] = d * sc[s + 2] * static_cast<float>(q2);
-                yy[l + 64] = d * sc[s + 4] * static_cast<float>(q3);
-                yy[l + 96] = d * sc[s + 6] * static_cast<float>(q4);
-            }
-        }
+        q6_k_values(x[b], v);
+        for (int e = 0; e < QK_K; ++e) y[e] = d * x[b].scales[e / 16] * static_cast<float>(v[e]);
     }
 }
 
