@@ -180,8 +180,7 @@ void attention(const Model::Impl& m, const LayerWeights& L, const KernelTable& k
         float* k = s.k.data() + t * kv_dim;
         for (int64_t i = 0; i < n_head; ++i) kt.rmsnorm(q + i * d, L.q_norm, q + i * d, d, c.norm_eps);
         for (int64_t j = 0; j < n_kv; ++j) kt.rmsnorm(k + j * d, L.k_norm, k + j * d, d, c.norm_eps);
-        float* cs = s.cos_sin.data() + t * d;
-        rope_table(m, s.pos + t, cs);
+        const float* cs = s.cos_sin.data() + t * d;  // filled once per batch by forward()
         kt.rope_neox(q, static_cast<int>(n_head), static_cast<int>(d), cs);
         kt.rope_neox(k, static_cast<int>(n_kv), static_cast<int>(d), cs);
         const size_t row = static_cast<size_t>(s.pos + t) * s.kv_row_bytes;
@@ -349,6 +348,9 @@ void forward(const Model::Impl& m, SequenceState& s, const int32_t* tokens, int6
     float* h = s.h.data();
 
     embed(m, kt, tokens, n, h);
+    if (c.n_attention_layers() > 0) {  // the same rotation serves every attention layer
+        for (int64_t t = 0; t < n; ++t) rope_table(m, s.pos + t, s.cos_sin.data() + t * c.head_dim);
+    }
     for (int64_t l = 0; l < c.n_layer; ++l) {
         const LayerWeights& L = w.layers[static_cast<size_t>(l)];
         for (int64_t t = 0; t < n; ++t) kt.rmsnorm(h + t * H, L.attn_norm, s.u.data() + t * H, H, c.norm_eps);
