@@ -86,8 +86,10 @@ void Tokenizer::Impl::build(const std::vector<std::pair<std::string, std::string
         merges.emplace(key, Merge{static_cast<int32_t>(rank), ir->second});  // first (best) rank wins
     }
     for (size_t i = 0; i < tokens.size(); ++i) {
-        if ((types[i] == TokenType::kControl || types[i] == TokenType::kUserDefined) && !tokens[i].empty())
+        if ((types[i] == TokenType::kControl || types[i] == TokenType::kUserDefined) && !tokens[i].empty()) {
             specials.push_back(static_cast<int32_t>(i));
+            special_first_byte[static_cast<unsigned char>(tokens[i][0])] = true;
+        }
     }
     std::stable_sort(specials.begin(), specials.end(),
                      [&](int32_t x, int32_t y) { return tokens[static_cast<size_t>(x)].size() > tokens[static_cast<size_t>(y)].size(); });
@@ -174,6 +176,10 @@ std::vector<int32_t> Tokenizer::encode(std::string_view raw, bool add_bos_token,
     // (specials are sorted longest first).
     size_t start = 0, pos = 0;
     while (pos < text.size()) {
+        if (!t.special_first_byte[static_cast<unsigned char>(text[pos])]) {  // most bytes start none
+            ++pos;
+            continue;
+        }
         int32_t hit = -1;
         for (int32_t id : t.specials) {
             const std::string& s = t.tokens[static_cast<size_t>(id)];

@@ -34,6 +34,7 @@ struct Tokenizer::Impl {
     std::unordered_map<uint64_t, Merge> merges;  // (left id << 32 | right id) -> rank, merged id
     std::array<int32_t, 256> byte_token{};       // id of the token that is byte b alone
     std::vector<int32_t> specials;               // ids matched in text when parse_special, longest first
+    std::array<bool, 256> special_first_byte{};  // bytes some special token starts with
     std::unique_ptr<PreTokenizer> pretokenizer;
     bool ignore_merges = false;
     std::optional<int32_t> bos, eos;
