@@ -37,6 +37,9 @@ public:
     std::optional<int32_t> bos() const;
     std::optional<int32_t> eos() const;
     bool add_bos() const;  // the file's default for add_bos
+    // The chat template the file carries (GGUF tokenizer.chat_template, chat_template.jinja or
+    // tokenizer_config.json); empty when it has none.
+    const std::string& chat_template() const;
 
     struct Impl;
 

@@ -244,6 +244,7 @@ bool Tokenizer::is_special(int32_t id) const {
 }
 std::optional<int32_t> Tokenizer::bos() const { return impl_->bos; }
 std::optional<int32_t> Tokenizer::eos() const { return impl_->eos; }
+const std::string& Tokenizer::chat_template() const { return impl_->chat_template; }
 bool Tokenizer::add_bos() const { return impl_->add_bos; }
 
 // ---- streaming --------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ struct Tokenizer::Impl {
     bool ignore_merges = false;
     std::optional<int32_t> bos, eos;
     bool add_bos = true;
+    std::string chat_template;  // the file's own template; empty when it has none
 
     // Fills ids, merges, byte_token and specials from tokens/types and the merge list; throws
     // lfm::Error naming `source` on an inconsistent vocabulary.

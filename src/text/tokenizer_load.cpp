@@ -104,8 +104,28 @@ std::shared_ptr<const Tokenizer> tokenizer_from_gguf(const GgufFile& g) {
     t->bos = id_key("tokenizer.ggml.bos_token_id");
     t->eos = id_key("tokenizer.ggml.eos_token_id");
     t->add_bos = g.get_bool("tokenizer.ggml.add_bos_token").value_or(true) && t->bos.has_value();
+    t->chat_template = std::string(g.get_string("tokenizer.chat_template").value_or(""));
     t->build(merges);
     return make_tokenizer(std::move(t));
+}
+
+// chat_template.jinja (newer exports) or tokenizer_config.json's chat_template: a string, or a
+// list of {"name", "template"} of which "default" is the chat one.
+static std::string hf_chat_template(const std::string& dir, const nlohmann::json& cfg) {
+    const fs::path jinja_path = fs::path(dir) / "chat_template.jinja";
+    if (fs::exists(jinja_path)) {
+        std::ifstream in(jinja_path, std::ios::binary);
+        if (!in) throw Error(ErrorCode::kIo, jinja_path.string() + ": cannot read");
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    if (!cfg.is_object() || !cfg.contains("chat_template")) return "";
+    const auto& t = cfg["chat_template"];
+    if (t.is_string()) return t.get<std::string>();
+    if (t.is_array())
+        for (const auto& e : t)
+            if (e.is_object() && e.value("name", "") == "default" && e.contains("template") && e["template"].is_string())
+                return e["template"].get<std::string>();
+    return "";
 }
 
 std::shared_ptr<const Tokenizer> tokenizer_from_hf(const std::string& tokenizer_json, const std::string& dir) {
@@ -190,6 +210,7 @@ std::shared_ptr<const Tokenizer> tokenizer_from_hf(const std::string& tokenizer_
                      ? cfg["add_bos_token"].get<bool>()
                      : t->bos.has_value();
     t->add_bos = t->add_bos && t->bos.has_value();
+    t->chat_template = hf_chat_template(dir, cfg);
     return make_tokenizer(std::move(t));
 }
 
