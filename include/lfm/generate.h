@@ -1,0 +1,141 @@
+#pragma once
+// Generating text: the sampler chain, the generation loop with its stop rules, and Chat, a
+// conversation that renders the model's own template and reuses the KV cache between turns.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lfm/chat.h"
+#include "lfm/error.h"
+#include "lfm/model.h"
+#include "lfm/tokenizer.h"
+
+namespace lfm {
+
+// Defaults are LFM2.5-8B-A1B's model card: temperature 0.2, top-k 80, repetition penalty 1.05.
+// Order (as Hugging Face): penalty -> temperature -> top-k -> top-p -> min-p -> sample.
+struct SamplerConfig {
+    static constexpr uint64_t kRandomSeed = ~uint64_t{0};
+
+    float temperature = 0.2f;          // 0: greedy (the highest logit, ties to the lowest id)
+    int top_k = 80;                    // keep the k most likely tokens; 0: off
+    float top_p = 1.0f;                // keep the smallest set with this much probability; 1: off
+    float min_p = 0.0f;                // drop tokens below min_p x the top probability; 0: off
+    float repetition_penalty = 1.05f;  // HF's rule on each distinct recent token; 1: off
+    int repeat_last_n = 64;            // tokens the penalty looks back over (llama.cpp's default); -1: all
+    uint64_t seed = kRandomSeed;       // kRandomSeed: a fresh one each run
+
+    void validate() const;  // throws lfm::Error naming the field out of range
+};
+
+class Sampler {
+public:
+    explicit Sampler(const SamplerConfig& config);
+    // The next token. history: the sequence so far, prompt included (for the penalty).
+    // Partial selection only: the cost is one pass over the logits plus work on k candidates.
+    int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
+    const SamplerConfig& config() const { return config_; }
+    uint64_t seed() const { return seed_; }
+
+private:
+    SamplerConfig config_;
+    uint64_t seed_;
+    std::mt19937_64 rng_;
+    std::vector<std::pair<float, int32_t>> candidates_;  // (logit, id)
+    std::vector<std::pair<int32_t, float>> penalized_;   // (id, penalized logit)
+    std::vector<float> probs_;
+};
+
+enum class StopReason { kEndOfTurn, kMaxTokens, kStopString, kContextFull, kCancelled };
+const char* to_string(StopReason reason);  // "end_of_turn", "max_tokens", ...
+
+struct Timings {
+    int64_t prompt_tokens = 0;
+    double prompt_ms = 0;
+    int64_t generated_tokens = 0;
+    double generate_ms = 0;
+    double prompt_tokens_per_second() const { return prompt_ms > 0 ? prompt_tokens * 1000.0 / prompt_ms : 0; }
+    double generate_tokens_per_second() const {
+        return generate_ms > 0 ? generated_tokens * 1000.0 / generate_ms : 0;
+    }
+};
+
+struct GenerateOptions {
+    SamplerConfig sampler;
+    int64_t max_tokens = -1;         // -1: until the end of turn or a full context
+    std::vector<std::string> stop;   // stop strings; the output ends before them
+    // Thinking tokens allowed before </think> is forced and the answer begins; -1: no limit.
+    // 0 in Chat also prefills an empty <think></think>, so the model does not think at all.
+    int64_t reasoning_budget = -1;
+    bool parse_reply = true;         // split reasoning / content / tool calls; false: all is content
+    bool starts_in_reasoning = false;  // the prompt ends inside <think>
+    std::vector<Tool> tools;         // names the tool-call parser accepts (empty: any)
+    const std::atomic<bool>* cancel = nullptr;  // set it (from any thread) to stop after this token
+};
+
+struct GenerateEvents {
+    std::function<void(std::string_view)> reasoning;
+    std::function<void(std::string_view)> content;
+    std::function<void(const ToolCall&)> tool_call;
+    std::function<void(int32_t)> token;  // every generated id, the end-of-turn token included
+};
+
+struct GenerateResult {
+    ParsedReply reply;             // reasoning, content and tool calls
+    std::string text;              // everything generated, as text (stop string and end token excluded)
+    std::vector<int32_t> tokens;   // every generated id
+    StopReason stop_reason = StopReason::kEndOfTurn;
+    Timings timings;
+};
+
+// Appends prompt to what the session holds, then samples until a stop rule fires. Stops on the
+// end-of-turn token (<|im_end|>), <|endoftext|> and the file's EOS; their text is not output.
+GenerateResult generate(Session& session, const Tokenizer& tokenizer, std::span<const int32_t> prompt,
+                        const GenerateOptions& options, const GenerateEvents& events = {});
+
+// A conversation with the model through its chat template. Each send() renders the whole
+// conversation; when the rendered prompt extends what the session already holds, only the new
+// tokens are prefilled, otherwise the session starts over. Not thread-safe.
+class Chat {
+public:
+    struct Options {
+        SessionOptions session;
+        std::string template_source;  // empty: the model file's own, else the built-in LFM2.5 one
+        RenderOptions render;         // date, preserve_thinking, extra variables
+    };
+    Chat(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer, Options options);
+    Chat(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer)
+        : Chat(std::move(model), std::move(tokenizer), Options()) {}
+    ~Chat();
+
+    void set_system(std::string text);  // "" removes it
+    void set_tools(std::vector<Tool> tools);
+    const std::vector<Tool>& tools() const;
+
+    // Adds a user (or tool-result) message and generates the assistant's reply, which is added
+    // to the conversation with its reasoning and tool calls.
+    GenerateResult send(Message message, const GenerateOptions& options, const GenerateEvents& events = {});
+    GenerateResult send(std::string user_text, const GenerateOptions& options, const GenerateEvents& events = {}) {
+        return send(Message::user(std::move(user_text)), options, events);
+    }
+
+    void reset();  // forgets every message but the system prompt
+    const std::vector<Message>& messages() const;
+    std::string render_prompt(bool add_generation_prompt = true) const;  // what the model is shown
+    int64_t context_used() const;
+    int64_t context_size() const;
+    const ChatTemplate& chat_template() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lfm

@@ -1,0 +1,173 @@
+// The generation loop: prefill, then sample -> stop rules -> text -> reply splitter -> decode,
+// one token at a time. Text goes out only when it is certain: a character split across tokens
+// waits for its last byte, and text that may be the start of a stop string waits until it is
+// not (stop strings never leak into the output).
+
+#include <algorithm>
+#include <chrono>
+
+#include "lfm/generate.h"
+#include "text/utf8.h"
+
+namespace lfm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+// Length of the longest suffix of text that is a proper prefix of a stop string.
+size_t partial_stop_suffix(std::string_view text, const std::vector<std::string>& stops) {
+    size_t best = 0;
+    for (const std::string& s : stops)
+        for (size_t n = std::min(text.size(), s.size() - 1); n > best; --n)
+            if (text.substr(text.size() - n) == std::string_view(s).substr(0, n)) {
+                best = n;
+                break;
+            }
+    return best;
+}
+
+}  // namespace
+
+const char* to_string(StopReason reason) {
+    switch (reason) {
+        case StopReason::kEndOfTurn: return "end_of_turn";
+        case StopReason::kMaxTokens: return "max_tokens";
+        case StopReason::kStopString: return "stop_string";
+        case StopReason::kContextFull: return "context_full";
+        case StopReason::kCancelled: return "cancelled";
+    }
+    return "?";
+}
+
+GenerateResult generate(Session& session, const Tokenizer& tokenizer, std::span<const int32_t> prompt,
+                        const GenerateOptions& options, const GenerateEvents& events) {
+    if (options.max_tokens < -1) throw Error(ErrorCode::kInvalidArgument, "max tokens must be >= 0 (or -1: no limit)");
+    for (const std::string& s : options.stop)
+        if (s.empty()) throw Error(ErrorCode::kInvalidArgument, "a stop string must not be empty");
+    if (prompt.empty() && session.position() == 0) throw Error(ErrorCode::kInvalidArgument, "the prompt is empty");
+    const int64_t free = session.n_ctx() - session.position();
+    if (static_cast<int64_t>(prompt.size()) > free)
+        throw Error(ErrorCode::kContextOverflow,
+                    "the prompt has " + std::to_string(prompt.size()) + " tokens but the context has room for " +
+                        std::to_string(free) + " (of " + std::to_string(session.n_ctx()) + "); use a larger -c");
+    for (int32_t id : prompt)
+        if (id < 0 || id >= tokenizer.n_vocab())
+            throw Error(ErrorCode::kInvalidArgument, "prompt token id " + std::to_string(id) + " is not in the vocabulary");
+
+    Sampler sampler(options.sampler);
+    std::vector<int32_t> stop_ids;
+    if (auto eos = tokenizer.eos()) stop_ids.push_back(*eos);
+    for (const char* t : {"<|im_end|>", "<|endoftext|>"})
+        if (auto id = tokenizer.find_token(t)) stop_ids.push_back(*id);
+
+    GenerateResult result;
+    std::vector<int32_t> history(prompt.begin(), prompt.end());  // for the repetition penalty
+
+    // Output plumbing: reply splitter (or plain content), fed through the stop-string filter.
+    ReplyStream::Events split_events{events.reasoning, events.content, events.tool_call, {}};
+    ReplyStream stream(split_events, options.tools, options.starts_in_reasoning);
+    std::string utf8_pending, stop_pending;
+    bool stopped_by_string = false;
+    auto deliver = [&](std::string_view text) {
+        result.text += text;
+        if (options.parse_reply) stream.push(text);
+        else if (events.content && !text.empty()) events.content(text);
+    };
+    auto output = [&](std::string_view text) {  // returns false once a stop string is reached
+        if (options.stop.empty()) {
+            deliver(text);
+            return true;
+        }
+        stop_pending += text;
+        size_t first = std::string::npos;
+        for (const std::string& s : options.stop) first = std::min(first, stop_pending.find(s));
+        if (first != std::string::npos) {
+            deliver(std::string_view(stop_pending).substr(0, first));
+            stop_pending.clear();
+            stopped_by_string = true;
+            return false;
+        }
+        size_t keep = partial_stop_suffix(stop_pending, options.stop);
+        deliver(std::string_view(stop_pending).substr(0, stop_pending.size() - keep));
+        stop_pending.erase(0, stop_pending.size() - keep);
+        return true;
+    };
+
+    const auto t_prompt = Clock::now();
+    if (!prompt.empty()) session.prefill(prompt);
+    result.timings.prompt_tokens = static_cast<int64_t>(prompt.size());
+    result.timings.prompt_ms = ms_since(t_prompt);
+
+    const auto t_gen = Clock::now();
+    int64_t thinking_tokens = 0;
+    bool budget_spent = false;
+    result.stop_reason = StopReason::kMaxTokens;
+    for (;;) {
+        if (options.cancel && options.cancel->load(std::memory_order_relaxed)) {
+            result.stop_reason = StopReason::kCancelled;
+            break;
+        }
+        if (options.max_tokens >= 0 && result.timings.generated_tokens >= options.max_tokens) {
+            result.stop_reason = StopReason::kMaxTokens;
+            break;
+        }
+        const int32_t id = sampler.sample(session.logits(), history);
+        ++result.timings.generated_tokens;
+        result.tokens.push_back(id);
+        if (events.token) events.token(id);
+        if (std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end()) {
+            result.stop_reason = StopReason::kEndOfTurn;
+            break;
+        }
+        history.push_back(id);
+        if (stream.in_reasoning()) ++thinking_tokens;
+
+        utf8_pending += tokenizer.token_bytes(id, /*render_special=*/true);
+        const size_t complete = utf8_complete_prefix(utf8_pending);
+        const bool go_on = output(std::string_view(utf8_pending).substr(0, complete));
+        utf8_pending.erase(0, complete);
+        if (!go_on) {
+            result.stop_reason = StopReason::kStopString;
+            break;
+        }
+        if (session.position() >= session.n_ctx()) {
+            result.stop_reason = StopReason::kContextFull;
+            break;
+        }
+        session.decode(id);
+
+        // Reasoning budget: close the thought and let the answer begin.
+        if (options.reasoning_budget >= 0 && !budget_spent && stream.in_reasoning() &&
+            thinking_tokens >= options.reasoning_budget) {
+            budget_spent = true;
+            std::vector<int32_t> close = tokenizer.encode("</think>", false, true);
+            if (session.position() + static_cast<int64_t>(close.size()) > session.n_ctx()) {
+                result.stop_reason = StopReason::kContextFull;
+                break;
+            }
+            session.prefill(close);
+            result.tokens.insert(result.tokens.end(), close.begin(), close.end());
+            history.insert(history.end(), close.begin(), close.end());
+            output(sanitize_utf8(utf8_pending) + "</think>");
+            utf8_pending.clear();
+        }
+    }
+    if (!stopped_by_string) {
+        if (!utf8_pending.empty()) output(sanitize_utf8(utf8_pending));
+        if (!stop_pending.empty()) deliver(stop_pending);  // held back as a possible stop string; it was not
+    }
+    if (options.parse_reply) {
+        stream.finish();
+        result.reply = stream.reply();
+    } else {
+        result.reply.content = result.text;
+    }
+    result.timings.generate_ms = ms_since(t_gen);
+    return result;
+}
+
+}  // namespace lfm
