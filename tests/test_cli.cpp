@@ -144,5 +144,141 @@ TEST(Cli, ErrorsAreOneLineAndExitNonZero) {
     EXPECT_NE(lfm("frobnicate").exit_code, 0);
 }
 
+
+void write_text(const std::string& path, const std::string& text) {
+    std::ofstream(path, std::ios::binary) << text;
+}
+
+TEST(Cli, RunGreedyReproducesReferenceIds) {
+    LFM_REQUIRE_SHARED();
+    for (const char* name : {"tinyB-q8_0", "tinyB-q4_k_m"}) {
+        const auto greedy = test::read_json(test::ref_path(std::string(name) + ".manifest.json"))["greedy"];
+        std::string ids;
+        for (const auto& id : greedy["prompt_ids"]) {
+            if (!ids.empty()) ids += ',';
+            ids += std::to_string(id.get<int>());
+        }
+        const CliResult r = lfm("run -m " + test::ref_path(std::string(name) + ".gguf") + " --prompt-ids " + ids +
+                                " --temp 0 --repeat-penalty 1 --kv-type f32 -n 32 --print-ids -t 2");
+        ASSERT_EQ(r.exit_code, 0) << r.out;
+        std::string expected = "[";
+        for (const auto& id : greedy["generated_ids"]) {
+            if (expected.size() > 1) expected += ", ";
+            expected += std::to_string(id.get<int>());
+        }
+        expected += "]\n";
+        ASSERT_GE(r.out.size(), expected.size());
+        EXPECT_EQ(r.out.substr(r.out.size() - expected.size()), expected) << name;
+    }
+}
+
+TEST(Cli, RunJsonThroughTheChatTemplate) {
+    LFM_REQUIRE_SHARED();
+    const CliResult r = lfm("run -m " + test::ref_path("tinyB-q8_0.gguf") + " -p Hello -n 5 --temp 0 --json --print-ids");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    const auto j = nlohmann::json::parse(r.out);
+    for (const char* key : {"reasoning", "content", "tool_calls", "stop_reason", "timings", "tokens"})
+        EXPECT_TRUE(j.contains(key)) << key;
+    EXPECT_EQ(j["stop_reason"], "max_tokens");
+    EXPECT_EQ(j["tokens"].size(), 5u);
+    // The prompt is the rendered template: BOS, <|im_start|>user, Hello, ... <|im_start|>assistant.
+    EXPECT_GT(j["timings"]["prompt_tokens"].get<int>(), 5);
+}
+
+TEST(Cli, TemplateRendersAReferenceCaseExactly) {
+    LFM_REQUIRE_SHARED();
+    std::ifstream in(test::ref_path("chat/renders/LFM2.5-8B-A1B__chat_template.ggml-org-llama.cpp.json"));
+    const auto ref = nlohmann::ordered_json::parse(in);  // key order matters: tools print as given
+    for (const auto& c : ref["cases"]) {
+        if (c["name"] != "tool_call_roundtrip") continue;
+        nlohmann::ordered_json conv = c;
+        conv.erase("render");
+        const std::string conv_path = test::temp_path("conv.json");
+        write_text(conv_path, conv.dump());
+        const CliResult r = lfm("template --template " + test::shared_path("data/" + ref["template_file"].get<std::string>()) +
+                                " --conversation " + conv_path + " --date " + ref["date"].get<std::string>());
+        ASSERT_EQ(r.exit_code, 0) << r.out;
+        EXPECT_EQ(r.out, c["render"].get<std::string>());
+    }
+}
+
+TEST(Cli, TemplateParseSplitsAReply) {
+    const std::string reply = test::temp_path("reply.txt");
+    write_text(reply, "<think>Need weather.</think>Checking.<|tool_call_start|>[get_weather(city='Oslo')]<|tool_call_end|>");
+    const CliResult r = lfm("template --parse < " + reply);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["reasoning"], "Need weather.");
+    EXPECT_EQ(j["content"], "Checking.");
+    ASSERT_EQ(j["tool_calls"].size(), 1u);
+    EXPECT_EQ(j["tool_calls"][0]["function"]["name"], "get_weather");
+    EXPECT_EQ(j["tool_calls"][0]["function"]["arguments"], "{\"city\": \"Oslo\"}");
+}
+
+// The issue's list of bad input: one clear line on stderr and a non-zero exit, each.
+TEST(Cli, BadInputToRunAndChat) {
+    LFM_REQUIRE_SHARED();
+    const std::string model = test::ref_path("tinyB-q8_0.gguf");
+    const std::string not_json = test::temp_path("tools-not-json.json");
+    write_text(not_json, "[{oops");
+    const std::string not_schemas = test::temp_path("tools-not-schemas.json");
+    write_text(not_schemas, R"({"name": "f"})");
+    const std::string broken = test::temp_path("broken.gguf");
+    test::write_bytes(broken, {'G', 'G', 'U', 'F', 3, 0, 0, 0, 1});
+    const std::string long_prompt(3000, 'x');
+    const std::pair<std::string, std::string> cases[] = {
+        {"run --frobnicate -m " + model + " -p x", "--frobnicate"},
+        {"frobnicate", "unknown command 'frobnicate'"},
+        {"run -m " + model + " -p x -t 0", "--threads: Value 0 not in range"},
+        {"run -m " + model + " -p x -c -5", "--ctx-size"},
+        {"run -m " + model + " -p x --temp -1", "--temp: Value -1 not in range"},
+        {"run -m " + model + " -p x -n 99999999", "--n-predict"},
+        {"run -m " + model + " -p x -n 5000 -c 4096", "-n 5000 is more than the context size"},
+        {"run -p x", "--model is required"},
+        {"run -m /nonexistent.gguf -p x", "/nonexistent.gguf: no such file"},
+        {"run -m " + broken + " -p x", broken},
+        {"run -m " + model + " -p x --tools " + not_json, "tools is not valid JSON"},
+        {"run -m " + model + " -p x --tools " + not_schemas, "tools must be a JSON list of function schemas"},
+        {"run -m " + model + " -c 64 -p " + long_prompt, "but the context has room for 64"},
+        {"run -m " + model + " < /dev/null", "standard input was empty or closed"},
+        {"chat -m " + model + " -t 0", "--threads: Value 0 not in range"},
+        {"chat -m " + model + " --tools " + not_schemas, "tools must be a JSON list"},
+        {"template --conversation " + not_json + " --template " + not_json, "conversation is not valid JSON"},
+    };
+    for (const auto& [args, expected] : cases) {
+        const CliResult r = lfm(args);
+        EXPECT_NE(r.exit_code, 0) << args << "\n" << r.out;
+        EXPECT_EQ(r.out.rfind("lfm: error: ", 0), 0u) << args << "\n" << r.out;
+        EXPECT_NE(r.out.find(expected), std::string::npos) << args << "\n" << r.out;
+        EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << args << "\n" << r.out;
+    }
+}
+
+TEST(Cli, PerplexityAndKlDivergence) {
+    LFM_REQUIRE_SHARED();
+    std::string text;
+    for (int i = 0; i < 40; ++i) text += "The quick brown fox jumps over the lazy dog. Sphinx of black quartz, judge my vow. ";
+    const std::string text_path = test::temp_path("ppl.txt");
+    write_text(text_path, text);
+    const std::string saved = test::temp_path("base.logp");
+    const CliResult base = lfm("perplexity -m " + test::ref_path("tinyB-f32.gguf") + " -f " + text_path +
+                               " -c 64 --save-logits " + saved);
+    ASSERT_EQ(base.exit_code, 0) << base.out;
+    EXPECT_NE(base.out.find("perplexity: "), std::string::npos) << base.out;
+    // The same model against itself: KL 0 and the same top token everywhere.
+    const CliResult self = lfm("perplexity -m " + test::ref_path("tinyB-f32.gguf") + " -f " + text_path +
+                               " -c 64 --kl-divergence-base " + saved);
+    ASSERT_EQ(self.exit_code, 0) << self.out;
+    EXPECT_NE(self.out.find("mean 0.000000"), std::string::npos) << self.out;
+    EXPECT_NE(self.out.find("same top token 100.00%"), std::string::npos) << self.out;
+    // A quantized sibling: small but non-zero divergence.
+    const CliResult q = lfm("perplexity -m " + test::ref_path("tinyB-q4_0.gguf") + " -f " + text_path +
+                            " -c 64 --kl-divergence-base " + saved);
+    ASSERT_EQ(q.exit_code, 0) << q.out;
+    EXPECT_EQ(q.out.find("mean 0.000000"), std::string::npos) << q.out;
+    EXPECT_EQ(lfm("perplexity -m " + test::ref_path("tinyB-f32.gguf") + " -f " + text_path + " -c 64 --kl-divergence-base " +
+                  text_path).exit_code, 1);
+}
+
 }  // namespace
 }  // namespace lfm

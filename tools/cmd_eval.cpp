@@ -10,42 +10,11 @@
 #include <sstream>
 
 #include "commands.h"
+#include "common_flags.h"
 #include "lfm/model.h"
 
 namespace lfm::cli {
 
-namespace {
-
-std::vector<int32_t> parse_ids(const std::string& spec) {
-    std::string text = spec;
-    if (!spec.empty() && spec[0] == '@') {
-        std::ifstream in(spec.substr(1));
-        if (!in) throw Error(ErrorCode::kIo, spec.substr(1) + ": cannot open the token id file");
-        std::stringstream ss;
-        ss << in.rdbuf();
-        text = ss.str();
-    }
-    std::replace_if(text.begin(), text.end(), [](char ch) { return ch == ',' || ch == '[' || ch == ']'; }, ' ');
-    std::istringstream in(text);
-    std::vector<int32_t> ids;
-    std::string word;
-    while (in >> word) {
-        size_t used = 0;
-        long long v = 0;
-        try {
-            v = std::stoll(word, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (used != word.size() || v < 0 || v > INT32_MAX)
-            throw Error(ErrorCode::kInvalidArgument, "'" + word + "' is not a token id (expected a non-negative integer)");
-        ids.push_back(static_cast<int32_t>(v));
-    }
-    if (ids.empty()) throw Error(ErrorCode::kInvalidArgument, "no token ids given");
-    return ids;
-}
-
-}  // namespace
 
 Command add_eval(CLI::App& app) {
     struct Opts {

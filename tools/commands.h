@@ -15,5 +15,9 @@ Command add_tokenize(CLI::App& app);
 Command add_synth(CLI::App& app);
 Command add_bench(CLI::App& app);
 Command add_system(CLI::App& app);
+Command add_run(CLI::App& app);
+Command add_chat(CLI::App& app);
+Command add_template(CLI::App& app);
+Command add_perplexity(CLI::App& app);
 
 }  // namespace lfm::cli

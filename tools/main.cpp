@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
         CLI::App* sub = app.add_subcommand(name, help);
         commands[sub] = make(*sub);
     };
+    add("chat", "Chat with a model in the terminal", lfm::cli::add_chat);
+    add("run", "Generate one reply (through the chat template) or a plain completion", lfm::cli::add_run);
+    add("perplexity", "Perplexity of a text, and KL divergence against saved logits", lfm::cli::add_perplexity);
+    add("template", "Render a conversation with a chat template, or split a reply (--parse)", lfm::cli::add_template);
     add("info", "Show a model's architecture, configuration, tensors and sizes", lfm::cli::add_info);
     add("eval", "Evaluate token ids and print or save the logits of every position", lfm::cli::add_eval);
     add("tokenize", "Turn text into token ids with a model's tokenizer", lfm::cli::add_tokenize);
@@ -26,10 +30,30 @@ int main(int argc, char** argv) {
     add("system", "Show the CPU features found and the kernel path chosen", lfm::cli::add_system);
     add("synth", "Write a full-shape model with random weights (for benchmarks)", lfm::cli::add_synth);
 
+    if (argc > 1 && argv[1][0] != '-') {
+        bool known = false;
+        for (const auto& [sub, run] : commands) known |= sub->get_name() == argv[1];
+        if (!known) {
+            fmt::print(stderr, "lfm: error: unknown command '{}' (see lfm --help)\n", argv[1]);
+            return 2;
+        }
+    }
     try {
         app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
+    } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        // One line: what is wrong, and where to look.
+        std::string what = e.what();
+        for (char& c : what)
+            if (c == '\n') c = ' ';
+        while (!what.empty() && what.back() == ' ') what.pop_back();
+        fmt::print(stderr, "lfm: error: {} (see lfm --help)\n", what);
+        return 2;
     }
     try {
         for (const auto& [sub, run] : commands)

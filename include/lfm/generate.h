@@ -77,6 +77,7 @@ struct GenerateOptions {
     bool parse_reply = true;         // split reasoning / content / tool calls; false: all is content
     bool starts_in_reasoning = false;  // the prompt ends inside <think>
     std::vector<Tool> tools;         // names the tool-call parser accepts (empty: any)
+    bool ignore_eos = false;         // go on past the end-of-turn token (benchmarks, tests)
     const std::atomic<bool>* cancel = nullptr;  // set it (from any thread) to stop after this token
 };
 
@@ -125,6 +126,9 @@ public:
     GenerateResult send(std::string user_text, const GenerateOptions& options, const GenerateEvents& events = {}) {
         return send(Message::user(std::move(user_text)), options, events);
     }
+    // The same in two steps, for turns of several messages (the results of several tool calls).
+    void add_message(Message message);
+    GenerateResult reply(const GenerateOptions& options, const GenerateEvents& events = {});
 
     void reset();  // forgets every message but the system prompt
     const std::vector<Message>& messages() const;

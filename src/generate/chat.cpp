@@ -73,9 +73,22 @@ void Chat::reset() {
     impl_->in_session.clear();
 }
 
+void Chat::add_message(Message message) { impl_->messages.push_back(std::move(message)); }
+
 GenerateResult Chat::send(Message message, const GenerateOptions& options, const GenerateEvents& events) {
+    add_message(std::move(message));
+    try {
+        return reply(options, events);
+    } catch (...) {
+        impl_->messages.pop_back();  // the turn did not happen
+        throw;
+    }
+}
+
+GenerateResult Chat::reply(const GenerateOptions& options, const GenerateEvents& events) {
     Impl& s = *impl_;
-    s.messages.push_back(std::move(message));
+    if (s.messages.empty() || s.messages.back().role == "assistant" || s.messages.back().role == "system")
+        throw Error(ErrorCode::kInvalidArgument, "Chat::reply: the conversation must end with a user or tool message");
     std::string prompt_text = s.render(true);
     if (options.reasoning_budget == 0) prompt_text += "<think></think>";  // no thinking at all (spec §4)
     // The rendered prompt starts with its own BOS: no second one (spec §1.5).
@@ -96,7 +109,6 @@ GenerateResult Chat::send(Message message, const GenerateOptions& options, const
     try {
         result = generate(s.session, *s.tokenizer, fresh, o, events);
     } catch (...) {
-        s.messages.pop_back();  // the turn did not happen
         s.session.reset();
         s.in_session.clear();
         throw;

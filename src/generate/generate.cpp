@@ -30,6 +30,11 @@ size_t partial_stop_suffix(std::string_view text, const std::vector<std::string>
     return best;
 }
 
+bool is_marker(const Tokenizer& tokenizer, int32_t id) {
+    const std::string& text = tokenizer.token_text(id);
+    return text == "<think>" || text == "</think>" || text == "<|tool_call_start|>" || text == "<|tool_call_end|>";
+}
+
 }  // namespace
 
 const char* to_string(StopReason reason) {
@@ -119,14 +124,15 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, std::span<
         ++result.timings.generated_tokens;
         result.tokens.push_back(id);
         if (events.token) events.token(id);
-        if (std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end()) {
+        if (!options.ignore_eos && std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end()) {
             result.stop_reason = StopReason::kEndOfTurn;
             break;
         }
         history.push_back(id);
         if (stream.in_reasoning()) ++thinking_tokens;
 
-        utf8_pending += tokenizer.token_bytes(id, /*render_special=*/true);
+        // Control tokens print nothing, except the markers the reply splitter reads.
+        if (!tokenizer.is_special(id) || is_marker(tokenizer, id)) utf8_pending += tokenizer.token_bytes(id, true);
         const size_t complete = utf8_complete_prefix(utf8_pending);
         const bool go_on = output(std::string_view(utf8_pending).substr(0, complete));
         utf8_pending.erase(0, complete);

@@ -1,0 +1,242 @@
+// `lfm chat -m MODEL`: a terminal chat. Replies stream as they are generated, reasoning dimmed
+// (or hidden); Ctrl-C stops the reply and keeps the conversation, Ctrl-D quits. Line editing
+// and history come from libedit when stdin is a terminal; a line ending in '\' continues on the
+// next, and a line of """ opens or closes a multi-line block. Slash commands: see kHelp.
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+// libedit's readline compatibility header; it uses FILE without including <cstdio> itself.
+#include <editline/readline.h>
+
+#include "commands.h"
+#include "common_flags.h"
+
+namespace lfm::cli {
+namespace {
+
+constexpr const char* kHelp =
+    "  /help              this help\n"
+    "  /reset             forget the conversation (the system prompt stays)\n"
+    "  /system TEXT       set the system prompt (and start over)\n"
+    "  /tools FILE        declare tools from a JSON file of function schemas (/tools off: none)\n"
+    "  /think on|off      let the model think before answering, or ask it not to\n"
+    "  /stats             speed of the last reply and context used\n"
+    "  /quit              leave (or Ctrl-D)\n"
+    "  Ctrl-C stops a reply; end a line with \\ or type \"\"\" to write several lines.\n";
+
+std::atomic<bool> g_interrupted{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
+
+extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+// One line of input: libedit on a terminal, plain getline otherwise. nullopt: end of input.
+struct LineReader {
+    bool tty = ::isatty(STDIN_FILENO) != 0;
+
+    std::optional<std::string> read(const char* prompt) {
+        if (!tty) {
+            std::string line;
+            if (!std::getline(std::cin, line)) return std::nullopt;
+            return line;
+        }
+        for (;;) {
+            char* raw = ::readline(prompt);
+            if (raw == nullptr) {
+                if (g_interrupted.exchange(false)) {  // Ctrl-C at the prompt: a fresh line
+                    std::fputs("\n", stdout);
+                    continue;
+                }
+                return std::nullopt;
+            }
+            std::string line(raw);
+            std::free(raw);
+            if (!line.empty()) ::add_history(line.c_str());
+            return line;
+        }
+    }
+
+    // A whole message: continuation lines after '\', or a """ ... """ block.
+    std::optional<std::string> read_message() {
+        auto first = read(tty ? "> " : "");
+        if (!first) return std::nullopt;
+        std::string text = *first;
+        if (text == "\"\"\"") {
+            text.clear();
+            for (;;) {
+                auto more = read(tty ? ". " : "");
+                if (!more || *more == "\"\"\"") break;
+                text += (text.empty() ? "" : "\n") + *more;
+            }
+            return text;
+        }
+        while (!text.empty() && text.back() == '\\') {
+            text.back() = '\n';
+            auto more = read(tty ? ". " : "");
+            if (!more) break;
+            text += *more;
+        }
+        return text;
+    }
+};
+
+std::string trim(std::string s) {
+    size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
+    return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+}  // namespace
+
+Command add_chat(CLI::App& app) {
+    struct Opts {
+        ModelFlags model;
+        SamplingFlags sampling;
+        bool hide_thinking = false;
+    };
+    auto o = std::make_shared<Opts>();
+    add_model_flags(app, o->model);
+    add_sampling_flags(app, o->sampling);
+    app.add_flag("--hide-thinking", o->hide_thinking, "do not show the reasoning");
+    return [o] {
+        if (o->sampling.n_predict > o->model.ctx)
+            throw Error(ErrorCode::kInvalidArgument, fmt::format("-n {} is more than the context size ({}); raise -c",
+                                                                 o->sampling.n_predict, o->model.ctx));
+        std::vector<Tool> tools;
+        if (!o->sampling.tools_file.empty()) tools = read_tools(o->sampling.tools_file);
+        const bool color = use_color(STDOUT_FILENO);
+        auto paint = [color](const char* c) { return color ? c : ""; };
+
+        LoadedModel m = load_model(o->model);
+        Chat::Options co;
+        co.session = m.session;
+        co.template_source = m.template_source;
+        co.render.date = o->sampling.date;
+        Chat chat(m.model, m.tokenizer, co);
+        chat.set_system(o->sampling.system);
+        chat.set_tools(tools);
+        GenerateOptions go = generate_options(o->sampling);
+
+        const ModelInfo& info = m.model->info();
+        const int threads = m.session.n_threads > 0 ? m.session.n_threads : default_thread_count();
+        fmt::print("{}lfm chat{} · {} ({}, {}) · {} threads · {} · context {}\n", paint(kBold), paint(kReset),
+                   info.path, info.architecture, info.file_type, threads, kernel_isa(), chat.context_size());
+        fmt::print("Type /help for commands, Ctrl-C to stop a reply, Ctrl-D to quit.\n");
+        std::fflush(stdout);
+
+        struct sigaction sa {};
+        sa.sa_handler = on_sigint;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, nullptr);
+
+        LineReader reader;
+        Timings last;
+        GenerateEvents ev;
+        bool in_thought = false;
+        ev.reasoning = [&](std::string_view s) {
+            if (o->hide_thinking) return;
+            if (!in_thought) fmt::print("{}", paint(kDim));
+            in_thought = true;
+            fmt::print("{}", s);
+            std::fflush(stdout);
+        };
+        auto end_thought = [&] {
+            if (in_thought) fmt::print("{}\n", paint(kReset));
+            in_thought = false;
+        };
+        ev.content = [&](std::string_view s) {
+            end_thought();
+            fmt::print("{}", s);
+            std::fflush(stdout);
+        };
+        ev.tool_call = [&](const ToolCall& c) {
+            end_thought();
+            nlohmann::ordered_json j{{"name", c.name}, {"arguments", nlohmann::ordered_json::parse(c.arguments)}};
+            fmt::print("\n{}{}{}", paint(kCyan), j.dump(), paint(kReset));
+            std::fflush(stdout);
+        };
+
+        auto respond = [&](std::optional<Message> message) {
+            g_interrupted = false;
+            go.cancel = &g_interrupted;
+            GenerateResult r = message ? chat.send(std::move(*message), go, ev) : chat.reply(go, ev);
+            end_thought();
+            if (r.stop_reason == StopReason::kCancelled) fmt::print(" {}[stopped]{}", paint(kDim), paint(kReset));
+            if (r.stop_reason == StopReason::kContextFull)
+                fmt::print("\n{}[the context is full: /reset to start over]{}", paint(kDim), paint(kReset));
+            fmt::print("\n");
+            g_interrupted = false;
+            last = r.timings;
+            return r;
+        };
+
+        for (;;) {
+            auto input = reader.read_message();
+            if (!input) {
+                fmt::print("\n");
+                return 0;
+            }
+            std::string line = trim(*input);
+            if (line.empty()) continue;
+            if (line[0] == '/') {
+                std::string cmd = line.substr(0, line.find(' '));
+                std::string arg = line.size() > cmd.size() ? trim(line.substr(cmd.size())) : "";
+                try {
+                    if (cmd == "/help") {
+                        fmt::print("{}", kHelp);
+                    } else if (cmd == "/quit" || cmd == "/exit") {
+                        return 0;
+                    } else if (cmd == "/reset") {
+                        chat.reset();
+                        fmt::print("(conversation cleared)\n");
+                    } else if (cmd == "/system") {
+                        chat.set_system(arg);
+                        chat.reset();
+                        fmt::print("{}", arg.empty() ? "(system prompt removed)\n" : "(system prompt set; conversation cleared)\n");
+                    } else if (cmd == "/tools") {
+                        chat.set_tools(arg.empty() || arg == "off" ? std::vector<Tool>{} : read_tools(arg));
+                        fmt::print("({} tools declared)\n", chat.tools().size());
+                    } else if (cmd == "/think") {
+                        if (arg != "on" && arg != "off") throw Error(ErrorCode::kInvalidArgument, "/think on or /think off");
+                        go.reasoning_budget = arg == "on" ? o->sampling.reasoning_budget : 0;
+                        fmt::print("(thinking {})\n", arg);
+                    } else if (cmd == "/stats") {
+                        fmt::print("last reply: {} tokens at {:.1f} t/s; prompt {} tokens at {:.1f} t/s; context {} / {}\n",
+                                   last.generated_tokens, last.generate_tokens_per_second(), last.prompt_tokens,
+                                   last.prompt_tokens_per_second(), chat.context_used(), chat.context_size());
+                    } else {
+                        fmt::print("unknown command {} (try /help)\n", cmd);
+                    }
+                } catch (const Error& e) {
+                    fmt::print("error: {}\n", e.what());
+                }
+                std::fflush(stdout);
+                continue;
+            }
+            try {
+                GenerateResult r = respond(Message::user(line));
+                // Tool calls: ask the user for each result, then let the model go on.
+                while (!r.reply.tool_calls.empty() && r.stop_reason == StopReason::kEndOfTurn) {
+                    for (const ToolCall& c : r.reply.tool_calls) {
+                        auto result = reader.read(fmt::format("result of {}> ", c.name).c_str());
+                        if (!result) return 0;
+                        Message tool = Message::tool(*result);
+                        tool.tool_call_id = c.id;
+                        chat.add_message(std::move(tool));
+                    }
+                    r = respond(std::nullopt);
+                }
+            } catch (const Error& e) {
+                end_thought();
+                fmt::print("\nerror: {}\n", e.what());
+            }
+            std::fflush(stdout);
+        }
+    };
+}
+
+}  // namespace lfm::cli
