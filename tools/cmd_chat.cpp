@@ -46,6 +46,7 @@ struct LineReader {
             return line;
         }
         for (;;) {
+            g_interrupted = false;  // a Ctrl-C that libedit swallowed earlier is not this one
             char* raw = ::readline(prompt);
             if (raw == nullptr) {
                 if (g_interrupted.exchange(false)) {  // Ctrl-C at the prompt: a fresh line

@@ -1,0 +1,136 @@
+// `lfm chat` driven through a pseudo-terminal, as a person would: type a prompt and get a reply,
+// Ctrl-C at the prompt and during a reply, /reset, /stats, Ctrl-D to leave.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "test_util.h"
+
+namespace lfm {
+namespace {
+
+class Terminal {
+public:
+    explicit Terminal(const std::vector<std::string>& args) {
+        pid_ = ::forkpty(&fd_, nullptr, nullptr, nullptr);
+        if (pid_ == 0) {
+            ::setenv("TERM", "dumb", 1);
+            ::setenv("NO_COLOR", "1", 1);
+            std::vector<char*> argv;
+            for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+            argv.push_back(nullptr);
+            ::execv(LFM_CLI_PATH, argv.data());
+            ::_exit(127);
+        }
+    }
+    ~Terminal() {
+        if (pid_ > 0 && !exited_) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+        if (fd_ >= 0) ::close(fd_);
+    }
+    bool started() const { return pid_ > 0; }
+
+    // Reads until `needle` appears after position `from` of everything seen; false on timeout.
+    bool wait_for(const std::string& needle, size_t from, int timeout_ms = 20000) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        while (seen_.find(needle, from) == std::string::npos) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return false;
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+            char buf[4096];
+            ssize_t n = ::read(fd_, buf, sizeof buf);
+            if (n <= 0) return seen_.find(needle, from) != std::string::npos;
+            seen_.append(buf, static_cast<size_t>(n));
+        }
+        return true;
+    }
+    void type(const std::string& keys) { ASSERT_EQ(::write(fd_, keys.data(), keys.size()), static_cast<ssize_t>(keys.size())); }
+    size_t mark() const { return seen_.size(); }
+    const std::string& seen() const { return seen_; }
+
+    int exit_status(int timeout_ms = 10000) {
+        for (int waited = 0; waited < timeout_ms; waited += 20) {
+            wait_for("\x01never", seen_.size(), 20);  // keep draining output
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                exited_ = true;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            }
+        }
+        return -2;
+    }
+
+private:
+    pid_t pid_ = -1;
+    int fd_ = -1;
+    bool exited_ = false;
+    std::string seen_;
+};
+
+TEST(ChatCli, ConversationResetAndCtrlD) {
+    LFM_REQUIRE_SHARED();
+    Terminal t({"lfm", "chat", "-m", test::ref_path("tinyB-q8_0.gguf"), "--temp", "0", "-n", "8", "-t", "2"});
+    ASSERT_TRUE(t.started());
+    ASSERT_TRUE(t.wait_for("Ctrl-D to quit", 0)) << t.seen();
+    ASSERT_TRUE(t.wait_for("> ", 0)) << t.seen();
+
+    size_t m = t.mark();
+    t.type("Hello there\r");
+    ASSERT_TRUE(t.wait_for("Hello there", m)) << t.seen();
+    size_t after_echo = t.seen().find("Hello there", m) + 11;
+    ASSERT_TRUE(t.wait_for("\n> ", after_echo)) << t.seen();  // the reply, then the next prompt
+    const std::string reply = t.seen().substr(after_echo, t.seen().find("\n> ", after_echo) - after_echo);
+    EXPECT_GT(reply.find_first_not_of("\r\n "), 0u) << "no reply text: " << t.seen();
+    EXPECT_NE(reply.find_first_not_of("\r\n "), std::string::npos) << "no reply text: " << t.seen();
+
+    m = t.mark();
+    t.type("/stats\r");
+    ASSERT_TRUE(t.wait_for("last reply: 8 tokens", m)) << t.seen();
+
+    m = t.mark();
+    t.type("\x03");  // Ctrl-C at the prompt: a fresh line, the chat goes on
+    t.type("/reset\r");
+    ASSERT_TRUE(t.wait_for("(conversation cleared)", m)) << t.seen();
+    m = t.mark();
+    t.type("/stats\r");
+    ASSERT_TRUE(t.wait_for("context 0 / 4096", m)) << t.seen();
+
+    t.type("\x04");  // Ctrl-D on an empty line
+    EXPECT_EQ(t.exit_status(), 0) << t.seen();
+}
+
+TEST(ChatCli, CtrlCStopsAReplyAndKeepsTheSession) {
+    LFM_REQUIRE_SHARED();
+    // --ignore-eos: the reply would run until the context is full (seconds), so Ctrl-C lands in it.
+    Terminal t({"lfm", "chat", "-m", test::ref_path("tinyB-q8_0.gguf"), "--temp", "0", "--ignore-eos", "-c", "4096",
+                "-t", "2"});
+    ASSERT_TRUE(t.started());
+    ASSERT_TRUE(t.wait_for("> ", 0)) << t.seen();
+    size_t m = t.mark();
+    t.type("Tell me a long story\r");
+    ASSERT_TRUE(t.wait_for("story", m)) << t.seen();
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    t.type("\x03");
+    ASSERT_TRUE(t.wait_for("[stopped]", m)) << t.seen();
+    ASSERT_TRUE(t.wait_for("\n> ", t.seen().find("[stopped]", m))) << t.seen();
+    m = t.mark();
+    t.type("/stats\r");
+    ASSERT_TRUE(t.wait_for("context ", m)) << t.seen();
+    EXPECT_EQ(t.seen().find("context 4096 / 4096", m), std::string::npos) << "the reply was not stopped: " << t.seen();
+    t.type("/quit\r");
+    EXPECT_EQ(t.exit_status(), 0) << t.seen();
+}
+
+}  // namespace
+}  // namespace lfm
