@@ -234,7 +234,7 @@ TEST(Cli, BadInputToRunAndChat) {
         {"run -m " + model + " -p x --temp -1", "--temp: Value -1 not in range"},
         {"run -m " + model + " -p x -n 99999999", "--n-predict"},
         {"run -m " + model + " -p x -n 5000 -c 4096", "-n 5000 is more than the context size"},
-        {"run -p x", "--model is required"},
+        {"run -p x", "no model: give -m FILE or -hf ORG/NAME[:QUANT]"},
         {"run -m /nonexistent.gguf -p x", "/nonexistent.gguf: no such file"},
         {"run -m " + broken + " -p x", broken},
         {"run -m " + model + " -p x --tools " + not_json, "tools is not valid JSON"},

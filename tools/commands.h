@@ -19,5 +19,6 @@ Command add_run(CLI::App& app);
 Command add_chat(CLI::App& app);
 Command add_template(CLI::App& app);
 Command add_perplexity(CLI::App& app);
+Command add_pull(CLI::App& app);
 
 }  // namespace lfm::cli

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -10,7 +11,9 @@
 namespace lfm::cli {
 
 void add_model_flags(CLI::App& app, ModelFlags& f) {
-    app.add_option("-m,--model", f.model, "GGUF file or Hugging Face model directory")->required();
+    auto* m = app.add_option("-m,--model", f.model, "GGUF file or Hugging Face model directory");
+    app.add_option("--hf-repo", f.hf, "-hf ORG/NAME[:QUANT]: a GGUF from the Hugging Face hub (cached; downloaded once)")
+        ->excludes(m);
     app.add_option("-t,--threads", f.threads, "threads (default: one per physical core)")->check(CLI::Range(1, 4096));
     app.add_option("-c,--ctx-size", f.ctx, "context size in tokens (default 4096)")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
     app.add_option("-b,--batch-size", f.batch, "prompt tokens per forward pass (default 512)")
@@ -53,7 +56,27 @@ GenerateOptions generate_options(const SamplingFlags& f) {
     return o;
 }
 
-LoadedModel load_model(const ModelFlags& f) {
+HubOptions hub_options_with_progress() {
+    HubOptions o;
+    if (::isatty(STDERR_FILENO)) {
+        o.progress = [last = -1](uint64_t done, uint64_t total) mutable {
+            const int percent = total > 0 ? static_cast<int>(100 * done / total) : 0;
+            if (percent == last) return;
+            last = percent;
+            const int width = 30, filled = width * percent / 100;
+            std::fprintf(stderr, "\r[%s%s] %3d%%  %.1f / %.1f MB", std::string(static_cast<size_t>(filled), '#').c_str(),
+                         std::string(static_cast<size_t>(width - filled), ' ').c_str(), percent, done / 1e6, total / 1e6);
+            if (percent == 100) std::fputc('\n', stderr);
+            std::fflush(stderr);
+        };
+    }
+    return o;
+}
+
+LoadedModel load_model(const ModelFlags& flags) {
+    ModelFlags f = flags;
+    if (f.model.empty() && f.hf.empty()) throw Error(ErrorCode::kInvalidArgument, "no model: give -m FILE or -hf ORG/NAME[:QUANT]");
+    if (!f.hf.empty()) f.model = hub_fetch(f.hf, hub_options_with_progress());
     LoadedModel m;
     if (!f.chat_template_file.empty()) m.template_source = read_file(f.chat_template_file, "chat template");
     ModelOptions mo;

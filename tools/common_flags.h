@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lfm/generate.h"
+#include "lfm/hub.h"
 #include "lfm/model.h"
 #include "lfm/tokenizer.h"
 
@@ -16,6 +17,7 @@ namespace lfm::cli {
 
 struct ModelFlags {
     std::string model;
+    std::string hf;  // ORG/NAME[:QUANT] on the Hugging Face hub
     std::string chat_template_file;
     std::string kv_type = "f16";
     int threads = 0;
@@ -46,6 +48,8 @@ struct LoadedModel {
     std::string template_source;  // from --chat-template-file; empty: the model's own
 };
 LoadedModel load_model(const ModelFlags& flags);
+// Hub options with a progress bar on stderr (when it is a terminal).
+HubOptions hub_options_with_progress();
 
 // Token ids written as 1,2,3 or [1, 2, 3], or @FILE holding them.
 std::vector<int32_t> parse_ids(const std::string& spec);

@@ -5,12 +5,24 @@
 
 #include <CLI/CLI.hpp>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "commands.h"
 #include "lfm/error.h"
 #include "lfm/version.h"
 
 int main(int argc, char** argv) {
+    // llama.cpp spells the hub option -hf; CLI11 takes one-letter short options only.
+    std::vector<std::string> arg_storage(argv, argv + argc);
+    std::vector<char*> args;
+    for (std::string& a : arg_storage) {
+        if (a == "-hf") a = "--hf-repo";
+        args.push_back(a.data());
+    }
+    argc = static_cast<int>(args.size());
+    argv = args.data();
+
     CLI::App app{"lfm: CPU inference for Liquid AI's LFM2 / LFM2.5 (MoE) models", "lfm"};
     app.set_version_flag("--version", std::string("lfm ") + lfm::kVersionString);
     app.require_subcommand(1);
@@ -23,6 +35,7 @@ int main(int argc, char** argv) {
     add("run", "Generate one reply (through the chat template) or a plain completion", lfm::cli::add_run);
     add("perplexity", "Perplexity of a text, and KL divergence against saved logits", lfm::cli::add_perplexity);
     add("template", "Render a conversation with a chat template, or split a reply (--parse)", lfm::cli::add_template);
+    add("pull", "Download a GGUF from the Hugging Face hub into its cache", lfm::cli::add_pull);
     add("info", "Show a model's architecture, configuration, tensors and sizes", lfm::cli::add_info);
     add("eval", "Evaluate token ids and print or save the logits of every position", lfm::cli::add_eval);
     add("tokenize", "Turn text into token ids with a model's tokenizer", lfm::cli::add_tokenize);
