@@ -134,7 +134,8 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, std::span<
         // Control tokens print nothing, except the markers the reply splitter reads.
         if (!tokenizer.is_special(id) || is_marker(tokenizer, id)) utf8_pending += tokenizer.token_bytes(id, true);
         const size_t complete = utf8_complete_prefix(utf8_pending);
-        const bool go_on = output(std::string_view(utf8_pending).substr(0, complete));
+        // Invalid bytes (a model can emit any byte token) become U+FFFD: events carry valid UTF-8.
+        const bool go_on = output(sanitize_utf8(std::string_view(utf8_pending).substr(0, complete)));
         utf8_pending.erase(0, complete);
         if (!go_on) {
             result.stop_reason = StopReason::kStopString;
