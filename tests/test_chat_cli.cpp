@@ -98,6 +98,13 @@ TEST(ChatCli, ConversationResetAndCtrlD) {
     t.type("/stats\r");
     ASSERT_TRUE(t.wait_for("last reply: 8 tokens", m)) << t.seen();
 
+    // Keys typed before libedit has the terminal again would meet the cooked line discipline:
+    // wait for the prompt and a moment more.
+    auto at_prompt = [&](size_t from) {
+        ASSERT_TRUE(t.wait_for("\n> ", from)) << t.seen();
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    };
+    at_prompt(t.seen().find("last reply", m));
     m = t.mark();
     t.type("\x03");  // Ctrl-C at the prompt: a fresh line, the chat goes on
     t.type("/reset\r");
@@ -105,7 +112,7 @@ TEST(ChatCli, ConversationResetAndCtrlD) {
     m = t.mark();
     t.type("/stats\r");
     ASSERT_TRUE(t.wait_for("context 0 / 4096", m)) << t.seen();
-
+    at_prompt(t.seen().find("context 0 / 4096", m));
     t.type("\x04");  // Ctrl-D on an empty line
     EXPECT_EQ(t.exit_status(), 0) << t.seen();
 }
