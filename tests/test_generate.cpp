@@ -34,6 +34,19 @@ TEST(Sampler, RepetitionPenaltyFollowsHfRule) {
     std::vector<int32_t> history = {0};
     EXPECT_EQ(s.sample(std::vector<float>{4.0f, 3.0f}, history), 1);
     EXPECT_EQ(s.sample(std::vector<float>{-1.0f, -1.5f}, std::vector<int32_t>{0}), 1);  // -2 < -1.5
+    // A penalty below 1 raises a repeated token's logit; top-k 1 then samples it for sure.
+    SamplerConfig up = greedy_config();
+    up.repetition_penalty = 0.5f;
+    EXPECT_EQ(Sampler(up).sample(std::vector<float>{4.0f, 3.0f, 1.0f}, std::vector<int32_t>{2}), 0);  // 2.0 < 4
+    EXPECT_EQ(Sampler(up).sample(std::vector<float>{4.0f, 3.0f, 2.5f}, std::vector<int32_t>{2}), 2);          // 5.0 > 4
+    up.temperature = 1.0f;
+    up.top_k = 1;
+    std::vector<float> many(1000, 0.0f);
+    many[500] = 1.0f;
+    many[7] = 0.9f;
+    EXPECT_EQ(Sampler(up).sample(many, std::vector<int32_t>{7}), 7);   // 1.8 after the penalty
+    up.repetition_penalty = 2.0f;
+    EXPECT_EQ(Sampler(up).sample(many, std::vector<int32_t>{500}), 7);  // 0.5 after the penalty
     // Only the last repeat_last_n tokens count.
     c.repeat_last_n = 1;
     Sampler recent(c);

@@ -45,6 +45,7 @@ public:
     uint64_t seed() const { return seed_; }
 
 private:
+    void select_top(std::span<const float> logits, size_t m);
     SamplerConfig config_;
     uint64_t seed_;
     std::mt19937_64 rng_;

@@ -26,6 +26,37 @@ Sampler::Sampler(const SamplerConfig& config) : config_(config) {
     rng_.seed(seed_);
 }
 
+// The m largest logits into candidates_ (unordered), ties to the lower id. A min-heap of m;
+// blocks of 16 logits whose maximum cannot enter the heap are skipped after one vector max,
+// which is almost every block once the heap has filled.
+void Sampler::select_top(std::span<const float> logits, size_t m) {
+    auto worse = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+    const size_t n = logits.size();
+    m = std::min(m, n);
+    auto push = [&](size_t i) {
+        const std::pair<float, int32_t> c{logits[i], static_cast<int32_t>(i)};
+        if (candidates_.size() < m) {
+            candidates_.push_back(c);
+            std::push_heap(candidates_.begin(), candidates_.end(), worse);
+        } else if (worse(c, candidates_.front())) {
+            std::pop_heap(candidates_.begin(), candidates_.end(), worse);
+            candidates_.back() = c;
+            std::push_heap(candidates_.begin(), candidates_.end(), worse);
+        }
+    };
+    constexpr size_t kBlock = 16;
+    size_t i = 0;
+    for (; i + kBlock <= n; i += kBlock) {
+        float lane[8];
+        for (size_t j = 0; j < 8; ++j) lane[j] = std::max(logits[i + j], logits[i + 8 + j]);
+        float block_max = lane[0];
+        for (size_t j = 1; j < 8; ++j) block_max = std::max(block_max, lane[j]);
+        if (candidates_.size() == m && block_max < candidates_.front().first) continue;
+        for (size_t j = 0; j < kBlock; ++j) push(i + j);
+    }
+    for (; i < n; ++i) push(i);
+}
+
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
     const auto n = static_cast<int32_t>(logits.size());
     if (n == 0) throw Error(ErrorCode::kInvalidArgument, "sampler: no logits");
@@ -44,48 +75,34 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
         }
         std::sort(penalized_.begin(), penalized_.end());
     }
-    // The penalized logits as a sorted list walked alongside the ids.
-    auto for_each_logit = [&](auto&& visit) {
-        size_t next = 0;
-        for (int32_t id = 0; id < n; ++id) {
-            float v = logits[static_cast<size_t>(id)];
-            if (next < penalized_.size() && penalized_[next].first == id) v = penalized_[next++].second;
-            visit(id, v);
+    // Candidates: the top k by logit (all tokens when top-k is off; the top 1 when greedy).
+    // With P penalized tokens, the top k after the penalty are among the top k + P before it and
+    // the penalized tokens themselves (a penalty below 1 raises logits): select those on the raw
+    // logits, apply the penalties, keep k.
+    candidates_.clear();
+    const bool greedy = config_.temperature <= 0.0f;
+    const size_t k = greedy ? 1 : config_.top_k > 0 && config_.top_k < n ? static_cast<size_t>(config_.top_k) : 0;
+    auto better = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+    auto penalize = [&] {
+        for (auto& c : candidates_) {
+            auto it = std::lower_bound(penalized_.begin(), penalized_.end(), std::make_pair(c.second, -INFINITY));
+            if (it != penalized_.end() && it->first == c.second) c.first = it->second;
         }
     };
-
-    if (config_.temperature <= 0.0f) {  // greedy
-        int32_t best = 0;
-        float best_v = -INFINITY;
-        for_each_logit([&](int32_t id, float v) {
-            if (v > best_v) best_v = v, best = id;
-        });
-        return best;
-    }
-
-    // Top-k by a min-heap of k candidates (all tokens when top-k is off).
-    candidates_.clear();
-    const bool use_top_k = config_.top_k > 0 && config_.top_k < n;
-    if (use_top_k) {
-        const auto k = static_cast<size_t>(config_.top_k);
-        auto greater = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
-        for_each_logit([&](int32_t id, float v) {
-            if (candidates_.size() < k) {
-                candidates_.emplace_back(v, id);
-                std::push_heap(candidates_.begin(), candidates_.end(), greater);
-            } else if (v > candidates_.front().first) {
-                std::pop_heap(candidates_.begin(), candidates_.end(), greater);
-                candidates_.back() = {v, id};
-                std::push_heap(candidates_.begin(), candidates_.end(), greater);
-            }
-        });
-        std::sort_heap(candidates_.begin(), candidates_.end(), greater);  // most likely first
+    if (k > 0) {
+        select_top(logits, k + penalized_.size());
+        for (const auto& [id, v] : penalized_)
+            if (std::none_of(candidates_.begin(), candidates_.end(), [&](const auto& c) { return c.second == id; }))
+                candidates_.emplace_back(logits[static_cast<size_t>(id)], id);
+        penalize();
+        std::sort(candidates_.begin(), candidates_.end(), better);  // most likely first
+        candidates_.resize(std::min(k, candidates_.size()));
+        if (greedy) return candidates_.front().second;
     } else {
         candidates_.reserve(static_cast<size_t>(n));
-        for_each_logit([&](int32_t id, float v) { candidates_.emplace_back(v, id); });
-        if (config_.top_p < 1.0f)
-            std::sort(candidates_.begin(), candidates_.end(),
-                      [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+        for (int32_t id = 0; id < n; ++id) candidates_.emplace_back(logits[static_cast<size_t>(id)], id);
+        penalize();
+        if (config_.top_p < 1.0f) std::sort(candidates_.begin(), candidates_.end(), better);
     }
 
     // Temperature, then softmax over the candidates.
