@@ -141,6 +141,78 @@ BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_k_avx512, lfm::DType::kQ4_K, "avx512")->
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_0_avx2, lfm::DType::kQ4_0, "avx2")->Args({1792, 2048})->Args({2048, 1792})->Args({6144, 2048});
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_0_avx512, lfm::DType::kQ4_0, "avx512")->Args({1792, 2048})->Args({2048, 1792})->Args({6144, 2048});
 
+// Prompt batches: a weight matrix times `batch` tokens, as the forward pass does it (16-row
+// tiles kept in cache while the tokens pass), either token by token with the mat-vec kernel
+// ("matvec": gemv8 on repacked rows, one dot product per row otherwise) or with the batched
+// kernels ("batched": gemm8x4 on repacked rows, vec_dot_x4 otherwise). GFLOP/s = 2·rows·cols·batch.
+void BM_MatMul(benchmark::State& state, lfm::DType type, const char* isa, bool batched) {
+    const lfm::KernelTable* k = lfm::kernel_table(isa);
+    const bool repacked = k != nullptr && k->gemv8[static_cast<uint32_t>(type)] != nullptr;
+    if (k == nullptr || (batched && !repacked && k->vec_dot_x4[static_cast<uint32_t>(type)] == nullptr) ||
+        (batched && repacked && k->gemm8x4[static_cast<uint32_t>(type)] == nullptr)) {
+        state.SkipWithError("no such kernel on this CPU");
+        return;
+    }
+    const int64_t rows = state.range(0), cols = state.range(1), batch = state.range(2), tile = 16;
+    const size_t rb = lfm::row_bytes(type, cols);
+    std::vector<uint8_t> w = make_weights(type, rows, cols);
+    const size_t group = repacked ? lfm::packed8_group_bytes(type, cols) : 0;
+    if (repacked) {
+        std::vector<uint8_t> packed(group * static_cast<size_t>(rows / 8));
+        lfm::repack_rows8(type, w.data(), packed.data(), rows, cols);
+        w.swap(packed);
+    }
+    std::vector<float> x;
+    const std::vector<uint8_t> one = activation(*k, type, cols, x);
+    const size_t ab = one.size();
+    std::vector<uint8_t> act(ab * static_cast<size_t>(batch));
+    for (int64_t t = 0; t < batch; ++t) std::memcpy(act.data() + static_cast<size_t>(t) * ab, one.data(), ab);
+    std::vector<float> y(static_cast<size_t>(rows * batch));
+    const auto id = static_cast<uint32_t>(type);
+    for (auto _ : state) {
+        for (int64_t r0 = 0; r0 < rows; r0 += tile) {
+            const int64_t r1 = std::min(rows, r0 + tile);
+            int64_t t = 0;
+            if (batched) {
+                for (; t + 4 <= batch; t += 4) {
+                    const uint8_t* a = act.data() + static_cast<size_t>(t) * ab;
+                    for (int64_t r = r0; r < r1; r += repacked ? 8 : 1) {
+                        if (repacked) {
+                            k->gemm8x4[id](w.data() + static_cast<size_t>(r / 8) * group, a, ab, cols, y.data() + t * rows + r,
+                                           static_cast<size_t>(rows));
+                        } else {
+                            float out[4];
+                            k->vec_dot_x4[id](w.data() + static_cast<size_t>(r) * rb, a, ab, cols, out);
+                            for (int j = 0; j < 4; ++j) y[static_cast<size_t>((t + j) * rows + r)] = out[j];
+                        }
+                    }
+                }
+            }
+            for (; t < batch; ++t) {
+                const uint8_t* a = act.data() + static_cast<size_t>(t) * ab;
+                if (repacked) {
+                    for (int64_t r = r0; r < r1; r += 8)
+                        k->gemv8[id](w.data() + static_cast<size_t>(r / 8) * group, a, cols, y.data() + t * rows + r);
+                } else {
+                    lfm::matvec_rows(*k, type, w.data(), rb, a, cols, y.data() + t * rows, r0, r1);
+                }
+            }
+        }
+        benchmark::DoNotOptimize(y.data());
+    }
+    state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(rows * cols * batch) * static_cast<double>(state.iterations()) / 1e9,
+                                                   benchmark::Counter::kIsRate);
+}
+#define LFM_MATMUL(type, name, isa)                                                                       \
+    BENCHMARK_CAPTURE(BM_MatMul, name##_##isa##_matvec, lfm::DType::type, #isa, false)->Args({1792, 2048, 64}); \
+    BENCHMARK_CAPTURE(BM_MatMul, name##_##isa##_batched, lfm::DType::type, #isa, true)->Args({1792, 2048, 64})
+LFM_MATMUL(kQ4_0, q4_0, avx512);
+LFM_MATMUL(kQ4_0, q4_0, avx2);
+LFM_MATMUL(kQ4_K, q4_k, avx512);
+LFM_MATMUL(kQ4_K, q4_k, avx2);
+LFM_MATMUL(kQ8_0, q8_0, avx512);
+LFM_MATMUL(kQ8_0, q8_0, avx2);
+
 #define LFM_MATVEC(type, name)                                                               \
     BENCHMARK_CAPTURE(BM_Matvec, name##_scalar, lfm::DType::type, "scalar")->Args({1792, 2048}); \
     BENCHMARK_CAPTURE(BM_Matvec, name##_avx2, lfm::DType::type, "avx2")->Args({1792, 2048})->Args({2048, 1792})->Args({6144, 2048}); \

@@ -22,6 +22,10 @@ using VecDotFn = float (*)(const void* w_row, const void* act_row, int64_t n);
 using VecDotX4Fn = void (*)(const void* w_row, const void* act, size_t act_stride, int64_t n, float* out);
 // Eight rows repacked together (e.g. BlockQ4_0x8) against one activation row: out[0..7].
 using Gemv8Fn = void (*)(const void* packed_rows, const void* act, int64_t n, float* out);
+// Eight repacked rows against 4 activation rows act + j * act_stride (a prompt batch): the
+// weights are unpacked once for four tokens. out[j * out_stride + r] for token j, row r.
+using Gemm8x4Fn = void (*)(const void* packed_rows, const void* act, size_t act_stride, int64_t n, float* out,
+                           size_t out_stride);
 // Expands n elements of a weight row to floats.
 using DequantizeRowFn = void (*)(const void* row, float* out, int64_t n);
 
@@ -33,6 +37,7 @@ struct KernelTable {
     VecDotFn vec_dot[kDTypeIdLimit];
     VecDotX4Fn vec_dot_x4[kDTypeIdLimit];
     Gemv8Fn gemv8[kDTypeIdLimit];  // for weights repacked with repack_rows8; null: no repacking
+    Gemm8x4Fn gemm8x4[kDTypeIdLimit];  // the same weights, four tokens at a time; may be null
     DequantizeRowFn dequantize_row[kDTypeIdLimit];
 
     // y = w ⊙ x / sqrt(mean(x²) + eps), in place allowed (y == x).

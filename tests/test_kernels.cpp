@@ -384,6 +384,53 @@ TEST(IsaVsScalarOps, Gemv8OnRepackedRowsMatchesEachRow) {
     if (checked == 0) GTEST_SKIP() << "no ISA with repacked kernels on this CPU";
 }
 
+// The 8-row x 4-token kernels of prompt batches against the scalar dot product of each row and
+// token; one of the tokens is all zeros and one has a large scale.
+TEST(IsaVsScalarOps, Gemm8x4OnRepackedRowsMatchesEachRowAndToken) {
+    const KernelTable& ref = scalar_kernel_table();
+    std::mt19937 rng(13);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    int checked = 0;
+    for (const std::string& isa : available_isas()) {
+        const KernelTable& k = *kernel_table(isa);
+        for (DType t : {DType::kQ4_0, DType::kQ4_K}) {
+            if (k.gemm8x4[static_cast<uint32_t>(t)] == nullptr) continue;
+            for (int64_t n : {256, 768, 2048}) {
+                const int64_t rows = 16;
+                std::vector<uint8_t> w;
+                for (int64_t r = 0; r < rows; ++r) {
+                    const auto row = random_weights(t, n, rng);
+                    w.insert(w.end(), row.begin(), row.end());
+                }
+                const size_t group = packed8_group_bytes(t, n);
+                std::vector<uint8_t> packed(static_cast<size_t>(rows / 8) * group);
+                repack_rows8(t, w.data(), packed.data(), rows, n);
+                const size_t ab = activation_bytes(t, n);
+                std::vector<uint8_t> act(4 * ab);
+                for (int j = 0; j < 4; ++j) {
+                    std::vector<float> x(static_cast<size_t>(n));
+                    for (auto& v : x) v = j == 1 ? 0.0f : gauss(rng) * (j == 3 ? 1000.0f : 1.0f);
+                    quantize_activation(k, t, x.data(), act.data() + j * ab, n);
+                }
+                const size_t rb = row_bytes(t, n);
+                for (int64_t g = 0; g < rows / 8; ++g) {
+                    float out[4 * 8];
+                    k.gemm8x4[static_cast<uint32_t>(t)](packed.data() + static_cast<size_t>(g) * group, act.data(), ab, n, out, 8);
+                    for (int j = 0; j < 4; ++j)
+                        for (int r = 0; r < 8; ++r) {
+                            const float want = ref.vec_dot[static_cast<uint32_t>(t)](w.data() + static_cast<size_t>(g * 8 + r) * rb,
+                                                                                     act.data() + j * ab, n);
+                            ASSERT_NEAR(out[j * 8 + r], want, 1e-4f * (1 + std::fabs(want)))
+                                << isa << " " << dtype_name(t) << " n=" << n << " token " << j << " row " << g * 8 + r;
+                        }
+                }
+                ++checked;
+            }
+        }
+    }
+    if (checked == 0) GTEST_SKIP() << "no ISA with repacked kernels on this CPU";
+}
+
 TEST(IsaVsScalarOps, FloatOpsMatchScalar) {
     const KernelTable& ref = scalar_kernel_table();
     std::mt19937 rng(5);

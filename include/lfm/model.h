@@ -62,6 +62,9 @@ std::string cpu_description();
 std::vector<std::string> kernel_isas();
 // Threads a session uses when SessionOptions::n_threads is 0: one per physical core.
 int default_thread_count();
+// How fast n_threads cores read memory, in bytes per second (best of a few passes over a buffer
+// larger than the caches): the limit of decode speed, since every token reads the active weights.
+double measure_read_bandwidth(int n_threads, uint64_t buffer_bytes = uint64_t{1} << 30);
 
 class Model {
 public:

@@ -14,11 +14,19 @@ void run_jobs(const KernelTable& kt, ThreadPool& pool, std::span<const MatJob> j
             const int64_t n_tok = j.n_tokens >= 0 ? j.n_tokens : n_tokens;
             int64_t r0, r1;
             ThreadPool::share(j.w->n_out, t, n_threads, kRowTile, r0, r1);
-            if (j.w->packed8) {  // eight rows per kernel call, one token at a time
+            if (j.w->packed8) {  // eight rows per kernel call, four tokens at a time where it can
                 const Gemv8Fn gemv8 = kt.gemv8[static_cast<uint32_t>(j.w->type)];
+                const Gemm8x4Fn gemm = kt.gemm8x4[static_cast<uint32_t>(j.w->type)];
                 for (int64_t tile = r0; tile < r1; tile += kRowTile) {
                     const int64_t tile_end = std::min(tile + kRowTile, r1);
-                    for (int64_t tok = 0; tok < n_tok; ++tok) {
+                    int64_t tok = 0;
+                    if (gemm != nullptr) {
+                        for (; tok + 4 <= n_tok; tok += 4)
+                            for (int64_t r = tile; r < tile_end; r += 8)
+                                gemm(j.w->group(r), j.act + static_cast<size_t>(tok) * j.act_stride, j.act_stride, j.w->n_in,
+                                     j.y + tok * j.y_stride + r, static_cast<size_t>(j.y_stride));
+                    }
+                    for (; tok < n_tok; ++tok) {
                         for (int64_t r = tile; r < tile_end; r += 8)
                             gemv8(j.w->group(r), j.act + static_cast<size_t>(tok) * j.act_stride, j.w->n_in, j.y + tok * j.y_stride + r);
                     }

@@ -1,7 +1,14 @@
 #include "memory.h"
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
+
+#include "lfm/model.h"
 
 namespace lfm {
 
@@ -14,6 +21,49 @@ uint64_t available_memory_bytes() {
         if (key == "MemAvailable:") return kib * 1024;
     }
     return 0;
+}
+
+}  // namespace lfm
+
+namespace lfm {
+
+double measure_read_bandwidth(int n_threads, uint64_t buffer_bytes) {
+    n_threads = std::max(1, n_threads);
+    const size_t words = static_cast<size_t>(buffer_bytes / 8) / static_cast<size_t>(n_threads) * static_cast<size_t>(n_threads);
+    std::vector<uint64_t> buf(words);
+    const size_t slice = words / static_cast<size_t>(n_threads);
+    double best = 0;
+    std::atomic<uint64_t> sink{0};
+    for (int pass = 0; pass < 4; ++pass) {
+        std::vector<std::thread> threads;
+        std::atomic<int> ready{0};
+        std::atomic<bool> go{false};
+        std::chrono::steady_clock::time_point start;
+        for (int t = 0; t < n_threads; ++t) {
+            threads.emplace_back([&, t] {
+                const uint64_t* p = buf.data() + static_cast<size_t>(t) * slice;
+                if (pass == 0)  // first touch by the thread that reads it
+                    for (size_t i = 0; i < slice; ++i) const_cast<uint64_t*>(p)[i] = i;
+                ready.fetch_add(1);
+                while (!go.load()) std::this_thread::yield();
+                uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;  // independent sums: the loop vectorises
+                for (size_t i = 0; i + 3 < slice; i += 4) {
+                    s0 += p[i];
+                    s1 += p[i + 1];
+                    s2 += p[i + 2];
+                    s3 += p[i + 3];
+                }
+                sink.fetch_add(s0 + s1 + s2 + s3);
+            });
+        }
+        while (ready.load() < n_threads) std::this_thread::yield();
+        start = std::chrono::steady_clock::now();
+        go = true;
+        for (auto& th : threads) th.join();
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (pass > 0) best = std::max(best, static_cast<double>(words * 8) / seconds);
+    }
+    return best;
 }
 
 }  // namespace lfm

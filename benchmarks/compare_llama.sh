@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# lfm against llama.cpp on the same GGUF file with the same threads, runs alternating so that a
+# busy moment of a shared machine hits both. Not part of CI.
+#
+#   LLAMA_BENCH=/path/to/llama-bench benchmarks/compare_llama.sh -m MODEL.gguf [-t 2] [-p 512] [-n 128]
+#       [-d 0] [--rounds 3]
+#
+# Prints, per test (pp512, tg128, ...): lfm's and llama.cpp's tokens/s (mean ± sd over rounds),
+# their ratio, and for generation the memory-bandwidth floor: the read bandwidth measured in the
+# same run (lfm system --bandwidth) over the weight bytes read per token (lfm info --json).
+# Without LLAMA_BENCH only lfm's figures and the floor are printed.
+set -euo pipefail
+LFM=${LFM:-$(dirname "$0")/../build/release/lfm}
+model="" threads=2 prompt=512 gen=128 depth=0 rounds=3
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -m) model=$2; shift 2 ;;
+        -t) threads=$2; shift 2 ;;
+        -p) prompt=$2; shift 2 ;;
+        -n) gen=$2; shift 2 ;;
+        -d) depth=$2; shift 2 ;;
+        --rounds) rounds=$2; shift 2 ;;
+        *) echo "unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+[ -n "$model" ] || { echo "usage: $0 -m MODEL.gguf [-t N] [-p N] [-n N] [-d N] [--rounds N]" >&2; exit 2; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+for r in $(seq 1 "$rounds"); do
+    "$LFM" bench -m "$model" -t "$threads" -p "$prompt" -n "$gen" -d "$depth" -r 1 -o json > "$work/lfm.$r.json"
+    if [ -n "${LLAMA_BENCH:-}" ]; then
+        "$LLAMA_BENCH" -m "$model" -t "$threads" -p "$prompt" -n "$gen" -d "$depth" -r 1 -o json > "$work/llama.$r.json" 2>/dev/null
+    fi
+done
+"$LFM" system --bandwidth -t "$threads" | awk '/read bandwidth/ {print $3}' > "$work/bw"
+"$LFM" info --json "$model" > "$work/info.json"
+
+python3 - "$work" "$rounds" <<'PY'
+import json, statistics, sys, glob, os
+work, rounds = sys.argv[1], int(sys.argv[2])
+def load(prefix):
+    runs = {}
+    for r in range(1, rounds + 1):
+        path = os.path.join(work, f"{prefix}.{r}.json")
+        if not os.path.exists(path): return None
+        for e in json.load(open(path)):
+            key = (f"pp{e['n_prompt']}" if e["n_prompt"] else f"tg{e['n_gen']}") + (f" @ d{e['n_depth']}" if e.get("n_depth") else "")
+            runs.setdefault(key, []).append(e["avg_ts"])
+    return runs
+ours, theirs = load("lfm"), load("llama")
+bw = float(open(os.path.join(work, "bw")).read().split()[0]) * 1e9
+per_token = json.load(open(os.path.join(work, "info.json")))["bytes_per_token"]
+floor = bw / per_token
+def fmt(v): return f"{statistics.mean(v):8.2f} ± {statistics.stdev(v) if len(v) > 1 else 0:5.2f}"
+print(f"read bandwidth {bw/1e9:.1f} GB/s, {per_token/1e9:.3f} GB of weights per token -> floor {floor:.1f} t/s for generation")
+print(f"{'test':>14} | {'lfm t/s':>16} | {'llama.cpp t/s':>16} | {'ratio':>6} | {'% of floor':>10}")
+for key, v in ours.items():
+    t = theirs.get(key) if theirs else None
+    ratio = f"{statistics.mean(v)/statistics.mean(t):6.2f}" if t else "     -"
+    of_floor = f"{100*statistics.mean(v)/floor:9.0f}%" if key.startswith("tg") else "         -"
+    print(f"{key:>14} | {fmt(v)} | {fmt(t) if t else ' ' * 16} | {ratio} | {of_floor}")
+PY
