@@ -26,6 +26,8 @@ using Gemv8Fn = void (*)(const void* packed_rows, const void* act, int64_t n, fl
 // weights are unpacked once for four tokens. out[j * out_stride + r] for token j, row r.
 using Gemm8x4Fn = void (*)(const void* packed_rows, const void* act, size_t act_stride, int64_t n, float* out,
                            size_t out_stride);
+// y[i] += a * x[i] over a row x of type F32 or F16 (the KV cache's V rows, weighted by attention).
+using AxpyFn = void (*)(float a, const void* x, float* y, int64_t n);
 // Expands n elements of a weight row to floats.
 using DequantizeRowFn = void (*)(const void* row, float* out, int64_t n);
 
@@ -39,6 +41,7 @@ struct KernelTable {
     Gemv8Fn gemv8[kDTypeIdLimit];  // for weights repacked with repack_rows8; null: no repacking
     Gemm8x4Fn gemm8x4[kDTypeIdLimit];  // the same weights, four tokens at a time; may be null
     DequantizeRowFn dequantize_row[kDTypeIdLimit];
+    AxpyFn axpy[kDTypeIdLimit];  // F32 and F16
 
     // y = w ⊙ x / sqrt(mean(x²) + eps), in place allowed (y == x).
     void (*rmsnorm)(const float* x, const float* w, float* y, int64_t n, float eps);

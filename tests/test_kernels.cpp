@@ -431,6 +431,31 @@ TEST(IsaVsScalarOps, Gemm8x4OnRepackedRowsMatchesEachRowAndToken) {
     if (checked == 0) GTEST_SKIP() << "no ISA with repacked kernels on this CPU";
 }
 
+// y += a·x over KV-cache rows (F32, F16), lengths that are not a multiple of a vector.
+TEST(IsaVsScalarOps, AxpyMatchesScalar) {
+    const KernelTable& ref = scalar_kernel_table();
+    std::mt19937 rng(21);
+    std::normal_distribution<float> gauss(0.0f, 3.0f);
+    for (const std::string& isa : available_isas()) {
+        const KernelTable& k = *kernel_table(isa);
+        for (DType t : {DType::kF32, DType::kF16}) {
+            for (int64_t n : {1, 7, 64, 131}) {
+                std::vector<float> x(static_cast<size_t>(n)), y(static_cast<size_t>(n));
+                for (auto& v : x) v = gauss(rng);
+                for (auto& v : y) v = gauss(rng);
+                std::vector<uint8_t> row(row_bytes(t, n));
+                ref.quantize_row[static_cast<uint32_t>(t)](x.data(), row.data(), n);
+                std::vector<float> want = y, got = y;
+                ref.axpy[static_cast<uint32_t>(t)](0.37f, row.data(), want.data(), n);
+                k.axpy[static_cast<uint32_t>(t)](0.37f, row.data(), got.data(), n);
+                for (int64_t i = 0; i < n; ++i)
+                    ASSERT_NEAR(got[static_cast<size_t>(i)], want[static_cast<size_t>(i)], 1e-5f * (1 + std::fabs(want[static_cast<size_t>(i)])))
+                        << isa << " " << dtype_name(t) << " n=" << n << " i=" << i;
+            }
+        }
+    }
+}
+
 TEST(IsaVsScalarOps, FloatOpsMatchScalar) {
     const KernelTable& ref = scalar_kernel_table();
     std::mt19937 rng(5);

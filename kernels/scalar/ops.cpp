@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "scalar.h"
+#include "../types.h"
 
 namespace lfm::scalar {
 
@@ -51,6 +52,16 @@ void short_conv_step(const float* s, const float* w, float* state, float* y, int
         for (int j = 0; j + 1 < k - 1; ++j) state[j * n + c] = state[(j + 1) * n + c];
         if (k > 1) state[(k - 2) * n + c] = s[c];
     }
+}
+
+void axpy_f32(float a, const void* x, float* y, int64_t n) {
+    const auto* v = static_cast<const float*>(x);
+    for (int64_t i = 0; i < n; ++i) y[i] += a * v[i];
+}
+
+void axpy_f16(float a, const void* x, float* y, int64_t n) {
+    const auto* v = static_cast<const f16_t*>(x);
+    for (int64_t i = 0; i < n; ++i) y[i] += a * f16_to_f32(v[i]);
 }
 
 }  // namespace lfm::scalar

@@ -47,4 +47,7 @@ void softmax(float* x, int64_t n);
 void silu_mul(float* gate, const float* up, int64_t n);
 void short_conv_step(const float* s, const float* w, float* state, float* y, int64_t n, int k);
 
+void axpy_f32(float a, const void* x, float* y, int64_t n);
+void axpy_f16(float a, const void* x, float* y, int64_t n);
+
 }  // namespace lfm::scalar

@@ -29,6 +29,9 @@ KernelTable make_scalar_table() {
     t.dequantize_row[id(DType::kQ5_K)] = dequantize_row_q5_k;
     t.dequantize_row[id(DType::kQ6_K)] = dequantize_row_q6_k;
 
+    t.axpy[id(DType::kF32)] = axpy_f32;
+    t.axpy[id(DType::kF16)] = axpy_f16;
+
     t.vec_dot[id(DType::kF32)] = vec_dot_f32;
     t.vec_dot[id(DType::kF16)] = vec_dot_f16;
     t.vec_dot[id(DType::kBF16)] = vec_dot_bf16;

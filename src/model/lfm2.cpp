@@ -69,7 +69,6 @@ SequenceState::SequenceState(const Model::Impl& model, int64_t ctx, int64_t batc
     const auto n_thr = static_cast<size_t>(pool->size());
     scores.resize(n_thr * static_cast<size_t>(n_ctx));
     act_q.resize(n_thr * static_cast<size_t>(d) * sizeof(float));
-    v_row.resize(n_thr * static_cast<size_t>(d));
     router_prob.resize(static_cast<size_t>(c.n_expert));
     router_biased.resize(static_cast<size_t>(c.n_expert));
     expert_sel.resize(moe_rows);
@@ -191,7 +190,6 @@ void attention(const Model::Impl& m, const LayerWeights& L, const KernelTable& k
     s.pool->run([&](int th, int n_threads) {
         float* scores = s.scores.data() + static_cast<size_t>(th) * static_cast<size_t>(s.n_ctx);
         uint8_t* qh = s.act_q.data() + static_cast<size_t>(th) * static_cast<size_t>(d) * sizeof(float);
-        float* vrow = s.v_row.data() + static_cast<size_t>(th) * static_cast<size_t>(d);
         int64_t begin, end;
         ThreadPool::share(n * n_head, th, n_threads, 1, begin, end);
         for (int64_t job = begin; job < end; ++job) {
@@ -208,9 +206,7 @@ void attention(const Model::Impl& m, const LayerWeights& L, const KernelTable& k
             std::fill(o, o + d, 0.0f);
             for (int64_t tau = 0; tau < n_past; ++tau) {
                 const uint8_t* vr = V + static_cast<size_t>(tau) * s.kv_row_bytes + static_cast<size_t>(g) * head_bytes;
-                kt.dequantize_row[kv_id](vr, vrow, d);
-                const float a = scores[tau];
-                for (int64_t e = 0; e < d; ++e) o[e] += a * vrow[e];
+                kt.axpy[kv_id](scores[tau], vr, o, d);
             }
         }
     });

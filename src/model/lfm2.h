@@ -71,7 +71,6 @@ struct SequenceState {
     // per thread: attention scores [n_ctx], one query head in the KV type, one V head in f32
     std::vector<float> scores;
     std::vector<uint8_t> act_q;
-    std::vector<float> v_row;
     std::vector<float> router_prob, router_biased;  // [E]
     std::vector<int> expert_sel;                    // [n_batch][k]
     std::vector<float> expert_weight;               // [n_batch][k]
