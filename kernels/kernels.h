@@ -28,6 +28,13 @@ using Gemm8x4Fn = void (*)(const void* packed_rows, const void* act, size_t act_
                            size_t out_stride);
 // y[i] += a * x[i] over a row x of type F32 or F16 (the KV cache's V rows, weighted by attention).
 using AxpyFn = void (*)(float a, const void* x, float* y, int64_t n);
+// Attention over the KV cache, one query head at a time: rows of type t (F32, F16), `stride`
+// bytes apart.
+//   dot_rows:  out[r] = scale · (row r · q), q already converted to t
+//   axpy_rows: y += Σ_r w[r] · row r
+using DotRowsFn = void (*)(const void* rows, size_t stride, int64_t n_rows, const void* q, int64_t n, float scale,
+                           float* out);
+using AxpyRowsFn = void (*)(const void* rows, size_t stride, int64_t n_rows, const float* w, float* y, int64_t n);
 // Expands n elements of a weight row to floats.
 using DequantizeRowFn = void (*)(const void* row, float* out, int64_t n);
 
@@ -42,6 +49,8 @@ struct KernelTable {
     Gemm8x4Fn gemm8x4[kDTypeIdLimit];  // the same weights, four tokens at a time; may be null
     DequantizeRowFn dequantize_row[kDTypeIdLimit];
     AxpyFn axpy[kDTypeIdLimit];  // F32 and F16
+    DotRowsFn dot_rows[kDTypeIdLimit];    // F32 and F16
+    AxpyRowsFn axpy_rows[kDTypeIdLimit];  // F32 and F16
 
     // y = w ⊙ x / sqrt(mean(x²) + eps), in place allowed (y == x).
     void (*rmsnorm)(const float* x, const float* w, float* y, int64_t n, float eps);

@@ -456,6 +456,44 @@ TEST(IsaVsScalarOps, AxpyMatchesScalar) {
     }
 }
 
+// Attention's many-row kernels: scores of a query against key rows, and the weighted sum of value
+// rows; head widths below, at and above the register tile, rows with a gap (stride > width).
+TEST(IsaVsScalarOps, AttentionRowKernelsMatchScalar) {
+    const KernelTable& ref = scalar_kernel_table();
+    std::mt19937 rng(22);
+    std::normal_distribution<float> gauss(0.0f, 2.0f);
+    for (const std::string& isa : available_isas()) {
+        const KernelTable& k = *kernel_table(isa);
+        for (DType t : {DType::kF32, DType::kF16}) {
+            for (int64_t d : {8, 24, 64, 128, 136, 300}) {
+                const int64_t n_rows = 37;
+                const size_t stride = row_bytes(t, d) + 16;
+                std::vector<uint8_t> rows(stride * static_cast<size_t>(n_rows));
+                std::vector<float> x(static_cast<size_t>(d));
+                for (int64_t r = 0; r < n_rows; ++r) {
+                    for (auto& v : x) v = gauss(rng);
+                    ref.quantize_row[static_cast<uint32_t>(t)](x.data(), rows.data() + static_cast<size_t>(r) * stride, d);
+                }
+                for (auto& v : x) v = gauss(rng);
+                std::vector<uint8_t> q(row_bytes(t, d));
+                ref.quantize_row[static_cast<uint32_t>(t)](x.data(), q.data(), d);
+                std::vector<float> want(static_cast<size_t>(n_rows)), got(static_cast<size_t>(n_rows));
+                ref.dot_rows[static_cast<uint32_t>(t)](rows.data(), stride, n_rows, q.data(), d, 0.125f, want.data());
+                k.dot_rows[static_cast<uint32_t>(t)](rows.data(), stride, n_rows, q.data(), d, 0.125f, got.data());
+                for (int64_t r = 0; r < n_rows; ++r)
+                    ASSERT_NEAR(got[static_cast<size_t>(r)], want[static_cast<size_t>(r)], 1e-4f * (1 + std::fabs(want[static_cast<size_t>(r)])))
+                        << isa << " " << dtype_name(t) << " d=" << d << " row " << r;
+                std::vector<float> yw(static_cast<size_t>(d), 0.5f), yg = yw;
+                ref.axpy_rows[static_cast<uint32_t>(t)](rows.data(), stride, n_rows, want.data(), yw.data(), d);
+                k.axpy_rows[static_cast<uint32_t>(t)](rows.data(), stride, n_rows, want.data(), yg.data(), d);
+                for (int64_t i = 0; i < d; ++i)
+                    ASSERT_NEAR(yg[static_cast<size_t>(i)], yw[static_cast<size_t>(i)], 1e-4f * (1 + std::fabs(yw[static_cast<size_t>(i)])))
+                        << isa << " " << dtype_name(t) << " d=" << d << " i=" << i;
+            }
+        }
+    }
+}
+
 TEST(IsaVsScalarOps, FloatOpsMatchScalar) {
     const KernelTable& ref = scalar_kernel_table();
     std::mt19937 rng(5);

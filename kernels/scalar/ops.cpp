@@ -64,4 +64,22 @@ void axpy_f16(float a, const void* x, float* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] += a * f16_to_f32(v[i]);
 }
 
+void dot_rows_f32(const void* rows, size_t stride, int64_t n_rows, const void* q, int64_t n, float scale, float* out) {
+    for (int64_t r = 0; r < n_rows; ++r)
+        out[r] = scale * vec_dot_f32(static_cast<const uint8_t*>(rows) + static_cast<size_t>(r) * stride, q, n);
+}
+
+void dot_rows_f16(const void* rows, size_t stride, int64_t n_rows, const void* q, int64_t n, float scale, float* out) {
+    for (int64_t r = 0; r < n_rows; ++r)
+        out[r] = scale * vec_dot_f16(static_cast<const uint8_t*>(rows) + static_cast<size_t>(r) * stride, q, n);
+}
+
+void axpy_rows_f32(const void* rows, size_t stride, int64_t n_rows, const float* w, float* y, int64_t n) {
+    for (int64_t r = 0; r < n_rows; ++r) axpy_f32(w[r], static_cast<const uint8_t*>(rows) + static_cast<size_t>(r) * stride, y, n);
+}
+
+void axpy_rows_f16(const void* rows, size_t stride, int64_t n_rows, const float* w, float* y, int64_t n) {
+    for (int64_t r = 0; r < n_rows; ++r) axpy_f16(w[r], static_cast<const uint8_t*>(rows) + static_cast<size_t>(r) * stride, y, n);
+}
+
 }  // namespace lfm::scalar

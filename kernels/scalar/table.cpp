@@ -31,6 +31,10 @@ KernelTable make_scalar_table() {
 
     t.axpy[id(DType::kF32)] = axpy_f32;
     t.axpy[id(DType::kF16)] = axpy_f16;
+    t.dot_rows[id(DType::kF32)] = dot_rows_f32;
+    t.dot_rows[id(DType::kF16)] = dot_rows_f16;
+    t.axpy_rows[id(DType::kF32)] = axpy_rows_f32;
+    t.axpy_rows[id(DType::kF16)] = axpy_rows_f16;
 
     t.vec_dot[id(DType::kF32)] = vec_dot_f32;
     t.vec_dot[id(DType::kF16)] = vec_dot_f16;

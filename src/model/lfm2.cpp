@@ -197,17 +197,12 @@ void attention(const Model::Impl& m, const LayerWeights& L, const KernelTable& k
             const int64_t n_past = s.pos + t + 1;  // causal: positions 0..pos+t
             const int64_t g = i / group;           // kv head of query head i
             kt.quantize_row[kv_id](s.q.data() + (t * n_head + i) * d, qh, d);
-            for (int64_t tau = 0; tau < n_past; ++tau) {
-                const uint8_t* krow = K + static_cast<size_t>(tau) * s.kv_row_bytes + static_cast<size_t>(g) * head_bytes;
-                scores[tau] = kt.vec_dot[kv_id](krow, qh, d) * scale;
-            }
+            const size_t head_offset = static_cast<size_t>(g) * head_bytes;
+            kt.dot_rows[kv_id](K + head_offset, s.kv_row_bytes, n_past, qh, d, scale, scores);
             kt.softmax(scores, n_past);
             float* o = s.attn.data() + (t * n_head + i) * d;
             std::fill(o, o + d, 0.0f);
-            for (int64_t tau = 0; tau < n_past; ++tau) {
-                const uint8_t* vr = V + static_cast<size_t>(tau) * s.kv_row_bytes + static_cast<size_t>(g) * head_bytes;
-                kt.axpy[kv_id](scores[tau], vr, o, d);
-            }
+            kt.axpy_rows[kv_id](V + head_offset, s.kv_row_bytes, n_past, scores, o, d);
         }
     });
     matmul(kt, s, L.wo, s.attn.data(), n, out);
