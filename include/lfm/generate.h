@@ -92,7 +92,10 @@ struct GenerateEvents {
 struct GenerateResult {
     ParsedReply reply;             // reasoning, content and tool calls
     std::string text;              // everything generated, as text (stop string and end token excluded)
-    std::vector<int32_t> tokens;   // every generated id
+    // Every id the loop added after the prompt (sampled ones, and the </think> a reasoning budget
+    // forced), in order; all are in the session but the last one when the stop reason is
+    // end_of_turn, stop_string or context_full.
+    std::vector<int32_t> tokens;
     StopReason stop_reason = StopReason::kEndOfTurn;
     Timings timings;
 };
