@@ -171,6 +171,23 @@ TEST(Jinja, UnsupportedOrBrokenIsAClearErrorWithTheLine) {
     EXPECT_EQ(message("{{ f(1 2) }}"), "line 1: expected ')' (at '2')");
     EXPECT_EQ(message("{{ x "), "line 1: unclosed tag: no matching '}}'");
     EXPECT_NE(message("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}").find("too deep"), std::string::npos);
+    // Hostile nesting is an error, not a stack overflow.
+    EXPECT_NE(message("{{ " + std::string(100000, '(') + "1 }}").find("nested too deeply"), std::string::npos);
+    EXPECT_NE(message("{{ " + std::string(100000, '-') + "1 }}").find("nested too deeply"), std::string::npos);
+    std::string ifs;
+    for (int i = 0; i < 100000; ++i) ifs += "{% if x %}";
+    EXPECT_NE(message(ifs).find("nested too deeply"), std::string::npos);
+    // Templates that would run or grow without bound stop with an error.
+    EXPECT_NE(message("{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(1000) %}{% endfor %}{% endfor %}{% endfor %}").find("runs too long"),
+              std::string::npos);
+    EXPECT_NE(message("{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}")
+                  .find("too long"),
+              std::string::npos);
+    // A namespace that holds itself: tojson refuses it, == compares identity.
+    EXPECT_NE(message("{% set ns = namespace(a=1) %}{% set ns.me = ns %}{{ ns | tojson }}").find("not JSON serializable"),
+              std::string::npos);
+    EXPECT_EQ(message("{% set a = namespace() %}{% set a.me = a %}{% set b = namespace() %}{% set b.me = b %}{{ a == b }}"),
+              "(no error)");
 }
 
 TEST(ChatTemplate, ConversationErrorsNameTheProblem) {

@@ -11,6 +11,9 @@ using K = Value::Kind;
 
 [[noreturn]] void fail(int line, const std::string& message) { throw TemplateError(line, message); }
 
+// A template comes with a model file: it may not make a value (or the memory) grow without bound.
+constexpr size_t kMaxValueSize = size_t{64} << 20;
+
 std::string quoted(const char* type) { return std::string("'") + type + "'"; }
 
 bool is_int_like(const Value& v) { return v.kind() == K::kInt || v.kind() == K::kBool; }
@@ -179,7 +182,11 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, int line)
     if (op == "!=") return Value(!(a == b));
     if (op == "in") return Value(contains(b, a, line));
     if (op == "not in") return Value(!contains(b, a, line));
-    if (op == "~") return Value(a.to_output() + b.to_output());
+    if (op == "~") {
+        std::string x = a.to_output(), y = b.to_output();
+        if (x.size() + y.size() > kMaxValueSize) fail(line, "string too long (over 64 MB)");
+        return Value(x + y);
+    }
     if (op == "<") return Value(compare_values(a, b, op, line) < 0);
     if (op == "<=") return Value(compare_values(a, b, op, line) <= 0);
     if (op == ">") return Value(compare_values(a, b, op, line) > 0);
@@ -196,8 +203,12 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, int line)
             return Value(checked(overflow, r, line));
         }
         if (numbers) return Value(a.as_float() + b.as_float());
-        if (a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
+        if (a.is_string() && b.is_string()) {
+            if (a.as_string().size() + b.as_string().size() > kMaxValueSize) fail(line, "string too long (over 64 MB)");
+            return Value(a.as_string() + b.as_string());
+        }
         if (a.is_list() && b.is_list()) {
+            if (a.as_list().size() + b.as_list().size() > kMaxValueSize) fail(line, "list too long");
             List out = a.as_list();
             out.insert(out.end(), b.as_list().begin(), b.as_list().end());
             return Value(std::move(out));
@@ -223,7 +234,8 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, int line)
         const Value* times = seq == &a ? &b : &a;
         if (seq && is_int_like(*times)) {
             int64_t n = std::max<int64_t>(0, times->as_int());
-            if (n > (1 << 20)) fail(line, "repetition count too large");
+            const size_t unit = seq->is_string() ? seq->as_string().size() : seq->as_list().size();
+            if (n > (1 << 20) || static_cast<size_t>(n) * unit > kMaxValueSize) fail(line, "repetition too large");
             if (seq->is_string()) {
                 std::string out;
                 for (int64_t i = 0; i < n; ++i) out += seq->as_string();

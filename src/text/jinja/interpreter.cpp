@@ -26,10 +26,14 @@ struct Scope {
 enum class Flow { kNormal, kBreak, kContinue };
 
 constexpr int kMaxDepth = 200;  // macro recursion
+// A template comes with a model file: rendering it may not run or grow without bound. Real chat
+// templates take a few thousand steps and produce kilobytes.
+constexpr int64_t kMaxSteps = 10'000'000;
+constexpr size_t kMaxOutput = size_t{64} << 20;
 
 class Interpreter {
 public:
-    Interpreter(const std::tm& now, Scope& root) : now_(now), root_(root) {}
+    explicit Interpreter(Scope& root) : root_(root) {}
 
     Flow run(const Body& body, Scope& scope, std::string& out) {
         for (const Node& node : body) {
@@ -48,12 +52,18 @@ private:
     Value make_macro(const Node& n);
     CallArgs eval_args(const Expr& e, Scope& scope, size_t first);
 
-    const std::tm& now_;
     Scope& root_;
     int depth_ = 0;
+    int64_t steps_ = 0;
+
+    void step(int line) {
+        if (++steps_ > kMaxSteps) throw TemplateError(line, "the template runs too long (over 10 million steps)");
+    }
 };
 
 Flow Interpreter::run(const Node& n, Scope& scope, std::string& out) {
+    step(n.line);
+    if (out.size() > kMaxOutput) throw TemplateError(n.line, "the template's output is too large (over 64 MB)");
     switch (n.kind) {
         case Node::Kind::kText: out += n.text; return Flow::kNormal;
         case Node::Kind::kOutput: out += eval(*n.expr, scope).to_output(); return Flow::kNormal;
@@ -111,6 +121,7 @@ Flow Interpreter::run_for(const Node& n, Scope& scope, std::string& out) {
     auto loop = std::make_shared<Dict>();
     const int64_t length = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < length; ++i) {
+        step(n.line);  // an empty body still costs a step per iteration
         const Value& item = items[static_cast<size_t>(i)];
         if (n.targets.size() == 1) {
             body_scope.vars[n.targets[0]] = item;
@@ -208,6 +219,7 @@ Value Interpreter::call(const Expr& e, Scope& scope) {
 }
 
 Value Interpreter::eval(const Expr& e, Scope& scope) {
+    step(e.line);
     switch (e.kind) {
         case Expr::Kind::kLiteral: return e.value;
         case Expr::Kind::kName: {
@@ -329,7 +341,7 @@ std::string Template::render(const Dict& variables, const std::tm& now) const {
     Scope root;
     add_globals(root, now);
     for (const auto& [k, v] : variables.items) root.vars[k] = v;
-    Interpreter interpreter(now, root);
+    Interpreter interpreter(root);
     std::string out;
     interpreter.run(program_->body, root, out);
     return out;

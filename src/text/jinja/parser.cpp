@@ -23,9 +23,23 @@ struct Segment {
     int line;
 };
 
-int line_at(const std::string& s, size_t pos) {
-    return 1 + static_cast<int>(std::count(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
-}
+// Line numbers of increasing positions, counted on from the last one asked (counting from the start
+// each time is quadratic in the number of tags).
+class LineCounter {
+public:
+    explicit LineCounter(const std::string& s) : s_(s) {}
+    int at(size_t pos) {
+        line_ += static_cast<int>(std::count(s_.begin() + static_cast<std::ptrdiff_t>(pos_),
+                                             s_.begin() + static_cast<std::ptrdiff_t>(pos), '\n'));
+        pos_ = pos;
+        return line_;
+    }
+
+private:
+    const std::string& s_;
+    size_t pos_ = 0;
+    int line_ = 1;
+};
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
@@ -49,6 +63,7 @@ size_t find_tag_end(const std::string& src, size_t pos, char closer, int line) {
 
 std::vector<Segment> split_segments(const std::string& src) {
     std::vector<Segment> out;
+    LineCounter line_at(src);
     size_t pos = 0;
     while (pos <= src.size()) {
         size_t tag = src.find('{', pos);
@@ -56,7 +71,7 @@ std::vector<Segment> split_segments(const std::string& src) {
                src[tag + 1] != '#')
             tag = src.find('{', tag + 1);
         if (tag == std::string::npos || tag + 1 >= src.size()) {
-            if (pos < src.size()) out.push_back({Segment::Kind::kText, src.substr(pos), line_at(src, pos)});
+            if (pos < src.size()) out.push_back({Segment::Kind::kText, src.substr(pos), line_at.at(pos)});
             break;
         }
         char type = src[tag + 1];
@@ -74,9 +89,9 @@ std::vector<Segment> split_segments(const std::string& src) {
                                              [](char c) { return c == ' ' || c == '\t'; }))
                 text.resize(line_start);
         }
-        if (!text.empty()) out.push_back({Segment::Kind::kText, text, line_at(src, pos)});
+        if (!text.empty()) out.push_back({Segment::Kind::kText, text, line_at.at(pos)});
 
-        int line = line_at(src, tag);
+        int line = line_at.at(tag);
         size_t inner = tag + 2 + ((left == '-' || left == '+') ? 1 : 0);
         size_t close;
         if (type == '#') {
@@ -270,10 +285,25 @@ public:
         throw TemplateError(peek().line, message + " (at " + near + ")");
     }
 
-    ExprPtr expression() { return condition(); }
+    ExprPtr expression() {
+        Nesting guard(*this);
+        return condition();
+    }
     ExprPtr expression_no_condition() { return or_expr(); }  // `for x in xs if cond`
 
 private:
+    // Nested parentheses, lists, calls and unary operators recurse: a template cannot make the
+    // parser recurse without bound (a crash on a hostile model file).
+    struct Nesting {
+        ExprParser& p;
+        explicit Nesting(ExprParser& parser) : p(parser) {
+            if (++p.depth_ > kMaxNesting) p.fail("expression nested too deeply");
+        }
+        ~Nesting() { --p.depth_; }
+    };
+    static constexpr int kMaxNesting = 200;
+    int depth_ = 0;
+
     ExprPtr make(Expr::Kind kind, int line, std::string name = {}) {
         auto e = std::make_unique<Expr>();
         e->kind = kind;
@@ -322,6 +352,7 @@ private:
         return left;
     }
     ExprPtr not_expr() {
+        Nesting guard(*this);
         if (is_name("not")) {
             int line = next().line;
             auto e = make(Expr::Kind::kUnary, line, "not");
@@ -383,6 +414,7 @@ private:
         return left;
     }
     ExprPtr unary(bool with_filter) {
+        Nesting guard(*this);
         ExprPtr node;
         if (is_op("-") || is_op("+")) {
             const Token& op = next();
@@ -631,6 +663,11 @@ private:
     }
 
     Node statement(const std::string& keyword, ExprParser& p, int line) {
+        if (++depth_ > kMaxBlockNesting) throw TemplateError(line, "blocks nested too deeply");
+        struct Leave {
+            int& d;
+            ~Leave() { --d; }
+        } leave{depth_};
         Node n;
         n.line = line;
         if (keyword == "if") {
@@ -736,6 +773,8 @@ private:
         return n;
     }
 
+    static constexpr int kMaxBlockNesting = 200;
+    int depth_ = 0;
     std::vector<Segment> s_;
     size_t i_ = 0;
     std::unique_ptr<ExprParser> last_;

@@ -218,6 +218,9 @@ void append_json(std::string& out, const Value& v, int indent, int depth) {
             break;
         }
         case K::kDict: {
+            // Python's json.dumps rejects a Namespace; here it also stops a namespace that holds
+            // itself from recursing forever.
+            if (v.as_dict().is_namespace) throw std::runtime_error("Object of type Namespace is not JSON serializable");
             const auto& items = v.as_dict().items;
             if (items.empty()) {
                 out += "{}";
@@ -335,6 +338,7 @@ bool operator==(const Value& a, const Value& b) {
         case K::kDict: {
             const auto &x = a.as_dict().items, &y = b.as_dict().items;
             if (&a.as_dict() == &b.as_dict()) return true;
+            if (a.as_dict().is_namespace || b.as_dict().is_namespace) return false;  // by identity, as Python
             if (x.size() != y.size()) return false;
             for (const auto& [k, v] : x) {
                 const Value* other = b.as_dict().find(k);
