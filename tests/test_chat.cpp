@@ -251,6 +251,42 @@ TEST(ToolCalls, MalformedOrUndeclaredIsAnErrorNeverACrash) {
     EXPECT_FALSE(parse_tool_calls(deep).ok());
 }
 
+// A tool call rendered into the prompt by the model's own template parses back to the JSON it
+// came from (the template writes strings in single quotes, lists with `| string`, dicts as JSON).
+TEST(ToolCalls, RoundTripThroughTheTemplate) {
+    const ordered_json args = ordered_json::parse(
+        R"({"city": "São Paulo", "days": 3, "ratio": -0.25, "metric": true, "extra": null,
+            "tags": ["a", 1, 2.5, false, null, ["nested"]], "opts": {"unit": "C", "n": 2, "w": {"x": "y"}}})");
+    const ordered_json conversation = {
+        {"messages",
+         {{{"role", "user"}, {"content", "weather?"}},
+          {{"role", "assistant"},
+           {"content", ""},
+           {"tool_calls",
+            {{{"type", "function"}, {"function", {{"name", "get_weather"}, {"arguments", args}}}},
+             {{"type", "function"}, {"function", {{"name", "Calendar.create_event"}, {"arguments", {{"title", "x"}}}}}}}}}}},
+        {"add_generation_prompt", false}};
+    const std::string start = "<|tool_call_start|>", end = "<|tool_call_end|>";
+    std::vector<std::string> sources = {ChatTemplate::builtin_source()};
+    if (test::have_shared())
+        sources.push_back(read_text(test::shared_path("data/LFM2.5-8B-A1B/chat_template.ggml-org-llama.cpp.jinja")));
+    for (const std::string& source : sources) {
+        RenderOptions o;
+        o.date = "2026-11-25";
+        const std::string prompt = ChatTemplate(source).render_json(conversation.dump(), o);
+        const size_t a = prompt.find(start), b = prompt.find(end);
+        ASSERT_NE(a, std::string::npos) << prompt;
+        ASSERT_NE(b, std::string::npos) << prompt;
+        const auto r = parse_tool_calls(prompt.substr(a + start.size(), b - a - start.size()));
+        ASSERT_TRUE(r.ok()) << r.error << "\n" << prompt;
+        ASSERT_EQ(r.calls.size(), 2u);
+        EXPECT_EQ(r.calls[0].name, "get_weather");
+        EXPECT_EQ(ordered_json::parse(r.calls[0].arguments), args);
+        EXPECT_EQ(r.calls[1].name, "Calendar.create_event");
+        EXPECT_EQ(ordered_json::parse(r.calls[1].arguments), ordered_json({{"title", "x"}}));
+    }
+}
+
 TEST(ReplyParser, SplitsReasoningContentAndCalls) {
     const auto tools = weather_tools();
     ParsedReply r = parse_reply(
@@ -301,6 +337,43 @@ TEST(ReplyParser, StreamingByCharactersMatchesWholeText) {
     EXPECT_EQ(content, whole.content);
     ASSERT_EQ(calls.size(), 1u);
     EXPECT_EQ(calls[0].arguments, R"({"city": "Paris", "days": 2})");
+}
+
+// The events of a reply, with neighbouring pieces of one kind joined: what a client sees once
+// it has put the pieces together.
+std::vector<std::pair<std::string, std::string>> events_of(const std::vector<std::string_view>& pieces) {
+    std::vector<std::pair<std::string, std::string>> out;
+    auto add = [&](const std::string& kind, std::string_view s) {
+        if (!out.empty() && out.back().first == kind && kind != "call") out.back().second += s;
+        else out.emplace_back(kind, std::string(s));
+    };
+    ReplyStream::Events events;
+    events.reasoning = [&](std::string_view s) { add("reasoning", s); };
+    events.content = [&](std::string_view s) { add("content", s); };
+    events.tool_call = [&](const ToolCall& c) { add("call", c.name + c.arguments); };
+    events.tool_call_error = [&](std::string_view raw, const std::string&) { add("error", raw); };
+    ReplyStream stream(events, weather_tools());
+    for (std::string_view p : pieces) stream.push(p);
+    stream.finish();
+    return out;
+}
+
+// Every way of cutting a sample reply into three pieces gives the events of the whole text.
+TEST(ReplyParser, EverySplitGivesTheSameEvents) {
+    const std::string text =
+        "<think>a</think>b <|tool_call_start|>[get_weather(city='P')]<|tool_call_end|>c<|tool_call_start|>[x(]"
+        "<|tool_call_end|>d <";
+    const std::string_view v(text);
+    const auto whole = events_of({v});
+    // The space before a well-formed block goes with the block; a block that does not parse is an
+    // error event and stays in the content as it was written.
+    const std::vector<std::pair<std::string, std::string>> expected = {
+        {"reasoning", "a"}, {"content", "b"}, {"call", R"(get_weather{"city": "P"})"}, {"content", "c"},
+        {"error", "<|tool_call_start|>[x(]<|tool_call_end|>"}, {"content", "<|tool_call_start|>[x(]<|tool_call_end|>d <"}};
+    ASSERT_EQ(whole, expected);
+    for (size_t i = 0; i <= v.size(); ++i)
+        for (size_t j = i; j <= v.size(); ++j)
+            ASSERT_EQ(events_of({v.substr(0, i), v.substr(i, j - i), v.substr(j)}), whole) << "cut at " << i << ", " << j;
 }
 
 TEST(ReplyParser, UnclosedBlockKeepsItsText) {
