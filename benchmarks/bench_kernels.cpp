@@ -140,11 +140,14 @@ BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_k_avx2, lfm::DType::kQ4_K, "avx2")->Args
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_k_avx512, lfm::DType::kQ4_K, "avx512")->Args({1792, 2048})->Args({2048, 1792});
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_0_avx2, lfm::DType::kQ4_0, "avx2")->Args({1792, 2048})->Args({2048, 1792})->Args({6144, 2048});
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_0_avx512, lfm::DType::kQ4_0, "avx512")->Args({1792, 2048})->Args({2048, 1792})->Args({6144, 2048});
+BENCHMARK_CAPTURE(BM_MatvecRepacked, q8_0_avx2, lfm::DType::kQ8_0, "avx2")->Args({1792, 2048})->Args({2048, 1792});
+BENCHMARK_CAPTURE(BM_MatvecRepacked, q8_0_avx512, lfm::DType::kQ8_0, "avx512")->Args({1792, 2048})->Args({2048, 1792});
 
 // Prompt batches: a weight matrix times `batch` tokens, as the forward pass does it (16-row
 // tiles kept in cache while the tokens pass), either token by token with the mat-vec kernel
 // ("matvec": gemv8 on repacked rows, one dot product per row otherwise) or with the batched
-// kernels ("batched": gemm8x4 on repacked rows, vec_dot_x4 otherwise). GFLOP/s = 2·rows·cols·batch.
+// kernels ("batched": matmul_packed_rows on repacked rows, i.e. gemm16x8 then gemm8x4;
+// vec_dot_x4 otherwise). GFLOP/s = 2·rows·cols·batch.
 void BM_MatMul(benchmark::State& state, lfm::DType type, const char* isa, bool batched) {
     const lfm::KernelTable* k = lfm::kernel_table(isa);
     const bool repacked = k != nullptr && k->gemv8[static_cast<uint32_t>(type)] != nullptr;
@@ -173,18 +176,17 @@ void BM_MatMul(benchmark::State& state, lfm::DType type, const char* isa, bool b
         for (int64_t r0 = 0; r0 < rows; r0 += tile) {
             const int64_t r1 = std::min(rows, r0 + tile);
             int64_t t = 0;
+            if (batched && repacked) {  // the forward pass's path: 16x8, then 8x4 kernels
+                lfm::matmul_packed_rows(*k, type, w.data(), group, act.data(), ab, batch, cols, y.data(), rows, r0, r1);
+                continue;
+            }
             if (batched) {
                 for (; t + 4 <= batch; t += 4) {
                     const uint8_t* a = act.data() + static_cast<size_t>(t) * ab;
-                    for (int64_t r = r0; r < r1; r += repacked ? 8 : 1) {
-                        if (repacked) {
-                            k->gemm8x4[id](w.data() + static_cast<size_t>(r / 8) * group, a, ab, cols, y.data() + t * rows + r,
-                                           static_cast<size_t>(rows));
-                        } else {
-                            float out[4];
-                            k->vec_dot_x4[id](w.data() + static_cast<size_t>(r) * rb, a, ab, cols, out);
-                            for (int j = 0; j < 4; ++j) y[static_cast<size_t>((t + j) * rows + r)] = out[j];
-                        }
+                    for (int64_t r = r0; r < r1; ++r) {
+                        float out[4];
+                        k->vec_dot_x4[id](w.data() + static_cast<size_t>(r) * rb, a, ab, cols, out);
+                        for (int j = 0; j < 4; ++j) y[static_cast<size_t>((t + j) * rows + r)] = out[j];
                     }
                 }
             }

@@ -3,6 +3,7 @@
 // machine).
 
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 #include "cpu_features.h"
@@ -76,6 +77,25 @@ void repack_rows8_q4_k(const uint8_t* src, uint8_t* dst, int64_t n_rows, int64_t
         }
     }
 }
+
+// Q4_0 and Q8_0: each row's quants in 4-byte steps, step s of the 8 rows side by side.
+template <typename Block, typename Block8>
+void interleave_rows8(const uint8_t* src, uint8_t* dst, int64_t n_rows, int64_t n_cols, DType t) {
+    constexpr int kSteps = sizeof(Block::qs) / 4;
+    const int64_t nb = n_cols / QK;
+    const size_t rb = row_bytes(t, n_cols);
+    for (int64_t g = 0; g < n_rows / 8; ++g) {
+        auto* out = reinterpret_cast<Block8*>(dst + static_cast<size_t>(g) * 8 * rb);
+        for (int64_t b = 0; b < nb; ++b) {
+            for (int r = 0; r < 8; ++r) {
+                const auto* in = reinterpret_cast<const Block*>(src + static_cast<size_t>(g * 8 + r) * rb) + b;
+                out[b].d[r] = in->d;
+                for (int step = 0; step < kSteps; ++step)
+                    std::memcpy(&out[b].qs[32 * step + 4 * r], &in->qs[4 * step], 4);
+            }
+        }
+    }
+}
 }  // namespace
 
 void repack_rows8(DType t, const uint8_t* src, uint8_t* dst, int64_t n_rows, int64_t n_cols) {
@@ -83,20 +103,9 @@ void repack_rows8(DType t, const uint8_t* src, uint8_t* dst, int64_t n_rows, int
         repack_rows8_q4_k(src, dst, n_rows, n_cols);
         return;
     }
-    if (t != DType::kQ4_0) throw std::logic_error("repack_rows8: no 8-row layout for this type");
-    const int64_t nb = n_cols / QK;
-    const size_t rb = row_bytes(t, n_cols);
-    for (int64_t g = 0; g < n_rows / 8; ++g) {
-        auto* out = reinterpret_cast<BlockQ4_0x8*>(dst + static_cast<size_t>(g) * 8 * rb);
-        for (int64_t b = 0; b < nb; ++b) {
-            for (int r = 0; r < 8; ++r) {
-                const auto* in = reinterpret_cast<const BlockQ4_0*>(src + static_cast<size_t>(g * 8 + r) * rb) + b;
-                out[b].d[r] = in->d;
-                for (int grp = 0; grp < 4; ++grp)
-                    for (int i = 0; i < 4; ++i) out[b].qs[32 * grp + 4 * r + i] = in->qs[4 * grp + i];
-            }
-        }
-    }
+    if (t == DType::kQ8_0) interleave_rows8<BlockQ8_0, BlockQ8_0x8>(src, dst, n_rows, n_cols, t);
+    else if (t == DType::kQ4_0) interleave_rows8<BlockQ4_0, BlockQ4_0x8>(src, dst, n_rows, n_cols, t);
+    else throw std::logic_error("repack_rows8: no 8-row layout for this type");
 }
 
 size_t activation_bytes(DType w, int64_t n) { return row_bytes(traits(w).vec_dot_type, n); }
@@ -110,6 +119,36 @@ void matvec_rows(const KernelTable& k, DType w, const void* weights, size_t w_ro
     const VecDotFn dot = k.vec_dot[static_cast<uint32_t>(w)];
     const auto* base = static_cast<const uint8_t*>(weights);
     for (int64_t r = r0; r < r1; ++r) y[r] = dot(base + static_cast<size_t>(r) * w_row_bytes, act, n);
+}
+
+void matmul_packed_rows(const KernelTable& k, DType w, const uint8_t* packed, size_t group_bytes, const uint8_t* act,
+                        size_t act_stride, int64_t n_tok, int64_t n, float* y, int64_t y_stride, int64_t r0, int64_t r1) {
+    const auto id = static_cast<uint32_t>(w);
+    const Gemm16x8Fn gemm16 = k.gemm16x8[id];
+    const Gemm8x4Fn gemm8 = k.gemm8x4[id];
+    const Gemv8Fn gemv8 = k.gemv8[id];
+    auto group = [&](int64_t r) { return packed + static_cast<size_t>(r / 8) * group_bytes; };
+    auto a = [&](int64_t t) { return act + static_cast<size_t>(t) * act_stride; };
+    auto out = [&](int64_t t, int64_t r) { return y + t * y_stride + r; };
+    const auto ys = static_cast<size_t>(y_stride);
+    int64_t t = 0;
+    if (gemm16 != nullptr) {
+        for (; t + 8 <= n_tok; t += 8) {
+            int64_t r = r0;
+            for (; r + 16 <= r1; r += 16) gemm16(group(r), group_bytes, a(t), act_stride, n, out(t, r), ys);
+            for (; r < r1; r += 8) {  // eight rows left over
+                int64_t h = 0;
+                if (gemm8 != nullptr)
+                    for (; h < 8; h += 4) gemm8(group(r), a(t + h), act_stride, n, out(t + h, r), ys);
+                for (; h < 8; ++h) gemv8(group(r), a(t + h), n, out(t + h, r));
+            }
+        }
+    }
+    if (gemm8 != nullptr)
+        for (; t + 4 <= n_tok; t += 4)
+            for (int64_t r = r0; r < r1; r += 8) gemm8(group(r), a(t), act_stride, n, out(t, r), ys);
+    for (; t < n_tok; ++t)
+        for (int64_t r = r0; r < r1; r += 8) gemv8(group(r), a(t), n, out(t, r));
 }
 
 }  // namespace lfm

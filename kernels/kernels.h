@@ -26,6 +26,10 @@ using Gemv8Fn = void (*)(const void* packed_rows, const void* act, int64_t n, fl
 // weights are unpacked once for four tokens. out[j * out_stride + r] for token j, row r.
 using Gemm8x4Fn = void (*)(const void* packed_rows, const void* act, size_t act_stride, int64_t n, float* out,
                            size_t out_stride);
+// Sixteen repacked rows (the 8-row groups at packed_rows and packed_rows + group_bytes) against
+// 8 activation rows act + j * act_stride: out[j * out_stride + r] for token j, row r (0..15).
+using Gemm16x8Fn = void (*)(const void* packed_rows, size_t group_bytes, const void* act, size_t act_stride, int64_t n,
+                            float* out, size_t out_stride);
 // y[i] += a * x[i] over a row x of type F32 or F16 (the KV cache's V rows, weighted by attention).
 using AxpyFn = void (*)(float a, const void* x, float* y, int64_t n);
 // Attention over the KV cache, one query head at a time: rows of type t (F32, F16), `stride`
@@ -47,6 +51,7 @@ struct KernelTable {
     VecDotX4Fn vec_dot_x4[kDTypeIdLimit];
     Gemv8Fn gemv8[kDTypeIdLimit];  // for weights repacked with repack_rows8; null: no repacking
     Gemm8x4Fn gemm8x4[kDTypeIdLimit];  // the same weights, four tokens at a time; may be null
+    Gemm16x8Fn gemm16x8[kDTypeIdLimit];  // the same weights, 16 rows x 8 tokens (512-bit ISAs); may be null
     DequantizeRowFn dequantize_row[kDTypeIdLimit];
     AxpyFn axpy[kDTypeIdLimit];  // F32 and F16
     DotRowsFn dot_rows[kDTypeIdLimit];    // F32 and F16
@@ -96,5 +101,11 @@ size_t activation_bytes(DType w, int64_t n);
 void matvec_rows(const KernelTable& k, DType w, const void* weights, size_t w_row_bytes,
                  const void* act, int64_t n, float* y, int64_t r0, int64_t r1);
 void quantize_activation(const KernelTable& k, DType w, const float* x, void* out, int64_t n);
+// Repacked weights (repack_rows8; group_bytes per 8 rows) times n_tok activation rows, act_stride
+// bytes apart: y[t * y_stride + r] = W[r]·act_t for r in [r0, r1), multiples of 8. Uses the
+// table's widest batched kernel (16 rows x 8 tokens, then 8 x 4) and gemv8 for the last tokens;
+// keep r1 - r0 small enough for those rows to stay in cache while the tokens pass.
+void matmul_packed_rows(const KernelTable& k, DType w, const uint8_t* packed, size_t group_bytes, const uint8_t* act,
+                        size_t act_stride, int64_t n_tok, int64_t n, float* y, int64_t y_stride, int64_t r0, int64_t r1);
 
 }  // namespace lfm

@@ -119,6 +119,11 @@ struct BlockQ8_K { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; };
 struct BlockQ4_0x8 { f16_t d[8]; uint8_t qs[128]; };
 static_assert(sizeof(BlockQ4_0x8) == 8 * 18);
 
+// Q8_0 repacked 8 rows at a time (same bytes as 8 BlockQ8_0): the 8 rows' scales, then 8 steps
+// of 32 bytes; step s holds bytes qs[4s..4s+3] of rows 0..7 in turn.
+struct BlockQ8_0x8 { f16_t d[8]; int8_t qs[256]; };
+static_assert(sizeof(BlockQ8_0x8) == 8 * 34);
+
 // Q4_K repacked 8 rows at a time: scales and mins unpacked to bytes ([sub-block][row]), and the
 // nibbles interleaved like BlockQ4_0x8 (chunk c, step k: bytes qs[32c+4k..+3] of rows 0..7).
 // 32 bytes larger than 8 BlockQ4_K (the 6-bit scales are stored unpacked).

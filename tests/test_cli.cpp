@@ -151,7 +151,9 @@ void write_text(const std::string& path, const std::string& text) {
 
 TEST(Cli, RunGreedyReproducesReferenceIds) {
     LFM_REQUIRE_SHARED();
-    for (const char* name : {"tinyB-q8_0", "tinyA-f32"}) {  // q4_k_m has near-ties that flip with FP order
+    // The F32 models, whose greedy margins (>= 0.0038) are far above their logit error (~1e-5);
+    // quantized ones have near-ties (tinyB-q8_0: 0.03 at step 6) that summation order may flip.
+    for (const char* name : {"tinyB-f32", "tinyA-f32"}) {
         const auto greedy = test::read_json(test::ref_path(std::string(name) + ".manifest.json"))["greedy"];
         std::string ids;
         for (const auto& id : greedy["prompt_ids"]) {

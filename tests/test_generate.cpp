@@ -142,7 +142,10 @@ SessionOptions f32_session() {
 
 TEST(Generate, GreedyReproducesLlamaCppContinuation) {
     LFM_REQUIRE_SHARED();
-    for (const char* name : {"tinyB-q8_0", "tinyA-f32"}) {
+    // The F32 models: their logits match llama.cpp's to ~1e-5, far inside every greedy margin
+    // (>= 0.0038). A quantized model's greedy path has near-ties (tinyB-q8_0: 0.03 at step 6)
+    // that any change of summation order may flip; test_forward holds those to the argmax rule.
+    for (const char* name : {"tinyB-f32", "tinyA-f32"}) {
         SCOPED_TRACE(name);
         Tiny t = load_tiny(name);
         Session session(t.model, f32_session());

@@ -351,7 +351,7 @@ TEST(IsaVsScalarOps, Gemv8OnRepackedRowsMatchesEachRow) {
     int checked = 0;
     for (const std::string& isa : available_isas()) {
         const KernelTable& k = *kernel_table(isa);
-      for (DType t : {DType::kQ4_0, DType::kQ4_K}) {
+      for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0}) {
         if (k.gemv8[static_cast<uint32_t>(t)] == nullptr) continue;
         for (int64_t n : {256, 768, 2048}) {
             for (int64_t rows : {8, 24}) {
@@ -386,46 +386,108 @@ TEST(IsaVsScalarOps, Gemv8OnRepackedRowsMatchesEachRow) {
 
 // The 8-row x 4-token kernels of prompt batches against the scalar dot product of each row and
 // token; one of the tokens is all zeros and one has a large scale.
-TEST(IsaVsScalarOps, Gemm8x4OnRepackedRowsMatchesEachRowAndToken) {
-    const KernelTable& ref = scalar_kernel_table();
-    std::mt19937 rng(13);
+// Rows of random weights repacked 8 at a time, and activation rows for them (token 1 all
+// zeros, token 3 large), for the batched kernels on repacked rows.
+struct RepackedBatch {
+    std::vector<uint8_t> rows, packed, act;
+    size_t row_bytes, group_bytes, act_bytes;
+};
+
+RepackedBatch make_repacked_batch(const KernelTable& k, DType t, int64_t rows, int64_t n, int tokens, std::mt19937& rng) {
     std::normal_distribution<float> gauss(0.0f, 1.0f);
+    RepackedBatch c;
+    for (int64_t r = 0; r < rows; ++r) {
+        const auto row = random_weights(t, n, rng);
+        c.rows.insert(c.rows.end(), row.begin(), row.end());
+    }
+    c.row_bytes = row_bytes(t, n);
+    c.group_bytes = packed8_group_bytes(t, n);
+    c.packed.resize(static_cast<size_t>(rows / 8) * c.group_bytes);
+    repack_rows8(t, c.rows.data(), c.packed.data(), rows, n);
+    c.act_bytes = activation_bytes(t, n);
+    c.act.resize(static_cast<size_t>(tokens) * c.act_bytes);
+    for (int j = 0; j < tokens; ++j) {
+        std::vector<float> x(static_cast<size_t>(n));
+        for (auto& v : x) v = j == 1 ? 0.0f : gauss(rng) * (j == 3 ? 1000.0f : 1.0f);
+        quantize_activation(k, t, x.data(), c.act.data() + static_cast<size_t>(j) * c.act_bytes, n);
+    }
+    return c;
+}
+
+// out[j * out_stride + r] against the scalar dot product of row r and token j.
+void expect_matches_scalar(const RepackedBatch& c, DType t, int64_t n, int rows, int tokens, const float* out,
+                           size_t out_stride, int64_t first_row, const std::string& what) {
+    const KernelTable& ref = scalar_kernel_table();
+    for (int j = 0; j < tokens; ++j)
+        for (int r = 0; r < rows; ++r) {
+            const float want = ref.vec_dot[static_cast<uint32_t>(t)](
+                c.rows.data() + static_cast<size_t>(first_row + r) * c.row_bytes, c.act.data() + static_cast<size_t>(j) * c.act_bytes, n);
+            ASSERT_NEAR(out[static_cast<size_t>(j) * out_stride + static_cast<size_t>(r)], want, 1e-4f * (1 + std::fabs(want)))
+                << what << " " << dtype_name(t) << " n=" << n << " token " << j << " row " << first_row + r;
+        }
+}
+
+TEST(IsaVsScalarOps, Gemm8x4OnRepackedRowsMatchesEachRowAndToken) {
+    std::mt19937 rng(13);
     int checked = 0;
     for (const std::string& isa : available_isas()) {
         const KernelTable& k = *kernel_table(isa);
-        for (DType t : {DType::kQ4_0, DType::kQ4_K}) {
+        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0}) {
             if (k.gemm8x4[static_cast<uint32_t>(t)] == nullptr) continue;
             for (int64_t n : {256, 768, 2048}) {
-                const int64_t rows = 16;
-                std::vector<uint8_t> w;
-                for (int64_t r = 0; r < rows; ++r) {
-                    const auto row = random_weights(t, n, rng);
-                    w.insert(w.end(), row.begin(), row.end());
-                }
-                const size_t group = packed8_group_bytes(t, n);
-                std::vector<uint8_t> packed(static_cast<size_t>(rows / 8) * group);
-                repack_rows8(t, w.data(), packed.data(), rows, n);
-                const size_t ab = activation_bytes(t, n);
-                std::vector<uint8_t> act(4 * ab);
-                for (int j = 0; j < 4; ++j) {
-                    std::vector<float> x(static_cast<size_t>(n));
-                    for (auto& v : x) v = j == 1 ? 0.0f : gauss(rng) * (j == 3 ? 1000.0f : 1.0f);
-                    quantize_activation(k, t, x.data(), act.data() + j * ab, n);
-                }
-                const size_t rb = row_bytes(t, n);
-                for (int64_t g = 0; g < rows / 8; ++g) {
+                const RepackedBatch c = make_repacked_batch(k, t, 16, n, 4, rng);
+                for (int64_t g = 0; g < 2; ++g) {
                     float out[4 * 8];
-                    k.gemm8x4[static_cast<uint32_t>(t)](packed.data() + static_cast<size_t>(g) * group, act.data(), ab, n, out, 8);
-                    for (int j = 0; j < 4; ++j)
-                        for (int r = 0; r < 8; ++r) {
-                            const float want = ref.vec_dot[static_cast<uint32_t>(t)](w.data() + static_cast<size_t>(g * 8 + r) * rb,
-                                                                                     act.data() + j * ab, n);
-                            ASSERT_NEAR(out[j * 8 + r], want, 1e-4f * (1 + std::fabs(want)))
-                                << isa << " " << dtype_name(t) << " n=" << n << " token " << j << " row " << g * 8 + r;
-                        }
+                    k.gemm8x4[static_cast<uint32_t>(t)](c.packed.data() + static_cast<size_t>(g) * c.group_bytes, c.act.data(),
+                                                        c.act_bytes, n, out, 8);
+                    expect_matches_scalar(c, t, n, 8, 4, out, 8, g * 8, isa);
                 }
                 ++checked;
             }
+        }
+    }
+    if (checked == 0) GTEST_SKIP() << "no ISA with repacked kernels on this CPU";
+}
+
+TEST(IsaVsScalarOps, Gemm16x8OnRepackedRowsMatchesEachRowAndToken) {
+    std::mt19937 rng(17);
+    int checked = 0;
+    for (const std::string& isa : available_isas()) {
+        const KernelTable& k = *kernel_table(isa);
+        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0}) {
+            if (k.gemm16x8[static_cast<uint32_t>(t)] == nullptr) continue;
+            for (int64_t n : {256, 768, 2048}) {
+                const RepackedBatch c = make_repacked_batch(k, t, 32, n, 8, rng);
+                for (int64_t g = 0; g < 2; ++g) {  // rows 0..15, then 16..31
+                    float out[8 * 20];  // an output stride wider than the 16 rows written
+                    k.gemm16x8[static_cast<uint32_t>(t)](c.packed.data() + static_cast<size_t>(2 * g) * c.group_bytes,
+                                                         c.group_bytes, c.act.data(), c.act_bytes, n, out, 20);
+                    expect_matches_scalar(c, t, n, 16, 8, out, 20, g * 16, isa);
+                }
+                ++checked;
+            }
+        }
+    }
+    if (checked == 0) GTEST_SKIP() << "no ISA with 16-row batched kernels on this CPU (AVX-512 only)";
+}
+
+// The forward pass's batched path: 16x8 tiles, the 8 rows left over, then 4-token and single-token
+// tails (24 rows, 13 tokens), on every ISA with repacked kernels.
+TEST(IsaVsScalarOps, MatmulPackedRowsCoversTilesAndTails) {
+    std::mt19937 rng(19);
+    int checked = 0;
+    for (const std::string& isa : available_isas()) {
+        const KernelTable& k = *kernel_table(isa);
+        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0}) {
+            if (k.gemv8[static_cast<uint32_t>(t)] == nullptr) continue;
+            const int64_t n = 512, rows = 24;
+            const int tokens = 13;
+            const RepackedBatch c = make_repacked_batch(k, t, rows, n, tokens, rng);
+            std::vector<float> y(static_cast<size_t>(tokens * rows), NAN);
+            matmul_packed_rows(k, t, c.packed.data(), c.group_bytes, c.act.data(), c.act_bytes, tokens, n, y.data(), rows, 0,
+                               rows);
+            expect_matches_scalar(c, t, n, static_cast<int>(rows), tokens, y.data(), rows, 0, isa);
+            ++checked;
         }
     }
     if (checked == 0) GTEST_SKIP() << "no ISA with repacked kernels on this CPU";

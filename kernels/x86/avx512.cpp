@@ -5,6 +5,8 @@
 #define LFM_X86_VNNI 1
 #define LFM_XSIMD_ARCH xsimd::avx512bw
 #include "dot_x86.inc"
+#include "gemm16_avx512.h"
+#define LFM_X86_GEMM16 1
 #include "table_x86.inc"
 
 namespace lfm {

@@ -14,23 +14,10 @@ void run_jobs(const KernelTable& kt, ThreadPool& pool, std::span<const MatJob> j
             const int64_t n_tok = j.n_tokens >= 0 ? j.n_tokens : n_tokens;
             int64_t r0, r1;
             ThreadPool::share(j.w->n_out, t, n_threads, kRowTile, r0, r1);
-            if (j.w->packed8) {  // eight rows per kernel call, four tokens at a time where it can
-                const Gemv8Fn gemv8 = kt.gemv8[static_cast<uint32_t>(j.w->type)];
-                const Gemm8x4Fn gemm = kt.gemm8x4[static_cast<uint32_t>(j.w->type)];
-                for (int64_t tile = r0; tile < r1; tile += kRowTile) {
-                    const int64_t tile_end = std::min(tile + kRowTile, r1);
-                    int64_t tok = 0;
-                    if (gemm != nullptr) {
-                        for (; tok + 4 <= n_tok; tok += 4)
-                            for (int64_t r = tile; r < tile_end; r += 8)
-                                gemm(j.w->group(r), j.act + static_cast<size_t>(tok) * j.act_stride, j.act_stride, j.w->n_in,
-                                     j.y + tok * j.y_stride + r, static_cast<size_t>(j.y_stride));
-                    }
-                    for (; tok < n_tok; ++tok) {
-                        for (int64_t r = tile; r < tile_end; r += 8)
-                            gemv8(j.w->group(r), j.act + static_cast<size_t>(tok) * j.act_stride, j.w->n_in, j.y + tok * j.y_stride + r);
-                    }
-                }
+            if (j.w->packed8) {  // 16 or 8 rows per kernel call, 8 or 4 tokens at a time where it can
+                for (int64_t tile = r0; tile < r1; tile += kRowTile)
+                    matmul_packed_rows(kt, j.w->type, j.w->data, j.w->group_bytes, j.act, j.act_stride, n_tok, j.w->n_in, j.y,
+                                       j.y_stride, tile, std::min(tile + kRowTile, r1));
                 continue;
             }
             const VecDotX4Fn x4 = kt.vec_dot_x4[static_cast<uint32_t>(j.w->type)];

@@ -1,0 +1,190 @@
+// Prompt-batch kernels that need 512-bit registers: sixteen repacked rows (two consecutive 8-row
+// groups) against eight tokens per call. One zmm lane per row: lanes 0..7 come from the first
+// group, 8..15 from the second, so the 8-row layout that decode streams serves here unchanged.
+// Compiled with the AVX-512 flags only (see kernels/CMakeLists.txt).
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "../kernels.h"
+#include "../kquant.h"
+#include "../types.h"
+#include "gemm16_avx512.h"
+
+namespace lfm::avx512 {
+
+namespace {
+
+// A table load: cheaper than converting a scalar half.
+const float* const kHalf = f16_table();
+
+inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// [a | b]: 32 bytes of the first group in the low half, 32 of the second in the high half.
+inline __m512i load_pair(const uint8_t* a, const uint8_t* b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(load32(a)), load32(b), 1);
+}
+
+// 16 halves (8 from each group) as 16 floats.
+inline __m512 load_scales(const f16_t* a, const f16_t* b) {
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b));
+    return _mm512_cvtph_ps(_mm256_set_m128i(hi, lo));
+}
+
+// Four activation bytes in every lane.
+inline __m512i bcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+// Four activation bytes in every lane, biased to unsigned (y + 128 == y ^ 0x80). The broadcast
+// reads memory and the xor runs on a vector port: xor-ing the scalar first would move every
+// dword from a general register into a vector one, which stalls the loop.
+inline __m512i bcast4_biased(const int8_t* p, __m512i bias) { return _mm512_xor_si512(bcast4(p), bias); }
+
+// Signed weights, eight steps of one block for 16 rows (ws), against eight tokens. vpdpbusd
+// multiplies unsigned by signed bytes, so the activations are made unsigned (y + 128) and
+//   Σ w·(y+128) = Σ w·y + 128·Σw,
+// where the last term (corr, per row lane) is known before any token is seen: no per-token
+// correction, where the 8-row kernels pay a reduction of Σy or a sign flip per token.
+// Step s holds elements 4s..4s+3 in the activation's order.
+template <int kTokens>
+inline void tokens_signed_block(const __m512i (&ws)[8], __m512i corr, __m512 dx, const uint8_t* act, size_t act_stride,
+                                int64_t b, __m512 (&acc)[kTokens]) {
+    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (int j = 0; j < kTokens; ++j) {
+        const auto* y = reinterpret_cast<const BlockQ8_0*>(act + static_cast<size_t>(j) * act_stride) + b;
+        __m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
+        for (int s = 0; s < 8; s += 2) {
+            d0 = _mm512_dpbusd_epi32(d0, bcast4_biased(y->qs + 4 * s, bias), ws[s]);
+            d1 = _mm512_dpbusd_epi32(d1, bcast4_biased(y->qs + 4 * s + 4, bias), ws[s + 1]);
+        }
+        const __m512i dot = _mm512_sub_epi32(_mm512_add_epi32(d0, d1), corr);
+        const __m512 d = _mm512_mul_ps(dx, _mm512_set1_ps(kHalf[y->d]));
+        acc[j] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(dot), acc[j]);
+    }
+}
+
+}  // namespace
+
+// Q4_0: the nibbles made signed (q - 8) once per block; 128·Σ(q-8) from the 8 steps' bytes
+// added first (|sum| <= 64 fits a byte). Steps 0..3 are the low nibbles of qs[32g..] (elements
+// 4g..), steps 4..7 the high nibbles (elements 16 + 4g..).
+void gemm16x8_q4_0(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
+                   size_t out_stride) {
+    const auto* xa = static_cast<const BlockQ4_0x8*>(w);
+    const auto* xb = reinterpret_cast<const BlockQ4_0x8*>(static_cast<const uint8_t*>(w) + group_bytes);
+    const __m512i mask = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+    __m512 acc[8];
+    for (auto& v : acc) v = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / QK; ++b) {
+        __m512i ws[8];
+        for (int g = 0; g < 4; ++g) {
+            const __m512i q = load_pair(xa[b].qs + 32 * g, xb[b].qs + 32 * g);
+            ws[g] = _mm512_sub_epi8(_mm512_and_si512(q, mask), eight);
+            ws[4 + g] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), mask), eight);
+        }
+        __m512i sum = ws[0];
+        for (int s = 1; s < 8; ++s) sum = _mm512_add_epi8(sum, ws[s]);
+        const __m512i corr = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, sum);
+        tokens_signed_block<8>(ws, corr, load_scales(xa[b].d, xb[b].d), static_cast<const uint8_t*>(act), act_stride, b, acc);
+    }
+    for (int j = 0; j < 8; ++j) _mm512_storeu_ps(out + static_cast<size_t>(j) * out_stride, acc[j]);
+}
+
+// Q8_0: the weight bytes are signed already; 128·Σw needs a dot product per step (a sum of 8
+// steps' bytes would overflow one).
+void gemm16x8_q8_0(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
+                   size_t out_stride) {
+    const auto* xa = static_cast<const BlockQ8_0x8*>(w);
+    const auto* xb = reinterpret_cast<const BlockQ8_0x8*>(static_cast<const uint8_t*>(w) + group_bytes);
+    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+    __m512 acc[8];
+    for (auto& v : acc) v = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / QK; ++b) {
+        __m512i ws[8];
+        __m512i corr = _mm512_setzero_si512();
+        for (int s = 0; s < 8; ++s) {
+            ws[s] = load_pair(reinterpret_cast<const uint8_t*>(xa[b].qs) + 32 * s, reinterpret_cast<const uint8_t*>(xb[b].qs) + 32 * s);
+            corr = _mm512_dpbusd_epi32(corr, bias, ws[s]);
+        }
+        tokens_signed_block<8>(ws, corr, load_scales(xa[b].d, xb[b].d), static_cast<const uint8_t*>(act), act_stride, b, acc);
+    }
+    for (int j = 0; j < 8; ++j) _mm512_storeu_ps(out + static_cast<size_t>(j) * out_stride, acc[j]);
+}
+
+// Q4_K: unsigned nibbles times signed activation bytes, the natural vpdpbusd operands. Per
+// 32-element sub-block an exact int32 dot per row lane, times that row's 6-bit scale; the mins
+// term is Σ_sub mn[sub][row]·Σ_sub y, done with vpmaddwd on 16-bit pairs (two sub-blocks a lane)
+// so each token costs four multiplies for it instead of eight.
+// Chunk c (0..3) holds sub-blocks 2c (low nibbles) and 2c+1 (high nibbles); step k holds
+// elements 4k..4k+3 of each.
+void gemm16x8_q4_k(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
+                   size_t out_stride) {
+    const auto* xa = static_cast<const BlockQ4_Kx8*>(w);
+    const auto* xb = reinterpret_cast<const BlockQ4_Kx8*>(static_cast<const uint8_t*>(w) + group_bytes);
+    const auto* a = static_cast<const uint8_t*>(act);
+    const __m512i mask = _mm512_set1_epi8(0x0F);
+    constexpr int kTokens = 8;
+    __m512 acc[kTokens];
+    for (auto& v : acc) v = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; ++b) {
+        const BlockQ8_K* y[kTokens];
+        for (int j = 0; j < kTokens; ++j) y[j] = reinterpret_cast<const BlockQ8_K*>(a + static_cast<size_t>(j) * act_stride) + b;
+        __m512i isum[kTokens];
+        for (auto& v : isum) v = _mm512_setzero_si512();
+        for (int c = 0; c < 4; ++c) {
+            for (int half = 0; half < 2; ++half) {
+                const int sub = 2 * c + half;
+                __m512i q[8];
+                for (int k = 0; k < 8; ++k) {
+                    const __m512i v = load_pair(xa[b].qs + 256 * c + 32 * k, xb[b].qs + 256 * c + 32 * k);
+                    q[k] = _mm512_and_si512(half ? _mm512_srli_epi16(v, 4) : v, mask);
+                }
+                const __m128i sc8 = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(xa[b].sc[sub])),
+                                                       _mm_loadl_epi64(reinterpret_cast<const __m128i*>(xb[b].sc[sub])));
+                const __m512i sc = _mm512_cvtepu8_epi32(sc8);
+                for (int j = 0; j < kTokens; ++j) {
+                    const int8_t* yq = y[j]->qs + 64 * c + 32 * half;
+                    __m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
+                    for (int k = 0; k < 8; k += 2) {
+                        d0 = _mm512_dpbusd_epi32(d0, q[k], bcast4(yq + 4 * k));
+                        d1 = _mm512_dpbusd_epi32(d1, q[k + 1], bcast4(yq + 4 * k + 4));
+                    }
+                    isum[j] = _mm512_add_epi32(isum[j], _mm512_mullo_epi32(_mm512_add_epi32(d0, d1), sc));
+                }
+            }
+        }
+        // Mins as int16 pairs: lane r of mn16[i] holds (mn[2i][r], mn[2i+1][r]).
+        __m512i mn16[4];
+        for (int i = 0; i < 4; ++i) {
+            auto pairs = [&](const BlockQ4_Kx8& x) {
+                return _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x.mn[2 * i])),
+                                         _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x.mn[2 * i + 1])));
+            };
+            mn16[i] = _mm512_cvtepu8_epi16(_mm256_set_m128i(pairs(xb[b]), pairs(xa[b])));
+        }
+        const __m512 dx = load_scales(xa[b].d, xb[b].d), mx = load_scales(xa[b].dmin, xb[b].dmin);
+        for (int j = 0; j < kTokens; ++j) {
+            // The token's 8 sub-block sums (two bsums each) as int16: |sum| <= 32·127 fits.
+            const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[j]->bsums));
+            const __m256i sums32 = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));  // [s0 s1 s2 s3 | s4 s5 s6 s7]
+            const __m128i sums16 = _mm_packs_epi32(_mm256_castsi256_si128(sums32), _mm256_extracti128_si256(sums32, 1));
+            alignas(16) int32_t pair[4];  // (s_2i, s_2i+1) as one dword each
+            _mm_store_si128(reinterpret_cast<__m128i*>(pair), sums16);
+            __m512i msum = _mm512_setzero_si512();
+            for (int i = 0; i < 4; ++i) msum = _mm512_add_epi32(msum, _mm512_madd_epi16(mn16[i], _mm512_set1_epi32(pair[i])));
+            const __m512 yd = _mm512_set1_ps(y[j]->d);
+            acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(dx, yd), _mm512_cvtepi32_ps(isum[j]), acc[j]);
+            acc[j] = _mm512_fnmadd_ps(_mm512_mul_ps(mx, yd), _mm512_cvtepi32_ps(msum), acc[j]);
+        }
+    }
+    for (int j = 0; j < kTokens; ++j) _mm512_storeu_ps(out + static_cast<size_t>(j) * out_stride, acc[j]);
+}
+
+}  // namespace lfm::avx512
