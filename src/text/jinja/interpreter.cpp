@@ -278,12 +278,22 @@ Value Interpreter::eval(const Expr& e, Scope& scope) {
     return Value();
 }
 
+// The namespaces one render made. A namespace is the one mutable object, so the only way to a
+// reference cycle (`{% set ns.me = ns %}`); emptying them all when the render ends frees them.
+struct Namespaces {
+    std::vector<std::shared_ptr<Dict>> made;
+    ~Namespaces() {
+        for (auto& ns : made) ns->items.clear();
+    }
+};
+
 // The functions every template can call.
-void add_globals(Scope& root, const std::tm& now) {
+void add_globals(Scope& root, const std::tm& now, Namespaces& namespaces) {
     auto& g = root.vars;
-    g["namespace"] = Value(Function([](const CallArgs& args) {
+    g["namespace"] = Value(Function([&namespaces](const CallArgs& args) {
         auto ns = std::make_shared<Dict>();
         ns->is_namespace = true;
+        namespaces.made.push_back(ns);
         for (const Value& p : args.positional)
             if (p.is_dict())
                 for (const auto& [k, v] : p.as_dict().items) ns->set(k, v);
@@ -338,8 +348,9 @@ void add_globals(Scope& root, const std::tm& now) {
 Template::Template(const std::string& source) : program_(std::make_shared<Program>(parse_template(source))) {}
 
 std::string Template::render(const Dict& variables, const std::tm& now) const {
+    Namespaces namespaces;  // outlives root: cleared after every value that holds one is gone
     Scope root;
-    add_globals(root, now);
+    add_globals(root, now, namespaces);
     for (const auto& [k, v] : variables.items) root.vars[k] = v;
     Interpreter interpreter(root);
     std::string out;
