@@ -5,6 +5,7 @@
 
 #include "lfm/error.h"
 #include "lfm/version.h"
+#include "runtime/huge_buffer.h"
 #include "types.h"
 
 namespace lfm {
@@ -24,6 +25,23 @@ TEST(Error, CarriesCodeAndMessage) {
         EXPECT_EQ(dynamic_cast<const Error&>(e).code(), ErrorCode::kContextOverflow);
     }
     EXPECT_STREQ(to_string(ErrorCode::kUnsupported), "unsupported");
+}
+
+// Weight memory starts on a 2 MiB boundary (the kernel backs only aligned 2 MiB ranges with huge
+// pages), is zero-filled and writable to its last byte, whatever its size.
+TEST(HugeBuffer, AlignedZeroedAndWritableToTheEnd) {
+    for (size_t bytes : {size_t{1}, size_t{4095}, size_t{2 << 20} + 17, size_t{7} << 20}) {
+        HugeBuffer b(bytes);
+        ASSERT_EQ(b.size(), bytes);
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % (size_t{2} << 20), 0u) << bytes;
+        EXPECT_EQ(b.data()[0], 0);
+        EXPECT_EQ(b.data()[bytes - 1], 0);
+        std::memset(b.data(), 0xAB, bytes);
+        EXPECT_EQ(b.data()[bytes - 1], 0xAB);
+        HugeBuffer moved = std::move(b);
+        EXPECT_EQ(moved.data()[bytes / 2], 0xAB);
+    }
+    EXPECT_EQ(HugeBuffer(0).data(), nullptr);
 }
 
 // Every finite half value converts to f32 and back to itself; NaNs stay NaN.

@@ -176,31 +176,44 @@ void release_pages(const uint8_t* p, size_t n) {
 }  // namespace
 
 size_t repack_weights(Weights& w, const KernelTable& kt) {
-    size_t total = 0;
-    // into huge-page memory, in the 8-row layout where the kernels have one (and `interleave`)
-    auto move = [&](Matrix& m, bool interleave) {
-        if (m.data == nullptr || m.packed8) return;
-        const bool pack8 = interleave && m.n_out % 8 == 0 && kt.gemv8[static_cast<uint32_t>(m.type)] != nullptr;
-        const size_t bytes = pack8 ? static_cast<size_t>(m.n_out / 8) * packed8_group_bytes(m.type, m.n_in) : m.bytes();
-        HugeBuffer& buf = w.repacked.emplace_back(bytes);
-        if (pack8) repack_rows8(m.type, m.data, buf.data(), m.n_out, m.n_in);
-        else std::memcpy(buf.data(), m.data, m.bytes());
-        release_pages(m.data, m.bytes());
-        total += bytes;
-        m.data = buf.data();
-        m.packed8 = pack8;
-        if (pack8) m.group_bytes = packed8_group_bytes(m.type, m.n_in);
-    };
+    // Every matrix, and whether its rows are interleaved for the 8-row kernels. The embedding's
+    // rows are looked up one at a time: same layout, new memory.
+    std::vector<std::pair<Matrix*, bool>> todo;
     for (LayerWeights& L : w.layers) {
         for (Matrix* m : {&L.in_proj, &L.out_proj, &L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
-            move(*m, true);
+            todo.emplace_back(m, true);
         for (auto* experts : {&L.exp_gate, &L.exp_up, &L.exp_down})
-            for (Matrix& m : *experts) move(m, true);
+            for (Matrix& m : *experts) todo.emplace_back(&m, true);
     }
-    // the embedding's rows are looked up one at a time: same layout, new memory
-    move(w.token_embd, false);
+    todo.emplace_back(&w.token_embd, false);
+    if (!w.tied_head) todo.emplace_back(&w.output, true);
+    auto pack8 = [&](const Matrix& m, bool interleave) {
+        return interleave && m.n_out % 8 == 0 && kt.gemv8[static_cast<uint32_t>(m.type)] != nullptr;
+    };
+    auto new_bytes = [&](const Matrix& m, bool interleave) {
+        const size_t bytes = pack8(m, interleave) ? static_cast<size_t>(m.n_out / 8) * packed8_group_bytes(m.type, m.n_in)
+                                                  : m.bytes();
+        return (bytes + 63) / 64 * 64;  // each matrix on a cache line
+    };
+    // One huge-page arena for all of them: a matrix of its own (an expert's is ~2 MiB) would
+    // rarely cover an aligned 2 MiB page, and decode would stream it through 4 KiB pages.
+    size_t total = 0;
+    for (const auto& [m, interleave] : todo)
+        if (m->data != nullptr && !m->packed8) total += new_bytes(*m, interleave);
+    HugeBuffer& arena = w.repacked.emplace_back(total);
+    uint8_t* at = arena.data();
+    for (const auto& [m, interleave] : todo) {
+        if (m->data == nullptr || m->packed8) continue;
+        const bool packed = pack8(*m, interleave);
+        if (packed) repack_rows8(m->type, m->data, at, m->n_out, m->n_in);
+        else std::memcpy(at, m->data, m->bytes());
+        release_pages(m->data, m->bytes());
+        m->data = at;
+        m->packed8 = packed;
+        if (packed) m->group_bytes = packed8_group_bytes(m->type, m->n_in);
+        at += new_bytes(*m, interleave);
+    }
     if (w.tied_head) w.output = w.token_embd;
-    else move(w.output, true);
     return total;
 }
 

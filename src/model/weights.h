@@ -67,7 +67,7 @@ struct Weights {
     std::vector<std::string> unused_tensors;  // present in the file, not part of the model
 
     std::deque<std::vector<float>> owned;  // f32 copies behind the pointers above, where needed
-    std::deque<HugeBuffer> repacked;  // repacked matrices (the mapped originals are released)
+    std::deque<HugeBuffer> repacked;  // the arena holding the moved matrices (the mapped originals are released)
 };
 
 // Binds every tensor the config calls for, checking presence, shape and type; throws

@@ -1,6 +1,7 @@
 #include "huge_buffer.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <string>
 #include <utility>
@@ -9,13 +10,27 @@
 
 namespace lfm {
 
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+}
+
+// Mapped with 2 MiB of slack, then trimmed to a 2 MiB-aligned start: the kernel backs only
+// aligned 2 MiB ranges with huge pages, and a mapping that starts mid-page gets few or none.
 HugeBuffer::HugeBuffer(size_t bytes) : size_(bytes) {
     if (bytes == 0) return;
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const size_t mapped = bytes + kHugePage;
+    void* p = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         throw Error(ErrorCode::kOutOfMemory, "cannot allocate " + std::to_string(bytes >> 20) + " MiB for weights");
-    madvise(p, bytes, MADV_HUGEPAGE);  // a hint: without THP the memory still works
-    data_ = static_cast<uint8_t*>(p);
+    auto* base = static_cast<uint8_t*>(p);
+    const auto addr = reinterpret_cast<uintptr_t>(base);
+    uint8_t* start = base + ((kHugePage - addr % kHugePage) % kHugePage);
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    uint8_t* end = start + (bytes + page - 1) / page * page;  // mappings end on a page
+    if (start > base) munmap(base, static_cast<size_t>(start - base));
+    if (base + mapped > end) munmap(end, static_cast<size_t>(base + mapped - end));
+    madvise(start, bytes, MADV_HUGEPAGE);  // a hint: without THP the memory still works
+    data_ = start;
 }
 
 HugeBuffer::~HugeBuffer() {
