@@ -69,6 +69,23 @@ inline void tokens_signed_block(const __m512i (&ws)[8], __m512i corr, __m512 dx,
     }
 }
 
+// The block loop of the signed kernels: load(b, ws, corr) makes block b's eight steps of 16 rows
+// signed and returns 128·Σw per lane in corr; the tokens then need nothing per row.
+template <typename Block8, typename LoadBlock>
+void gemm16x8_signed(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
+                     size_t out_stride, LoadBlock load) {
+    const auto* xa = static_cast<const Block8*>(w);
+    const auto* xb = reinterpret_cast<const Block8*>(static_cast<const uint8_t*>(w) + group_bytes);
+    __m512 acc[8];
+    for (auto& v : acc) v = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / QK; ++b) {
+        __m512i ws[8], corr;
+        load(xa[b], xb[b], ws, corr);
+        tokens_signed_block<8>(ws, corr, load_scales(xa[b].d, xb[b].d), static_cast<const uint8_t*>(act), act_stride, b, acc);
+    }
+    for (int j = 0; j < 8; ++j) _mm512_storeu_ps(out + static_cast<size_t>(j) * out_stride, acc[j]);
+}
+
 }  // namespace
 
 // Q4_0: the nibbles made signed (q - 8) once per block; 128·Σ(q-8) from the 8 steps' bytes
@@ -76,46 +93,35 @@ inline void tokens_signed_block(const __m512i (&ws)[8], __m512i corr, __m512 dx,
 // 4g..), steps 4..7 the high nibbles (elements 16 + 4g..).
 void gemm16x8_q4_0(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
                    size_t out_stride) {
-    const auto* xa = static_cast<const BlockQ4_0x8*>(w);
-    const auto* xb = reinterpret_cast<const BlockQ4_0x8*>(static_cast<const uint8_t*>(w) + group_bytes);
     const __m512i mask = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
     const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-    __m512 acc[8];
-    for (auto& v : acc) v = _mm512_setzero_ps();
-    for (int64_t b = 0; b < n / QK; ++b) {
-        __m512i ws[8];
-        for (int g = 0; g < 4; ++g) {
-            const __m512i q = load_pair(xa[b].qs + 32 * g, xb[b].qs + 32 * g);
-            ws[g] = _mm512_sub_epi8(_mm512_and_si512(q, mask), eight);
-            ws[4 + g] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), mask), eight);
-        }
-        __m512i sum = ws[0];
-        for (int s = 1; s < 8; ++s) sum = _mm512_add_epi8(sum, ws[s]);
-        const __m512i corr = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, sum);
-        tokens_signed_block<8>(ws, corr, load_scales(xa[b].d, xb[b].d), static_cast<const uint8_t*>(act), act_stride, b, acc);
-    }
-    for (int j = 0; j < 8; ++j) _mm512_storeu_ps(out + static_cast<size_t>(j) * out_stride, acc[j]);
+    gemm16x8_signed<BlockQ4_0x8>(w, group_bytes, act, act_stride, n, out, out_stride,
+                                 [&](const BlockQ4_0x8& xa, const BlockQ4_0x8& xb, __m512i (&ws)[8], __m512i& corr) {
+                                     for (int g = 0; g < 4; ++g) {
+                                         const __m512i q = load_pair(xa.qs + 32 * g, xb.qs + 32 * g);
+                                         ws[g] = _mm512_sub_epi8(_mm512_and_si512(q, mask), eight);
+                                         ws[4 + g] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), mask), eight);
+                                     }
+                                     __m512i sum = ws[0];
+                                     for (int s = 1; s < 8; ++s) sum = _mm512_add_epi8(sum, ws[s]);
+                                     corr = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, sum);
+                                 });
 }
 
 // Q8_0: the weight bytes are signed already; 128·Σw needs a dot product per step (a sum of 8
 // steps' bytes would overflow one).
 void gemm16x8_q8_0(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
                    size_t out_stride) {
-    const auto* xa = static_cast<const BlockQ8_0x8*>(w);
-    const auto* xb = reinterpret_cast<const BlockQ8_0x8*>(static_cast<const uint8_t*>(w) + group_bytes);
     const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-    __m512 acc[8];
-    for (auto& v : acc) v = _mm512_setzero_ps();
-    for (int64_t b = 0; b < n / QK; ++b) {
-        __m512i ws[8];
-        __m512i corr = _mm512_setzero_si512();
-        for (int s = 0; s < 8; ++s) {
-            ws[s] = load_pair(reinterpret_cast<const uint8_t*>(xa[b].qs) + 32 * s, reinterpret_cast<const uint8_t*>(xb[b].qs) + 32 * s);
-            corr = _mm512_dpbusd_epi32(corr, bias, ws[s]);
-        }
-        tokens_signed_block<8>(ws, corr, load_scales(xa[b].d, xb[b].d), static_cast<const uint8_t*>(act), act_stride, b, acc);
-    }
-    for (int j = 0; j < 8; ++j) _mm512_storeu_ps(out + static_cast<size_t>(j) * out_stride, acc[j]);
+    gemm16x8_signed<BlockQ8_0x8>(w, group_bytes, act, act_stride, n, out, out_stride,
+                                 [&](const BlockQ8_0x8& xa, const BlockQ8_0x8& xb, __m512i (&ws)[8], __m512i& corr) {
+                                     corr = _mm512_setzero_si512();
+                                     for (int s = 0; s < 8; ++s) {
+                                         ws[s] = load_pair(reinterpret_cast<const uint8_t*>(xa.qs) + 32 * s,
+                                                           reinterpret_cast<const uint8_t*>(xb.qs) + 32 * s);
+                                         corr = _mm512_dpbusd_epi32(corr, bias, ws[s]);
+                                     }
+                                 });
 }
 
 // Q4_K: unsigned nibbles times signed activation bytes, the natural vpdpbusd operands. Per

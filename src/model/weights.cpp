@@ -204,6 +204,7 @@ size_t repack_weights(Weights& w, const KernelTable& kt) {
     uint8_t* at = arena.data();
     for (const auto& [m, interleave] : todo) {
         if (m->data == nullptr || m->packed8) continue;
+        const size_t bytes = new_bytes(*m, interleave);
         const bool packed = pack8(*m, interleave);
         if (packed) repack_rows8(m->type, m->data, at, m->n_out, m->n_in);
         else std::memcpy(at, m->data, m->bytes());
@@ -211,7 +212,7 @@ size_t repack_weights(Weights& w, const KernelTable& kt) {
         m->data = at;
         m->packed8 = packed;
         if (packed) m->group_bytes = packed8_group_bytes(m->type, m->n_in);
-        at += new_bytes(*m, interleave);
+        at += bytes;
     }
     if (w.tied_head) w.output = w.token_embd;
     return total;
