@@ -170,6 +170,8 @@ TEST(Jinja, UnsupportedOrBrokenIsAClearErrorWithTheLine) {
     EXPECT_EQ(message("{{ (1 + }}"), "line 1: expected a value (at end of tag)");
     EXPECT_EQ(message("{{ f(1 2) }}"), "line 1: expected ')' (at '2')");
     EXPECT_EQ(message("{{ x "), "line 1: unclosed tag: no matching '}}'");
+    EXPECT_EQ(message("{{ '\\xzz' }}"), "line 1: bad escape in string literal");
+    EXPECT_EQ(message("{{ '\\U00110000' }}"), "line 1: bad escape in string literal");
     EXPECT_NE(message("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}").find("too deep"), std::string::npos);
     // Hostile nesting is an error, not a stack overflow.
     EXPECT_NE(message("{{ " + std::string(100000, '(') + "1 }}").find("nested too deeply"), std::string::npos);
@@ -231,13 +233,20 @@ TEST(ToolCalls, PythonLiteralsBecomeJson) {
     ASSERT_TRUE(json_form.ok()) << json_form.error;
     EXPECT_EQ(json_form.calls[0].arguments, R"({"city": "Oslo"})");
     EXPECT_TRUE(parse_tool_calls("[f()]").ok());
+    // Python's digit separators: only between digits; a Python int beyond int64 becomes a float.
+    auto digits = parse_tool_calls("[f(a=1_000, b=+2, c=1_0.2_5e1_0, d=99999999999999999999)]");
+    ASSERT_TRUE(digits.ok()) << digits.error;
+    EXPECT_EQ(digits.calls[0].arguments, R"({"a": 1000, "b": 2, "c": 102500000000.0, "d": 1e+20})");
 }
 
 TEST(ToolCalls, MalformedOrUndeclaredIsAnErrorNeverACrash) {
     const auto tools = weather_tools();
     for (const char* bad : {"[get_weather(city=Paris)]", "[get_weather(city='Paris']", "[get_weather('Paris')]",
                             "[get_weather(city='x', city='y')]", "[", "", "[]", "[get_weather(city='a\nb')]",
-                            "[get_weather(city='x')] trailing", "[get_weather(city='\\x4')]"}) {
+                            "[get_weather(city='x')] trailing", "[get_weather(city='\\x4')]",
+                            // found by fuzz_chat: a sign with only separators after it (was an uncaught stoll)
+                            "[get_We(x={{1: (2, -_We(x={{1: (2, -3.5e2)})]3.5e2)})]", "[f(x=-_)]", "[f(x=1__0)]",
+                            "[f(x=1_)]", "[f(x=1e_5)]", "[f(x=1e999)]", "[f(x=-)]", "[f(x=.)]"}) {
         auto r = parse_tool_calls(bad);
         EXPECT_FALSE(r.ok()) << bad;
         EXPECT_TRUE(r.calls.empty()) << bad;

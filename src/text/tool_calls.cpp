@@ -4,6 +4,8 @@
 // triple quotes) with their escapes decoded, ints, floats, True/False/None, lists, tuples
 // (arrays), dicts. The JSON form `[{"name": ..., "arguments": {...}}]` is accepted too.
 
+#include <charconv>
+
 #include <nlohmann/json.hpp>
 
 #include "lfm/chat.h"
@@ -44,7 +46,7 @@ public:
     }
 
 private:
-    char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
+    char peek(size_t ahead = 0) const { return i_ + ahead < s_.size() ? s_[i_ + ahead] : '\0'; }
     [[noreturn]] void fail(const std::string& what) const {
         throw ParseFailure{what + " at offset " + std::to_string(i_)};
     }
@@ -149,35 +151,47 @@ private:
         return out;
     }
 
+    // Python's numeric literal: [+-] digits [. digits] [e [+-] digits], '_' allowed only between two digits.
     ordered_json number() {
         size_t b = i_;
         if (peek() == '-' || peek() == '+') ++i_;
-        bool is_float = false, digits = false;
-        while (std::isdigit(static_cast<unsigned char>(peek())) || peek() == '_') digits = true, ++i_;
+        auto digit_run = [&] {
+            size_t start = i_;
+            while (std::isdigit(static_cast<unsigned char>(peek())) ||
+                   (peek() == '_' && i_ > start && std::isdigit(static_cast<unsigned char>(peek(1)))))
+                ++i_;
+            return i_ > start;
+        };
+        bool is_float = false;
+        bool digits = digit_run();
         if (peek() == '.') {
             is_float = true;
             ++i_;
-            while (std::isdigit(static_cast<unsigned char>(peek()))) digits = true, ++i_;
+            digits = digit_run() || digits;
         }
         if (!digits) fail("bad number");
         if (peek() == 'e' || peek() == 'E') {
             is_float = true;
             ++i_;
             if (peek() == '-' || peek() == '+') ++i_;
-            if (!std::isdigit(static_cast<unsigned char>(peek()))) fail("bad exponent");
-            while (std::isdigit(static_cast<unsigned char>(peek()))) ++i_;
+            if (!digit_run()) fail("bad exponent");
         }
         std::string text(s_.substr(b, i_ - b));
         std::erase(text, '_');
-        try {
-            if (!is_float) {
-                size_t used = 0;
-                long long v = std::stoll(text, &used);
-                return static_cast<int64_t>(v);
-            }
-        } catch (const std::out_of_range&) {  // a Python int beyond int64: JSON keeps it as a float
+        if (text[0] == '+') text.erase(0, 1);
+        const char* first = text.data();
+        const char* last = text.data() + text.size();
+        if (!is_float) {
+            int64_t v = 0;
+            auto [end, ec] = std::from_chars(first, last, v);
+            if (ec == std::errc() && end == last) return v;
+            // a Python int beyond int64: JSON keeps it as a float
         }
-        return std::stod(text);
+        double d = 0;
+        auto [end, ec] = std::from_chars(first, last, d);
+        if (end != last || (ec != std::errc() && ec != std::errc::result_out_of_range)) fail("bad number");
+        if (ec == std::errc::result_out_of_range) fail("number out of range");
+        return d;
     }
 
     std::string string_literal() {

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <cstdint>
 #include <set>
 
 #include "text/jinja/ast.h"
@@ -141,7 +143,11 @@ size_t read_string(const std::string& s, size_t i, std::string& out, int line) {
         char e = s[i++];
         auto hex = [&](int digits) {
             if (i + static_cast<size_t>(digits) > s.size()) throw TemplateError(line, "bad escape in string literal");
-            char32_t cp = static_cast<char32_t>(std::stoul(s.substr(i, static_cast<size_t>(digits)), nullptr, 16));
+            uint32_t cp = 0;
+            const char* first = s.data() + i;
+            auto [end, ec] = std::from_chars(first, first + digits, cp, 16);
+            if (ec != std::errc() || end != first + digits || cp > 0x10FFFF)
+                throw TemplateError(line, "bad escape in string literal");
             i += static_cast<size_t>(digits);
             append_utf8(out, cp);
         };
