@@ -228,5 +228,8 @@ LFM_MATVEC(kQ6_K, q6_k);
 LFM_MATVEC(kQ5_K, q5_k);
 LFM_MATVEC(kF16, f16);
 LFM_MATVEC(kBF16, bf16);
+// the tied head of Q4_0 and Q4_K_M files: 128000 × 2048 in Q6_K, 215 MB per decoded token
+BENCHMARK_CAPTURE(BM_Matvec, q6_k_head_avx2, lfm::DType::kQ6_K, "avx2")->Args({128000, 2048})->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Matvec, q6_k_head_avx512, lfm::DType::kQ6_K, "avx512")->Args({128000, 2048})->Unit(benchmark::kMillisecond);
 
 }  // namespace
