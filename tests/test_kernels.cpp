@@ -556,6 +556,22 @@ TEST(IsaVsScalarOps, AttentionRowKernelsMatchScalar) {
     }
 }
 
+// The bandwidth probe: a wrapping sum, so every ISA's result is exact and equal.
+TEST(IsaVsScalarOps, ReadSumMatchesScalar) {
+    std::mt19937_64 rng(21);
+    std::vector<uint64_t> words(1000);
+    for (auto& w : words) w = rng();
+    for (const std::string& isa : available_isas()) {
+        const KernelTable& k = *kernel_table(isa);
+        ASSERT_NE(k.read_sum, nullptr) << isa;
+        for (int64_t n : {0, 1, 7, 31, 32, 33, 999, 1000}) {
+            uint64_t want = 0;
+            for (int64_t i = 0; i < n; ++i) want += words[static_cast<size_t>(i)];
+            EXPECT_EQ(k.read_sum(words.data(), n), want) << isa << " n=" << n;
+        }
+    }
+}
+
 TEST(IsaVsScalarOps, FloatOpsMatchScalar) {
     const KernelTable& ref = scalar_kernel_table();
     std::mt19937 rng(5);

@@ -82,4 +82,17 @@ void axpy_rows_f16(const void* rows, size_t stride, int64_t n_rows, const float*
     for (int64_t r = 0; r < n_rows; ++r) axpy_f16(w[r], static_cast<const uint8_t*>(rows) + static_cast<size_t>(r) * stride, y, n);
 }
 
+uint64_t read_sum(const uint64_t* p, int64_t n) {
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;  // independent sums
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += p[i];
+        s1 += p[i + 1];
+        s2 += p[i + 2];
+        s3 += p[i + 3];
+    }
+    for (; i < n; ++i) s0 += p[i];
+    return s0 + s1 + s2 + s3;
+}
+
 }  // namespace lfm::scalar

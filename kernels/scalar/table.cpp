@@ -53,6 +53,7 @@ KernelTable make_scalar_table() {
     t.softmax = softmax;
     t.silu_mul = silu_mul;
     t.short_conv_step = short_conv_step;
+    t.read_sum = read_sum;
     return t;
 }
 }  // namespace

@@ -79,4 +79,25 @@ void softmax(float* x, int64_t n) {
     for (; i < n; ++i) x[i] *= static_cast<float>(1.0 / sum);
 }
 
+// Four independent accumulators so the adds never wait on each other: the loop is bound by loads.
+template <class Arch>
+uint64_t read_sum(const uint64_t* p, int64_t n) {
+    using B = xsimd::batch<uint64_t, Arch>;
+    constexpr int64_t W = static_cast<int64_t>(B::size);
+    B s0(uint64_t{0}), s1(uint64_t{0}), s2(uint64_t{0}), s3(uint64_t{0});
+    int64_t i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+        s0 += B::load_unaligned(p + i);
+        s1 += B::load_unaligned(p + i + W);
+        s2 += B::load_unaligned(p + i + 2 * W);
+        s3 += B::load_unaligned(p + i + 3 * W);
+    }
+    alignas(64) uint64_t lanes[W];
+    ((s0 + s1) + (s2 + s3)).store_aligned(lanes);
+    uint64_t sum = 0;
+    for (int64_t l = 0; l < W; ++l) sum += lanes[l];
+    for (; i < n; ++i) sum += p[i];
+    return sum;
+}
+
 }  // namespace lfm::simd

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels.h"
 #include "lfm/model.h"
 
 namespace lfm {
@@ -32,6 +33,7 @@ double measure_read_bandwidth(int n_threads, uint64_t buffer_bytes) {
     const size_t words = static_cast<size_t>(buffer_bytes / 8) / static_cast<size_t>(n_threads) * static_cast<size_t>(n_threads);
     std::vector<uint64_t> buf(words);
     const size_t slice = words / static_cast<size_t>(n_threads);
+    const KernelTable& kt = kernels();
     double best = 0;
     std::atomic<uint64_t> sink{0};
     for (int pass = 0; pass < 4; ++pass) {
@@ -46,14 +48,7 @@ double measure_read_bandwidth(int n_threads, uint64_t buffer_bytes) {
                     for (size_t i = 0; i < slice; ++i) const_cast<uint64_t*>(p)[i] = i;
                 ready.fetch_add(1);
                 while (!go.load()) std::this_thread::yield();
-                uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;  // independent sums: the loop vectorises
-                for (size_t i = 0; i + 3 < slice; i += 4) {
-                    s0 += p[i];
-                    s1 += p[i + 1];
-                    s2 += p[i + 2];
-                    s3 += p[i + 3];
-                }
-                sink.fetch_add(s0 + s1 + s2 + s3);
+                sink.fetch_add(kt.read_sum(p, static_cast<int64_t>(slice)));  // the widest loads this CPU has
             });
         }
         while (ready.load() < n_threads) std::this_thread::yield();
