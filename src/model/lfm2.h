@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "../runtime/huge_buffer.h"
 #include "../runtime/thread_pool.h"
 
 #include "config.h"
@@ -50,7 +51,7 @@ struct SequenceState {
 
     // KV cache of attention layer slot a: k(a) / v(a) point to [n_ctx][n_kv·d] rows of kv_type.
     std::vector<int> attn_slot;  // layer -> slot, -1 for conv layers
-    std::vector<uint8_t> kv;
+    HugeBuffer kv;
     size_t kv_row_bytes = 0;
     uint8_t* k_rows(int slot);
     uint8_t* v_rows(int slot);

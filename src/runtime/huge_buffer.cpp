@@ -21,7 +21,7 @@ HugeBuffer::HugeBuffer(size_t bytes) : size_(bytes) {
     const size_t mapped = bytes + kHugePage;
     void* p = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
-        throw Error(ErrorCode::kOutOfMemory, "cannot allocate " + std::to_string(bytes >> 20) + " MiB for weights");
+        throw Error(ErrorCode::kOutOfMemory, "cannot allocate " + std::to_string(bytes >> 20) + " MiB");
     auto* base = static_cast<uint8_t*>(p);
     const auto addr = reinterpret_cast<uintptr_t>(base);
     uint8_t* start = base + ((kHugePage - addr % kHugePage) % kHugePage);
