@@ -195,9 +195,12 @@ void attention(const Model::Impl& m, const LayerWeights& L, const KernelTable& k
         const float* cs = s.cos_sin.data() + t * d;  // filled once per batch by forward()
         kt.rope_neox(q, static_cast<int>(n_head), static_cast<int>(d), cs);
         kt.rope_neox(k, static_cast<int>(n_kv), static_cast<int>(d), cs);
-        const size_t row = static_cast<size_t>(s.pos + t) * s.kv_row_bytes;
-        kt.quantize_row[kv_id](k, K + row, kv_dim);
-        kt.quantize_row[kv_id](s.v.data() + t * kv_dim, V + row, kv_dim);
+        // head-major cache: head j's rows are contiguous, [n_kv][n_ctx][d]
+        for (int64_t j = 0; j < n_kv; ++j) {
+            const size_t row = (static_cast<size_t>(j) * static_cast<size_t>(s.n_ctx) + static_cast<size_t>(s.pos + t)) * head_bytes;
+            kt.quantize_row[kv_id](k + j * d, K + row, d);
+            kt.quantize_row[kv_id](s.v.data() + t * kv_dim + j * d, V + row, d);
+        }
     }
     // every (token, head) pair is independent: split them across the threads
     s.pool->run([&](int th, int n_threads) {
@@ -210,12 +213,12 @@ void attention(const Model::Impl& m, const LayerWeights& L, const KernelTable& k
             const int64_t n_past = s.pos + t + 1;  // causal: positions 0..pos+t
             const int64_t g = i / group;           // kv head of query head i
             kt.quantize_row[kv_id](s.q.data() + (t * n_head + i) * d, qh, d);
-            const size_t head_offset = static_cast<size_t>(g) * head_bytes;
-            kt.dot_rows[kv_id](K + head_offset, s.kv_row_bytes, n_past, qh, d, scale, scores);
+            const size_t head_offset = static_cast<size_t>(g) * static_cast<size_t>(s.n_ctx) * head_bytes;
+            kt.dot_rows[kv_id](K + head_offset, head_bytes, n_past, qh, d, scale, scores);
             kt.softmax(scores, n_past);
             float* o = s.attn.data() + (t * n_head + i) * d;
             std::fill(o, o + d, 0.0f);
-            kt.axpy_rows[kv_id](V + head_offset, s.kv_row_bytes, n_past, scores, o, d);
+            kt.axpy_rows[kv_id](V + head_offset, head_bytes, n_past, scores, o, d);
         }
     });
     matmul(kt, s, L.wo, s.attn.data(), n, out);

@@ -49,7 +49,8 @@ struct SequenceState {
     DType kv_type;
     int64_t pos = 0;
 
-    // KV cache of attention layer slot a: k(a) / v(a) point to [n_ctx][n_kv·d] rows of kv_type.
+    // KV cache of attention layer slot a: k(a) / v(a) point to [n_kv][n_ctx][d] rows of kv_type,
+    // head-major so that one head's keys over all positions are one contiguous stream.
     std::vector<int> attn_slot;  // layer -> slot, -1 for conv layers
     HugeBuffer kv;
     size_t kv_row_bytes = 0;
