@@ -7,6 +7,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -222,6 +223,46 @@ LFM_MATVEC(kQ6_K, q6_k);
 LFM_MATVEC(kQ5_K, q5_k);
 LFM_MATVEC(kF16, f16);
 LFM_MATVEC(kBF16, bf16);
+// Decode attention of one KV group (LFM2.5-8B-A1B: 4 query heads of 64 per KV head) over an F16
+// cache of `depth` positions: scores, softmax, weighted values. heads_per_call 4 reads each key and
+// value row once for the group, 1 once per head (what the forward pass did before grouping).
+void BM_AttentionGroup(benchmark::State& state, int heads_per_call) {
+    const lfm::KernelTable& k = lfm::kernels();
+    const int64_t depth = state.range(0), d = 64;
+    const int group = 4;
+    const size_t hb = lfm::row_bytes(lfm::DType::kF16, d);
+    std::vector<uint8_t> K(hb * static_cast<size_t>(depth)), V(K.size()), q(hb * group);
+    std::mt19937 rng(3);
+    std::vector<float> x(static_cast<size_t>(d));
+    auto fill = [&](uint8_t* dst, int64_t rows) {
+        for (int64_t r = 0; r < rows; ++r) {
+            for (auto& v : x) v = static_cast<float>(rng() % 1000) / 500.0f - 1.0f;
+            k.quantize_row[static_cast<uint32_t>(lfm::DType::kF16)](x.data(), dst + static_cast<size_t>(r) * hb, d);
+        }
+    };
+    fill(K.data(), depth);
+    fill(V.data(), depth);
+    fill(q.data(), group);
+    std::vector<float> scores(static_cast<size_t>(group * depth)), out(static_cast<size_t>(group * d));
+    const auto f16 = static_cast<uint32_t>(lfm::DType::kF16);
+    const auto cap = static_cast<size_t>(depth);
+    for (auto _ : state) {
+        for (int j0 = 0; j0 < group; j0 += heads_per_call) {
+            k.dot_rows[f16](K.data(), hb, depth, q.data() + static_cast<size_t>(j0) * hb, hb, heads_per_call, d, 0.125f,
+                            scores.data() + static_cast<size_t>(j0) * cap, cap);
+        }
+        for (int j = 0; j < group; ++j) k.softmax(scores.data() + static_cast<size_t>(j) * cap, depth);
+        std::fill(out.begin(), out.end(), 0.0f);
+        for (int j0 = 0; j0 < group; j0 += heads_per_call)
+            k.axpy_rows[f16](V.data(), hb, depth, scores.data() + static_cast<size_t>(j0) * cap, cap, heads_per_call,
+                             out.data() + static_cast<size_t>(j0 * d), static_cast<size_t>(d), d);
+        benchmark::DoNotOptimize(out.data());
+    }
+    state.counters["positions/s"] = benchmark::Counter(static_cast<double>(depth * state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK_CAPTURE(BM_AttentionGroup, grouped, 4)->Arg(4096)->Arg(32768);
+BENCHMARK_CAPTURE(BM_AttentionGroup, per_head, 1)->Arg(4096)->Arg(32768);
+
 // the tied head of Q4_0 and Q4_K_M files: 128000 × 2048 in Q6_K, 215 MB per decoded token
 BENCHMARK_CAPTURE(BM_Matvec, q6_k_head_avx2, lfm::DType::kQ6_K, "avx2")->Args({128000, 2048})->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Matvec, q6_k_head_avx512, lfm::DType::kQ6_K, "avx512")->Args({128000, 2048})->Unit(benchmark::kMillisecond);

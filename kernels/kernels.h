@@ -32,13 +32,15 @@ using Gemm16x8Fn = void (*)(const void* packed_rows, size_t group_bytes, const v
                             float* out, size_t out_stride);
 // y[i] += a * x[i] over a row x of type F32 or F16 (the KV cache's V rows, weighted by attention).
 using AxpyFn = void (*)(float a, const void* x, float* y, int64_t n);
-// Attention over the KV cache, one query head at a time: rows of type t (F32, F16), `stride`
-// bytes apart.
-//   dot_rows:  out[r] = scale · (row r · q), q already converted to t
-//   axpy_rows: y += Σ_r w[r] · row r
-using DotRowsFn = void (*)(const void* rows, size_t stride, int64_t n_rows, const void* q, int64_t n, float scale,
-                           float* out);
-using AxpyRowsFn = void (*)(const void* rows, size_t stride, int64_t n_rows, const float* w, float* y, int64_t n);
+// Attention over the KV cache for n_q query heads that share one KV head (grouped-query
+// attention): each key or value row is read once for all of them. Rows of type t (F32, F16),
+// `stride` bytes apart; q_stride in bytes, the other strides in floats.
+//   dot_rows:  out[j·out_stride + r] = scale · (row r · q_j),  q_j = q + j·q_stride, already in t
+//   axpy_rows: y_j += Σ_r w_j[r] · row r,  w_j = w + j·w_stride,  y_j = y + j·y_stride
+using DotRowsFn = void (*)(const void* rows, size_t stride, int64_t n_rows, const void* q, size_t q_stride, int n_q,
+                           int64_t n, float scale, float* out, size_t out_stride);
+using AxpyRowsFn = void (*)(const void* rows, size_t stride, int64_t n_rows, const float* w, size_t w_stride, int n_q,
+                            float* y, size_t y_stride, int64_t n);
 // Expands n elements of a weight row to floats.
 using DequantizeRowFn = void (*)(const void* row, float* out, int64_t n);
 

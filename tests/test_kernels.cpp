@@ -518,8 +518,9 @@ TEST(IsaVsScalarOps, AxpyMatchesScalar) {
     }
 }
 
-// Attention's many-row kernels: scores of a query against key rows, and the weighted sum of value
-// rows; head widths below, at and above the register tile, rows with a gap (stride > width).
+// Attention's many-row kernels: scores of a group of query heads against key rows, and the
+// weighted sums of value rows; head widths below, at and above the register tile, rows with a
+// gap (stride > width), groups of 1 to 5 heads (the kernels take 4 at a time).
 TEST(IsaVsScalarOps, AttentionRowKernelsMatchScalar) {
     const KernelTable& ref = scalar_kernel_table();
     std::mt19937 rng(22);
@@ -528,29 +529,35 @@ TEST(IsaVsScalarOps, AttentionRowKernelsMatchScalar) {
         const KernelTable& k = *kernel_table(isa);
         for (DType t : {DType::kF32, DType::kF16}) {
             for (int64_t d : {8, 24, 64, 128, 136, 300}) {
-                const int64_t n_rows = 37;
-                const size_t stride = row_bytes(t, d) + 16;
-                std::vector<uint8_t> rows(stride * static_cast<size_t>(n_rows));
-                std::vector<float> x(static_cast<size_t>(d));
-                for (int64_t r = 0; r < n_rows; ++r) {
-                    for (auto& v : x) v = gauss(rng);
-                    ref.quantize_row[static_cast<uint32_t>(t)](x.data(), rows.data() + static_cast<size_t>(r) * stride, d);
+                for (int n_q : {1, 3, 4, 5}) {
+                    const int64_t n_rows = 37;
+                    const size_t stride = row_bytes(t, d) + 16, q_stride = row_bytes(t, d) + 8;
+                    const size_t out_stride = 41, y_stride = static_cast<size_t>(d) + 3;
+                    std::vector<uint8_t> rows(stride * static_cast<size_t>(n_rows));
+                    std::vector<float> x(static_cast<size_t>(d));
+                    for (int64_t r = 0; r < n_rows; ++r) {
+                        for (auto& v : x) v = gauss(rng);
+                        ref.quantize_row[static_cast<uint32_t>(t)](x.data(), rows.data() + static_cast<size_t>(r) * stride, d);
+                    }
+                    std::vector<uint8_t> q(q_stride * static_cast<size_t>(n_q));
+                    for (int j = 0; j < n_q; ++j) {
+                        for (auto& v : x) v = gauss(rng);
+                        ref.quantize_row[static_cast<uint32_t>(t)](x.data(), q.data() + static_cast<size_t>(j) * q_stride, d);
+                    }
+                    const size_t n_out = out_stride * static_cast<size_t>(n_q);
+                    std::vector<float> want(n_out, -7.0f), got(n_out, -7.0f);
+                    ref.dot_rows[static_cast<uint32_t>(t)](rows.data(), stride, n_rows, q.data(), q_stride, n_q, d, 0.125f, want.data(), out_stride);
+                    k.dot_rows[static_cast<uint32_t>(t)](rows.data(), stride, n_rows, q.data(), q_stride, n_q, d, 0.125f, got.data(), out_stride);
+                    for (size_t i = 0; i < n_out; ++i)
+                        ASSERT_NEAR(got[i], want[i], 1e-4f * (1 + std::fabs(want[i])))
+                            << isa << " " << dtype_name(t) << " d=" << d << " n_q=" << n_q << " entry " << i;
+                    std::vector<float> yw(y_stride * static_cast<size_t>(n_q), 0.5f), yg = yw;
+                    ref.axpy_rows[static_cast<uint32_t>(t)](rows.data(), stride, n_rows, want.data(), out_stride, n_q, yw.data(), y_stride, d);
+                    k.axpy_rows[static_cast<uint32_t>(t)](rows.data(), stride, n_rows, want.data(), out_stride, n_q, yg.data(), y_stride, d);
+                    for (size_t i = 0; i < yw.size(); ++i)
+                        ASSERT_NEAR(yg[i], yw[i], 1e-4f * (1 + std::fabs(yw[i])))
+                            << isa << " " << dtype_name(t) << " d=" << d << " n_q=" << n_q << " i=" << i;
                 }
-                for (auto& v : x) v = gauss(rng);
-                std::vector<uint8_t> q(row_bytes(t, d));
-                ref.quantize_row[static_cast<uint32_t>(t)](x.data(), q.data(), d);
-                std::vector<float> want(static_cast<size_t>(n_rows)), got(static_cast<size_t>(n_rows));
-                ref.dot_rows[static_cast<uint32_t>(t)](rows.data(), stride, n_rows, q.data(), d, 0.125f, want.data());
-                k.dot_rows[static_cast<uint32_t>(t)](rows.data(), stride, n_rows, q.data(), d, 0.125f, got.data());
-                for (int64_t r = 0; r < n_rows; ++r)
-                    ASSERT_NEAR(got[static_cast<size_t>(r)], want[static_cast<size_t>(r)], 1e-4f * (1 + std::fabs(want[static_cast<size_t>(r)])))
-                        << isa << " " << dtype_name(t) << " d=" << d << " row " << r;
-                std::vector<float> yw(static_cast<size_t>(d), 0.5f), yg = yw;
-                ref.axpy_rows[static_cast<uint32_t>(t)](rows.data(), stride, n_rows, want.data(), yw.data(), d);
-                k.axpy_rows[static_cast<uint32_t>(t)](rows.data(), stride, n_rows, want.data(), yg.data(), d);
-                for (int64_t i = 0; i < d; ++i)
-                    ASSERT_NEAR(yg[static_cast<size_t>(i)], yw[static_cast<size_t>(i)], 1e-4f * (1 + std::fabs(yw[static_cast<size_t>(i)])))
-                        << isa << " " << dtype_name(t) << " d=" << d << " i=" << i;
             }
         }
     }

@@ -64,22 +64,42 @@ void axpy_f16(float a, const void* x, float* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] += a * f16_to_f32(v[i]);
 }
 
-void dot_rows_f32(const void* rows, size_t stride, int64_t n_rows, const void* q, int64_t n, float scale, float* out) {
-    for (int64_t r = 0; r < n_rows; ++r)
-        out[r] = scale * vec_dot_f32(static_cast<const uint8_t*>(rows) + static_cast<size_t>(r) * stride, q, n);
+namespace {
+const uint8_t* row_at(const void* rows, size_t stride, int64_t r) {
+    return static_cast<const uint8_t*>(rows) + static_cast<size_t>(r) * stride;
+}
+}  // namespace
+
+void dot_rows_f32(const void* rows, size_t stride, int64_t n_rows, const void* q, size_t q_stride, int n_q, int64_t n,
+                  float scale, float* out, size_t out_stride) {
+    for (int j = 0; j < n_q; ++j)
+        for (int64_t r = 0; r < n_rows; ++r)
+            out[static_cast<size_t>(j) * out_stride + static_cast<size_t>(r)] =
+                scale * vec_dot_f32(row_at(rows, stride, r), static_cast<const uint8_t*>(q) + static_cast<size_t>(j) * q_stride, n);
 }
 
-void dot_rows_f16(const void* rows, size_t stride, int64_t n_rows, const void* q, int64_t n, float scale, float* out) {
-    for (int64_t r = 0; r < n_rows; ++r)
-        out[r] = scale * vec_dot_f16(static_cast<const uint8_t*>(rows) + static_cast<size_t>(r) * stride, q, n);
+void dot_rows_f16(const void* rows, size_t stride, int64_t n_rows, const void* q, size_t q_stride, int n_q, int64_t n,
+                  float scale, float* out, size_t out_stride) {
+    for (int j = 0; j < n_q; ++j)
+        for (int64_t r = 0; r < n_rows; ++r)
+            out[static_cast<size_t>(j) * out_stride + static_cast<size_t>(r)] =
+                scale * vec_dot_f16(row_at(rows, stride, r), static_cast<const uint8_t*>(q) + static_cast<size_t>(j) * q_stride, n);
 }
 
-void axpy_rows_f32(const void* rows, size_t stride, int64_t n_rows, const float* w, float* y, int64_t n) {
-    for (int64_t r = 0; r < n_rows; ++r) axpy_f32(w[r], static_cast<const uint8_t*>(rows) + static_cast<size_t>(r) * stride, y, n);
+void axpy_rows_f32(const void* rows, size_t stride, int64_t n_rows, const float* w, size_t w_stride, int n_q, float* y,
+                   size_t y_stride, int64_t n) {
+    for (int j = 0; j < n_q; ++j)
+        for (int64_t r = 0; r < n_rows; ++r)
+            axpy_f32(w[static_cast<size_t>(j) * w_stride + static_cast<size_t>(r)], row_at(rows, stride, r),
+                     y + static_cast<size_t>(j) * y_stride, n);
 }
 
-void axpy_rows_f16(const void* rows, size_t stride, int64_t n_rows, const float* w, float* y, int64_t n) {
-    for (int64_t r = 0; r < n_rows; ++r) axpy_f16(w[r], static_cast<const uint8_t*>(rows) + static_cast<size_t>(r) * stride, y, n);
+void axpy_rows_f16(const void* rows, size_t stride, int64_t n_rows, const float* w, size_t w_stride, int n_q, float* y,
+                   size_t y_stride, int64_t n) {
+    for (int j = 0; j < n_q; ++j)
+        for (int64_t r = 0; r < n_rows; ++r)
+            axpy_f16(w[static_cast<size_t>(j) * w_stride + static_cast<size_t>(r)], row_at(rows, stride, r),
+                     y + static_cast<size_t>(j) * y_stride, n);
 }
 
 uint64_t read_sum(const uint64_t* p, int64_t n) {

@@ -49,10 +49,14 @@ void short_conv_step(const float* s, const float* w, float* state, float* y, int
 
 void axpy_f32(float a, const void* x, float* y, int64_t n);
 void axpy_f16(float a, const void* x, float* y, int64_t n);
-void dot_rows_f32(const void* rows, size_t stride, int64_t n_rows, const void* q, int64_t n, float scale, float* out);
-void dot_rows_f16(const void* rows, size_t stride, int64_t n_rows, const void* q, int64_t n, float scale, float* out);
-void axpy_rows_f32(const void* rows, size_t stride, int64_t n_rows, const float* w, float* y, int64_t n);
+void dot_rows_f32(const void* rows, size_t stride, int64_t n_rows, const void* q, size_t q_stride, int n_q, int64_t n,
+                  float scale, float* out, size_t out_stride);
+void dot_rows_f16(const void* rows, size_t stride, int64_t n_rows, const void* q, size_t q_stride, int n_q, int64_t n,
+                  float scale, float* out, size_t out_stride);
+void axpy_rows_f32(const void* rows, size_t stride, int64_t n_rows, const float* w, size_t w_stride, int n_q, float* y,
+                   size_t y_stride, int64_t n);
 uint64_t read_sum(const uint64_t* p, int64_t n);
-void axpy_rows_f16(const void* rows, size_t stride, int64_t n_rows, const float* w, float* y, int64_t n);
+void axpy_rows_f16(const void* rows, size_t stride, int64_t n_rows, const float* w, size_t w_stride, int n_q, float* y,
+                   size_t y_stride, int64_t n);
 
 }  // namespace lfm::scalar

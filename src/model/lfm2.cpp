@@ -80,8 +80,9 @@ SequenceState::SequenceState(const Model::Impl& model, int64_t ctx, int64_t batc
     act.resize(static_cast<size_t>(n_batch) * act_stride);
     act2.resize(act.size());
     const auto n_thr = static_cast<size_t>(pool->size());
-    scores.resize(n_thr * static_cast<size_t>(n_ctx));
-    act_q.resize(n_thr * static_cast<size_t>(d) * sizeof(float));
+    const auto group = static_cast<size_t>(c.n_head_kv > 0 ? c.n_head / c.n_head_kv : 1);
+    scores.resize(n_thr * group * static_cast<size_t>(n_ctx));
+    act_q.resize(n_thr * group * static_cast<size_t>(d) * sizeof(float));
     router_prob.resize(static_cast<size_t>(c.n_expert));
     router_biased.resize(static_cast<size_t>(c.n_expert));
     expert_sel.resize(moe_rows);
@@ -202,23 +203,29 @@ void attention(const Model::Impl& m, const LayerWeights& L, const KernelTable& k
             kt.quantize_row[kv_id](s.v.data() + t * kv_dim + j * d, V + row, d);
         }
     }
-    // every (token, head) pair is independent: split them across the threads
+    // Every (token, head) pair is independent. A job is a token's whole KV group (its heads read
+    // each key and value row once, together), or a single head when there are fewer groups than
+    // threads (decode on many cores).
+    const int64_t heads_per_job = n * n_kv >= s.pool->size() ? group : 1;
     s.pool->run([&](int th, int n_threads) {
-        float* scores = s.scores.data() + static_cast<size_t>(th) * static_cast<size_t>(s.n_ctx);
-        uint8_t* qh = s.act_q.data() + static_cast<size_t>(th) * static_cast<size_t>(d) * sizeof(float);
+        const auto cap = static_cast<size_t>(s.n_ctx);
+        float* scores = s.scores.data() + static_cast<size_t>(th) * static_cast<size_t>(group) * cap;  // [heads][n_ctx]
+        uint8_t* qh = s.act_q.data() + static_cast<size_t>(th) * static_cast<size_t>(group) * head_bytes;  // [heads][d] in kv type
         int64_t begin, end;
-        ThreadPool::share(n * n_head, th, n_threads, 1, begin, end);
+        ThreadPool::share(n * n_head / heads_per_job, th, n_threads, 1, begin, end);
         for (int64_t job = begin; job < end; ++job) {
-            const int64_t t = job / n_head, i = job % n_head;
+            const int64_t t = job * heads_per_job / n_head, i0 = job * heads_per_job % n_head;
             const int64_t n_past = s.pos + t + 1;  // causal: positions 0..pos+t
-            const int64_t g = i / group;           // kv head of query head i
-            kt.quantize_row[kv_id](s.q.data() + (t * n_head + i) * d, qh, d);
-            const size_t head_offset = static_cast<size_t>(g) * static_cast<size_t>(s.n_ctx) * head_bytes;
-            kt.dot_rows[kv_id](K + head_offset, head_bytes, n_past, qh, d, scale, scores);
-            kt.softmax(scores, n_past);
-            float* o = s.attn.data() + (t * n_head + i) * d;
-            std::fill(o, o + d, 0.0f);
-            kt.axpy_rows[kv_id](V + head_offset, head_bytes, n_past, scores, o, d);
+            const int64_t g = i0 / group;          // kv head of query heads i0..i0+heads_per_job-1
+            const auto nq = static_cast<int>(heads_per_job);
+            for (int j = 0; j < nq; ++j)
+                kt.quantize_row[kv_id](s.q.data() + (t * n_head + i0 + j) * d, qh + static_cast<size_t>(j) * head_bytes, d);
+            const size_t head_offset = static_cast<size_t>(g) * cap * head_bytes;
+            kt.dot_rows[kv_id](K + head_offset, head_bytes, n_past, qh, head_bytes, nq, d, scale, scores, cap);
+            for (int j = 0; j < nq; ++j) kt.softmax(scores + static_cast<size_t>(j) * cap, n_past);
+            float* o = s.attn.data() + (t * n_head + i0) * d;  // the heads' outputs are consecutive
+            std::fill(o, o + nq * d, 0.0f);
+            kt.axpy_rows[kv_id](V + head_offset, head_bytes, n_past, scores, cap, nq, o, static_cast<size_t>(d), d);
         }
     });
     matmul(kt, s, L.wo, s.attn.data(), n, out);

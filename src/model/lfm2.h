@@ -70,7 +70,7 @@ struct SequenceState {
     std::vector<float> cos_sin;      // [n_batch][head_dim]
     size_t act_stride = 0;           // bytes of one activation row in any vec_dot type
     std::vector<uint8_t> act, act2;  // [n_batch][act_stride]; act2 when gate and up differ in type
-    // per thread: attention scores [n_ctx], one query head in the KV type, one V head in f32
+    // per thread: attention scores [group][n_ctx] and one KV group's query heads in the KV type
     std::vector<float> scores;
     std::vector<uint8_t> act_q;
     std::vector<float> router_prob, router_biased;  // [E]
