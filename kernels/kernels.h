@@ -33,7 +33,7 @@ using Gemm16x8Fn = void (*)(const void* packed_rows, size_t group_bytes, const v
 // y[i] += a * x[i] over a row x of type F32 or F16 (the KV cache's V rows, weighted by attention).
 using AxpyFn = void (*)(float a, const void* x, float* y, int64_t n);
 // Attention over the KV cache for n_q query heads that share one KV head (grouped-query
-// attention): each key or value row is read once for all of them. Rows of type t (F32, F16),
+// attention): each key or value row is read once for all of them. Rows of type t (F32, F16, Q8_0),
 // `stride` bytes apart; q_stride in bytes, the other strides in floats.
 //   dot_rows:  out[j·out_stride + r] = scale · (row r · q_j),  q_j = q + j·q_stride, already in t
 //   axpy_rows: y_j += Σ_r w_j[r] · row r,  w_j = w + j·w_stride,  y_j = y + j·y_stride
@@ -56,8 +56,8 @@ struct KernelTable {
     Gemm16x8Fn gemm16x8[kDTypeIdLimit];  // the same weights, 16 rows x 8 tokens (512-bit ISAs); may be null
     DequantizeRowFn dequantize_row[kDTypeIdLimit];
     AxpyFn axpy[kDTypeIdLimit];  // F32 and F16
-    DotRowsFn dot_rows[kDTypeIdLimit];    // F32 and F16
-    AxpyRowsFn axpy_rows[kDTypeIdLimit];  // F32 and F16
+    DotRowsFn dot_rows[kDTypeIdLimit];    // F32, F16 and Q8_0 (the KV cache types)
+    AxpyRowsFn axpy_rows[kDTypeIdLimit];  // F32, F16 and Q8_0
 
     // y = w ⊙ x / sqrt(mean(x²) + eps), in place allowed (y == x).
     void (*rmsnorm)(const float* x, const float* w, float* y, int64_t n, float eps);

@@ -249,6 +249,28 @@ TEST(Forward, F16CacheStaysCloseToF32) {
     EXPECT_EQ(a.argmax_agree, a.n);
 }
 
+// --kv-type q8_0: keys and values rounded to int8 per block of 32 (and the query to match).
+TEST(Forward, Q8_0CacheStaysCloseToF32) {
+    LFM_REQUIRE_SHARED();
+    const Reference r("tinyB-f32");
+    const auto model = Model::load(test::ref_path("tinyB-f32.gguf"));  // head width 32: one block per head
+    SessionOptions o = f32_kv();
+    o.kv_type = KvType::kQ8_0;
+    const Agreement a = compare(run_chunks(model, r.ids, {5, r.ids.size()}, o), r.logits, r.n_vocab);
+    std::printf("q8_0 cache: max |diff| %.3g, argmax %d/%d\n", static_cast<double>(a.max_abs_diff), a.argmax_agree, a.n);
+    EXPECT_LE(a.max_abs_diff, 5e-2f);
+    EXPECT_GT(a.max_abs_diff, 0.0f);  // the cache type really changed
+    EXPECT_GE(a.argmax_agree, a.n - 1);
+    // a head width that is not whole blocks is refused with the reason
+    const auto narrow = Model::load(test::ref_path("tinyA-f32.gguf"));  // head width 16
+    try {
+        Session s(narrow, o);
+        ADD_FAILURE() << "a q8_0 cache with 16-wide heads was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("multiple of 32"), std::string::npos) << e.what();
+    }
+}
+
 TEST(Forward, TwoThreadsShareOneModel) {
     LFM_REQUIRE_SHARED();
     const Reference r("tinyB-q4_k");

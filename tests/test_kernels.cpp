@@ -527,8 +527,9 @@ TEST(IsaVsScalarOps, AttentionRowKernelsMatchScalar) {
     std::normal_distribution<float> gauss(0.0f, 2.0f);
     for (const std::string& isa : available_isas()) {
         const KernelTable& k = *kernel_table(isa);
-        for (DType t : {DType::kF32, DType::kF16}) {
-            for (int64_t d : {8, 24, 64, 128, 136, 300}) {
+        for (DType t : {DType::kF32, DType::kF16, DType::kQ8_0}) {
+            for (int64_t d : {8, 24, 32, 64, 128, 136, 300}) {
+                if (t == DType::kQ8_0 && d % 32 != 0) continue;  // whole blocks only
                 for (int n_q : {1, 3, 4, 5}) {
                     const int64_t n_rows = 37;
                     const size_t stride = row_bytes(t, d) + 16, q_stride = row_bytes(t, d) + 8;

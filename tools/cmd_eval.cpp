@@ -1,4 +1,4 @@
-// `lfm eval -m MODEL --ids 1,2,3|@FILE [--batch N] [--ctx N] [--kv-type f16|f32] [--logits-out FILE]`
+// `lfm eval -m MODEL --ids 1,2,3|@FILE [--batch N] [--ctx N] [--kv-type f16|f32|q8_0] [--logits-out FILE]`
 // Evaluates token ids, prints the argmax per position, and can save every position's logits as
 // raw little-endian float32 [n_tokens][n_vocab] (the layout of ../shared/reference).
 
@@ -30,7 +30,7 @@ Command add_eval(CLI::App& app) {
     app.add_option("-c,--ctx", o->ctx, "context size (default: the number of ids)");
     app.add_option("-t,--threads", o->threads, "threads (default: one per physical core)");
     app.add_flag("--no-repack", o->no_repack, "use the weights as stored (no 8-row repacking at load)");
-    app.add_option("--kv-type", o->kv_type, "KV cache type")->check(CLI::IsMember({"f16", "f32"}));
+    app.add_option("--kv-type", o->kv_type, "KV cache type: f16, f32 or q8_0")->check(CLI::IsMember({"f16", "f32", "q8_0"}));
     app.add_option("--logits-out", o->logits_out, "write every position's logits as float32 [n][n_vocab]");
     return [o] {
         const std::vector<int32_t> ids = parse_ids(o->ids);
@@ -40,7 +40,7 @@ Command add_eval(CLI::App& app) {
         SessionOptions so;
         so.n_ctx = o->ctx > 0 ? o->ctx : static_cast<int64_t>(ids.size());
         so.n_batch = o->batch;
-        so.kv_type = o->kv_type == "f32" ? KvType::kF32 : KvType::kF16;
+        so.kv_type = kv_type_named(o->kv_type);
         so.n_threads = o->threads;
         Session session(model, so);
         session.prefill(ids, /*all_logits=*/true);

@@ -10,6 +10,12 @@
 
 namespace lfm::cli {
 
+KvType kv_type_named(const std::string& name) {
+    if (name == "f32") return KvType::kF32;
+    if (name == "q8_0") return KvType::kQ8_0;
+    return KvType::kF16;
+}
+
 void add_model_flags(CLI::App& app, ModelFlags& f) {
     auto* m = app.add_option("-m,--model", f.model, "GGUF file or Hugging Face model directory");
     app.add_option("--hf-repo", f.hf, "-hf ORG/NAME[:QUANT]: a GGUF from the Hugging Face hub (cached; downloaded once)")
@@ -18,7 +24,8 @@ void add_model_flags(CLI::App& app, ModelFlags& f) {
     app.add_option("-c,--ctx-size", f.ctx, "context size in tokens (default 4096)")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
     app.add_option("-b,--batch-size", f.batch, "prompt tokens per forward pass (default 512)")
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
-    app.add_option("--kv-type", f.kv_type, "KV cache type: f16 (default) or f32")->check(CLI::IsMember({"f16", "f32"}));
+    app.add_option("--kv-type", f.kv_type, "KV cache type: f16 (default), f32 or q8_0 (half of f16's memory)")
+        ->check(CLI::IsMember({"f16", "f32", "q8_0"}));
     app.add_flag("--no-repack", f.no_repack, "use the weights as stored (no 8-row repacking at load)");
     app.add_option("--chat-template-file", f.chat_template_file, "a Jinja chat template to use instead of the model's");
 }
@@ -87,7 +94,7 @@ LoadedModel load_model(const ModelFlags& flags) {
     m.tokenizer = Tokenizer::load(f.model);
     m.session.n_ctx = f.ctx;
     m.session.n_batch = f.batch;
-    m.session.kv_type = f.kv_type == "f32" ? KvType::kF32 : KvType::kF16;
+    m.session.kv_type = kv_type_named(f.kv_type);
     m.session.n_threads = f.threads;
     return m;
 }

@@ -26,6 +26,8 @@ struct ModelFlags {
     bool no_repack = false;
 };
 void add_model_flags(CLI::App& app, ModelFlags& flags);
+// "f16", "f32" or "q8_0" (the values --kv-type accepts) as the library's KvType.
+KvType kv_type_named(const std::string& name);
 
 struct SamplingFlags {
     SamplerConfig sampler;

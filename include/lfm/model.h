@@ -12,7 +12,10 @@
 
 namespace lfm {
 
-enum class KvType { kF16, kF32 };
+// The KV cache's element type. kQ8_0 (blocks of 32 int8 with an f16 scale, 1.06 bytes per
+// element) halves the cache against kF16: a full 128K context of LFM2.5-8B-A1B takes 0.85 GB
+// instead of 1.6 GB; it needs a head width that is a multiple of 32.
+enum class KvType { kF16, kF32, kQ8_0 };
 
 struct ModelOptions {
     // Move the weights at load into huge-page memory, Q4_0 matrices rewritten into the 8-row

@@ -102,6 +102,31 @@ void axpy_rows_f16(const void* rows, size_t stride, int64_t n_rows, const float*
                      y + static_cast<size_t>(j) * y_stride, n);
 }
 
+// Q8_0 cache rows (--kv-type q8_0): the query is a Q8_0 row too, so a score is the Q8_0 dot
+// product; a value row adds its int8 elements times its block scale.
+void dot_rows_q8_0(const void* rows, size_t stride, int64_t n_rows, const void* q, size_t q_stride, int n_q, int64_t n,
+                   float scale, float* out, size_t out_stride) {
+    for (int j = 0; j < n_q; ++j)
+        for (int64_t r = 0; r < n_rows; ++r)
+            out[static_cast<size_t>(j) * out_stride + static_cast<size_t>(r)] =
+                scale * vec_dot_q8_0(row_at(rows, stride, r), static_cast<const uint8_t*>(q) + static_cast<size_t>(j) * q_stride, n);
+}
+
+void axpy_rows_q8_0(const void* rows, size_t stride, int64_t n_rows, const float* w, size_t w_stride, int n_q, float* y,
+                    size_t y_stride, int64_t n) {
+    for (int j = 0; j < n_q; ++j) {
+        float* yj = y + static_cast<size_t>(j) * y_stride;
+        for (int64_t r = 0; r < n_rows; ++r) {
+            const auto* x = reinterpret_cast<const BlockQ8_0*>(row_at(rows, stride, r));
+            const float a = w[static_cast<size_t>(j) * w_stride + static_cast<size_t>(r)];
+            for (int64_t b = 0; b < n / QK; ++b) {
+                const float ad = a * f16_to_f32(x[b].d);
+                for (int i = 0; i < QK; ++i) yj[b * QK + i] += ad * static_cast<float>(x[b].qs[i]);
+            }
+        }
+    }
+}
+
 uint64_t read_sum(const uint64_t* p, int64_t n) {
     uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;  // independent sums
     int64_t i = 0;

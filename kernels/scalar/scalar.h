@@ -55,6 +55,10 @@ void dot_rows_f16(const void* rows, size_t stride, int64_t n_rows, const void* q
                   float scale, float* out, size_t out_stride);
 void axpy_rows_f32(const void* rows, size_t stride, int64_t n_rows, const float* w, size_t w_stride, int n_q, float* y,
                    size_t y_stride, int64_t n);
+void dot_rows_q8_0(const void* rows, size_t stride, int64_t n_rows, const void* q, size_t q_stride, int n_q, int64_t n,
+                   float scale, float* out, size_t out_stride);
+void axpy_rows_q8_0(const void* rows, size_t stride, int64_t n_rows, const float* w, size_t w_stride, int n_q, float* y,
+                    size_t y_stride, int64_t n);
 uint64_t read_sum(const uint64_t* p, int64_t n);
 void axpy_rows_f16(const void* rows, size_t stride, int64_t n_rows, const float* w, size_t w_stride, int n_q, float* y,
                    size_t y_stride, int64_t n);

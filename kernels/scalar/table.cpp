@@ -35,6 +35,8 @@ KernelTable make_scalar_table() {
     t.dot_rows[id(DType::kF16)] = dot_rows_f16;
     t.axpy_rows[id(DType::kF32)] = axpy_rows_f32;
     t.axpy_rows[id(DType::kF16)] = axpy_rows_f16;
+    t.dot_rows[id(DType::kQ8_0)] = dot_rows_q8_0;
+    t.axpy_rows[id(DType::kQ8_0)] = axpy_rows_q8_0;
 
     t.vec_dot[id(DType::kF32)] = vec_dot_f32;
     t.vec_dot[id(DType::kF16)] = vec_dot_f16;

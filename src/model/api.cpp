@@ -86,11 +86,15 @@ void check_options(const Model& m, const SessionOptions& o) {
     if (o.n_batch < 1) throw Error(ErrorCode::kInvalidArgument, fmt::format("batch size {} must be at least 1", o.n_batch));
     if (o.n_threads < 0 || o.n_threads > 1024)
         throw Error(ErrorCode::kInvalidArgument, fmt::format("thread count {} is out of range (0 = one per core)", o.n_threads));
-    const uint64_t elt = o.kv_type == KvType::kF16 ? 2 : 4;
+    if (o.kv_type == KvType::kQ8_0 && info.head_dim % 32 != 0)
+        throw Error(ErrorCode::kInvalidArgument,
+                    fmt::format("a q8_0 KV cache needs a head width that is a multiple of 32; this model's is {}", info.head_dim));
+    // bytes per 32 elements: f16 64, f32 128, q8_0 34 (32 int8 and an f16 scale)
+    const uint64_t per32 = o.kv_type == KvType::kF16 ? 64 : o.kv_type == KvType::kQ8_0 ? 34 : 128;
     int64_t n_attn = 0;
     for (const auto& t : info.layer_types) n_attn += t == "attention";
     const uint64_t kv_bytes = static_cast<uint64_t>(n_attn) * 2 * static_cast<uint64_t>(o.n_ctx) *
-                              static_cast<uint64_t>(info.n_head_kv * info.head_dim) * elt;
+                              static_cast<uint64_t>(info.n_head_kv * info.head_dim) * per32 / 32;
     const uint64_t avail = available_memory_bytes();
     if (avail != 0 && kv_bytes > avail) {
         throw Error(ErrorCode::kOutOfMemory,

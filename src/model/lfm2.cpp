@@ -21,7 +21,7 @@ SequenceState::SequenceState(const Model::Impl& model, int64_t ctx, int64_t batc
     : n_ctx(ctx),
       n_batch(batch),
       pool(std::make_unique<ThreadPool>(n_threads)),
-      kv_type(kv_cache_type == KvType::kF16 ? DType::kF16 : DType::kF32) {
+      kv_type(kv_cache_type == KvType::kF16 ? DType::kF16 : kv_cache_type == KvType::kQ8_0 ? DType::kQ8_0 : DType::kF32) {
     const Config& c = model.config();
     const int64_t H = c.n_embd, d = c.head_dim, kv_dim = c.n_head_kv * d;
     int n_attn = 0, n_conv = 0;
