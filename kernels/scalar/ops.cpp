@@ -68,48 +68,53 @@ namespace {
 const uint8_t* row_at(const void* rows, size_t stride, int64_t r) {
     return static_cast<const uint8_t*>(rows) + static_cast<size_t>(r) * stride;
 }
+
+// Scores of n_q queries against n_rows rows through the row type's dot product.
+template <float (*Dot)(const void*, const void*, int64_t)>
+void dot_rows_by(const void* rows, size_t stride, int64_t n_rows, const void* q, size_t q_stride, int n_q, int64_t n,
+                 float scale, float* out, size_t out_stride) {
+    for (int j = 0; j < n_q; ++j)
+        for (int64_t r = 0; r < n_rows; ++r)
+            out[static_cast<size_t>(j) * out_stride + static_cast<size_t>(r)] =
+                scale * Dot(row_at(rows, stride, r), static_cast<const uint8_t*>(q) + static_cast<size_t>(j) * q_stride, n);
+}
+
+// y_j += Σ_r w_j[r]·row r through the row type's axpy.
+template <void (*Axpy)(float, const void*, float*, int64_t)>
+void axpy_rows_by(const void* rows, size_t stride, int64_t n_rows, const float* w, size_t w_stride, int n_q, float* y,
+                  size_t y_stride, int64_t n) {
+    for (int j = 0; j < n_q; ++j)
+        for (int64_t r = 0; r < n_rows; ++r)
+            Axpy(w[static_cast<size_t>(j) * w_stride + static_cast<size_t>(r)], row_at(rows, stride, r),
+                 y + static_cast<size_t>(j) * y_stride, n);
+}
 }  // namespace
 
 void dot_rows_f32(const void* rows, size_t stride, int64_t n_rows, const void* q, size_t q_stride, int n_q, int64_t n,
                   float scale, float* out, size_t out_stride) {
-    for (int j = 0; j < n_q; ++j)
-        for (int64_t r = 0; r < n_rows; ++r)
-            out[static_cast<size_t>(j) * out_stride + static_cast<size_t>(r)] =
-                scale * vec_dot_f32(row_at(rows, stride, r), static_cast<const uint8_t*>(q) + static_cast<size_t>(j) * q_stride, n);
+    dot_rows_by<vec_dot_f32>(rows, stride, n_rows, q, q_stride, n_q, n, scale, out, out_stride);
 }
 
 void dot_rows_f16(const void* rows, size_t stride, int64_t n_rows, const void* q, size_t q_stride, int n_q, int64_t n,
                   float scale, float* out, size_t out_stride) {
-    for (int j = 0; j < n_q; ++j)
-        for (int64_t r = 0; r < n_rows; ++r)
-            out[static_cast<size_t>(j) * out_stride + static_cast<size_t>(r)] =
-                scale * vec_dot_f16(row_at(rows, stride, r), static_cast<const uint8_t*>(q) + static_cast<size_t>(j) * q_stride, n);
+    dot_rows_by<vec_dot_f16>(rows, stride, n_rows, q, q_stride, n_q, n, scale, out, out_stride);
 }
 
 void axpy_rows_f32(const void* rows, size_t stride, int64_t n_rows, const float* w, size_t w_stride, int n_q, float* y,
                    size_t y_stride, int64_t n) {
-    for (int j = 0; j < n_q; ++j)
-        for (int64_t r = 0; r < n_rows; ++r)
-            axpy_f32(w[static_cast<size_t>(j) * w_stride + static_cast<size_t>(r)], row_at(rows, stride, r),
-                     y + static_cast<size_t>(j) * y_stride, n);
+    axpy_rows_by<axpy_f32>(rows, stride, n_rows, w, w_stride, n_q, y, y_stride, n);
 }
 
 void axpy_rows_f16(const void* rows, size_t stride, int64_t n_rows, const float* w, size_t w_stride, int n_q, float* y,
                    size_t y_stride, int64_t n) {
-    for (int j = 0; j < n_q; ++j)
-        for (int64_t r = 0; r < n_rows; ++r)
-            axpy_f16(w[static_cast<size_t>(j) * w_stride + static_cast<size_t>(r)], row_at(rows, stride, r),
-                     y + static_cast<size_t>(j) * y_stride, n);
+    axpy_rows_by<axpy_f16>(rows, stride, n_rows, w, w_stride, n_q, y, y_stride, n);
 }
 
 // Q8_0 cache rows (--kv-type q8_0): the query is a Q8_0 row too, so a score is the Q8_0 dot
 // product; a value row adds its int8 elements times its block scale.
 void dot_rows_q8_0(const void* rows, size_t stride, int64_t n_rows, const void* q, size_t q_stride, int n_q, int64_t n,
                    float scale, float* out, size_t out_stride) {
-    for (int j = 0; j < n_q; ++j)
-        for (int64_t r = 0; r < n_rows; ++r)
-            out[static_cast<size_t>(j) * out_stride + static_cast<size_t>(r)] =
-                scale * vec_dot_q8_0(row_at(rows, stride, r), static_cast<const uint8_t*>(q) + static_cast<size_t>(j) * q_stride, n);
+    dot_rows_by<vec_dot_q8_0>(rows, stride, n_rows, q, q_stride, n_q, n, scale, out, out_stride);
 }
 
 void axpy_rows_q8_0(const void* rows, size_t stride, int64_t n_rows, const float* w, size_t w_stride, int n_q, float* y,
