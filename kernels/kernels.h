@@ -72,7 +72,7 @@ struct KernelTable {
     // k-1 state columns (oldest first, state[j*n + c]) followed by s[c]; then the state shifts
     // left and s is appended.
     void (*short_conv_step)(const float* s, const float* w, float* state, float* y, int64_t n, int k);
-    // Σ of n 64-bit words (wrapping): a pure stream of reads with the ISA's widest loads, which is
+    // Σ of n 64-bit words (wrapping): a pure stream of reads with the ISA's vector loads, which is
     // how the memory-bandwidth figures that decode speed is judged against are measured.
     uint64_t (*read_sum)(const uint64_t* p, int64_t n);
 };

@@ -1,7 +1,8 @@
 #pragma once
-// Float kernels written once on xsimd and instantiated per ISA (the including translation unit
-// is compiled with that ISA's flags). Same formulas as kernels/scalar/ops.cpp; the sums run in
-// f32 lanes instead of double, so results differ from scalar in the last bits only.
+// Float kernels (and the memory-read probe) written once on xsimd and instantiated per ISA (the
+// including translation unit is compiled with that ISA's flags). Same formulas as
+// kernels/scalar/ops.cpp; the sums run in f32 lanes instead of double, so results differ from
+// scalar in the last bits only.
 
 #include <cmath>
 #include <cstdint>

@@ -48,7 +48,7 @@ double measure_read_bandwidth(int n_threads, uint64_t buffer_bytes) {
                     for (size_t i = 0; i < slice; ++i) const_cast<uint64_t*>(p)[i] = i;
                 ready.fetch_add(1);
                 while (!go.load()) std::this_thread::yield();
-                sink.fetch_add(kt.read_sum(p, static_cast<int64_t>(slice)));  // the widest loads this CPU has
+                sink.fetch_add(kt.read_sum(p, static_cast<int64_t>(slice)));  // the kernel table's read loop
             });
         }
         while (ready.load() < n_threads) std::this_thread::yield();
