@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../row_loops.h"
 #include "scalar.h"
 #include "../types.h"
 
@@ -64,31 +65,9 @@ void axpy_f16(float a, const void* x, float* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] += a * f16_to_f32(v[i]);
 }
 
-namespace {
-const uint8_t* row_at(const void* rows, size_t stride, int64_t r) {
-    return static_cast<const uint8_t*>(rows) + static_cast<size_t>(r) * stride;
-}
-
-// Scores of n_q queries against n_rows rows through the row type's dot product.
-template <float (*Dot)(const void*, const void*, int64_t)>
-void dot_rows_by(const void* rows, size_t stride, int64_t n_rows, const void* q, size_t q_stride, int n_q, int64_t n,
-                 float scale, float* out, size_t out_stride) {
-    for (int j = 0; j < n_q; ++j)
-        for (int64_t r = 0; r < n_rows; ++r)
-            out[static_cast<size_t>(j) * out_stride + static_cast<size_t>(r)] =
-                scale * Dot(row_at(rows, stride, r), static_cast<const uint8_t*>(q) + static_cast<size_t>(j) * q_stride, n);
-}
-
-// y_j += Σ_r w_j[r]·row r through the row type's axpy.
-template <void (*Axpy)(float, const void*, float*, int64_t)>
-void axpy_rows_by(const void* rows, size_t stride, int64_t n_rows, const float* w, size_t w_stride, int n_q, float* y,
-                  size_t y_stride, int64_t n) {
-    for (int j = 0; j < n_q; ++j)
-        for (int64_t r = 0; r < n_rows; ++r)
-            Axpy(w[static_cast<size_t>(j) * w_stride + static_cast<size_t>(r)], row_at(rows, stride, r),
-                 y + static_cast<size_t>(j) * y_stride, n);
-}
-}  // namespace
+using row_loops::axpy_rows_by;
+using row_loops::dot_rows_by;
+using row_loops::row_at;
 
 void dot_rows_f32(const void* rows, size_t stride, int64_t n_rows, const void* q, size_t q_stride, int n_q, int64_t n,
                   float scale, float* out, size_t out_stride) {
