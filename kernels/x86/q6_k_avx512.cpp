@@ -37,21 +37,23 @@ inline void unpack_half(const BlockQ6_K& x, int half, __m512i& lo, __m512i& hi) 
                          _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hq, 4), m2), 4));
 }
 
-// The block's 16 scales as int16, widened so that int16 lane j of vector k (64 elements, 32
-// pair sums) holds scale 4k + j/8: the scale of the sub-block its pair of elements lies in.
-inline void expand_scales(const BlockQ6_K& x, __m512i (&sc)[4]) {
-    const __m512i s16 = _mm512_castsi256_si512(
-        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales))));
+// The block's 16 scales as int16 (returned, for the offset term), and widened so that int16 lane
+// j of vector k (64 elements, 32 pair sums) holds scale 4k + j/8: the scale of the sub-block its
+// pair of elements lies in.
+inline __m256i expand_scales(const BlockQ6_K& x, __m512i (&sc)[4]) {
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
+    const __m512i s16 = _mm512_castsi256_si512(sc16);
     const __m512i lane = _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13,
                                           12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i sub = _mm512_srli_epi16(lane, 3);  // j / 8
     for (int k = 0; k < 4; ++k)
         sc[k] = _mm512_permutexvar_epi16(_mm512_add_epi16(sub, _mm512_set1_epi16(static_cast<short>(4 * k))), s16);
+    return sc16;
 }
 
-// 32 · Σ scale·bsum of one activation block, as 8 int32 lanes in the low half of a zmm.
-inline __m512i offset_term(const BlockQ6_K& x, const BlockQ8_K& y) {
-    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
+// 32 · Σ scale·bsum of one activation block (sc16: the block's scales from expand_scales), as 8
+// int32 lanes in the low half of a zmm.
+inline __m512i offset_term(__m256i sc16, const BlockQ8_K& y) {
     const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
     return _mm512_zextsi256_si512(_mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5));
 }
@@ -77,8 +79,8 @@ float vec_dot_q6_k_512(const void* w, const void* a, int64_t n) {
         __m512i q[4], sc[4];
         unpack_half(x[b], 0, q[0], q[1]);
         unpack_half(x[b], 1, q[2], q[3]);
-        expand_scales(x[b], sc);
-        const __m512i total = _mm512_sub_epi32(block_sum(q, sc, y[b]), offset_term(x[b], y[b]));
+        const __m256i sc16 = expand_scales(x[b], sc);
+        const __m512i total = _mm512_sub_epi32(block_sum(q, sc, y[b]), offset_term(sc16, y[b]));
         acc = _mm512_fmadd_ps(_mm512_set1_ps(kHalf[x[b].d] * y[b].d), _mm512_cvtepi32_ps(total), acc);
     }
     return _mm512_reduce_add_ps(acc);
@@ -94,10 +96,10 @@ void vec_dot_x4_q6_k_512(const void* w, const void* act, size_t stride, int64_t 
         __m512i q[4], sc[4];
         unpack_half(x[b], 0, q[0], q[1]);
         unpack_half(x[b], 1, q[2], q[3]);
-        expand_scales(x[b], sc);
+        const __m256i sc16 = expand_scales(x[b], sc);
         const float d = kHalf[x[b].d];
         for (int j = 0; j < 4; ++j) {
-            const __m512i total = _mm512_sub_epi32(block_sum(q, sc, y[j][b]), offset_term(x[b], y[j][b]));
+            const __m512i total = _mm512_sub_epi32(block_sum(q, sc, y[j][b]), offset_term(sc16, y[j][b]));
             acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(d * y[j][b].d), _mm512_cvtepi32_ps(total), acc[j]);
         }
     }
