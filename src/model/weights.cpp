@@ -165,12 +165,15 @@ Weights bind_weights(const ModelFiles& files) {
 namespace {
 
 // The whole pages inside [p, p + n): given back to the OS (a read-only file mapping re-reads
-// them if ever touched again, which the repacked model never does).
-void release_pages(const uint8_t* p, size_t n) {
+// them if ever touched again, which the repacked model never does). Returns how far from p they
+// reach (0 if none), where the next release of the same range should start.
+size_t release_pages(const uint8_t* p, size_t n) {
     const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
     const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
-    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    if (end <= begin) return 0;
+    madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    return end - reinterpret_cast<uintptr_t>(p);
 }
 
 }  // namespace
@@ -209,12 +212,13 @@ size_t repack_weights(Weights& w, const KernelTable& kt) {
         // In slices of ~16 MiB, each slice's file pages given back once moved: the 215 MB head
         // moved whole kept its file pages and their copy resident together (peak RSS +200 MB).
         const int64_t slice = std::max<int64_t>(8, static_cast<int64_t>((size_t{16} << 20) / m->row_bytes) / 8 * 8);
+        size_t released = 0;  // bytes from m->data whose pages are given back
         for (int64_t r = 0; r < m->n_out; r += slice) {
             const int64_t rows = std::min(slice, m->n_out - r);
             const uint8_t* src = m->row(r);
             if (packed) repack_rows8(m->type, src, at + static_cast<size_t>(r / 8) * packed8_group_bytes(m->type, m->n_in), rows, m->n_in);
             else std::memcpy(at + static_cast<size_t>(r) * m->row_bytes, src, static_cast<size_t>(rows) * m->row_bytes);
-            release_pages(m->data, static_cast<size_t>(r + rows) * m->row_bytes);  // all moved so far
+            released += release_pages(m->data + released, static_cast<size_t>(r + rows) * m->row_bytes - released);
         }
         m->data = at;
         m->packed8 = packed;
