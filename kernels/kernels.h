@@ -97,7 +97,7 @@ const KernelTable& neon_dotprod_kernel_table();
 // Rearranges n_rows (a multiple of 8) rows of type t into the 8-row interleaved layout the
 // table's gemv8[t] reads; dst and src do not overlap. Only types with a gemv8 kernel.
 void repack_rows8(DType t, const uint8_t* src, uint8_t* dst, int64_t n_rows, int64_t n_cols);
-// Bytes of one group of 8 repacked rows of n_cols (Q4_K's layout is a little larger).
+// Bytes of one group of 8 repacked rows of n_cols: the same as 8 plain rows for every type.
 size_t packed8_group_bytes(DType t, int64_t n_cols);
 
 // Bytes needed to hold one activation row of n floats converted for weights of type w.

@@ -124,11 +124,15 @@ static_assert(sizeof(BlockQ4_0x8) == 8 * 18);
 struct BlockQ8_0x8 { f16_t d[8]; int8_t qs[256]; };
 static_assert(sizeof(BlockQ8_0x8) == 8 * 34);
 
-// Q4_K repacked 8 rows at a time: scales and mins unpacked to bytes ([sub-block][row]), and the
-// nibbles interleaved like BlockQ4_0x8 (chunk c, step k: bytes qs[32c+4k..+3] of rows 0..7).
-// 32 bytes larger than 8 BlockQ4_K (the 6-bit scales are stored unpacked).
-struct BlockQ4_Kx8 { f16_t d[8]; f16_t dmin[8]; uint8_t sc[8][8]; uint8_t mn[8][8]; uint8_t qs[8 * 128]; };
-static_assert(sizeof(BlockQ4_Kx8) == 1184);
+// Q4_K repacked 8 rows at a time: the same bytes as 8 BlockQ4_K. The nibbles are interleaved
+// like BlockQ4_0x8 (chunk c, step k: bytes qs[32c+4k..+3] of rows 0..7). The 6-bit scales and
+// mins of the 64 (sub-block, row) entries e = 8·sub + row, repacked so that one vector pass
+// unpacks them (kernels/x86/q4_k_x8_scales.h):
+//   lo[e]          = (sc & 15) | (mn & 15) << 4
+//   hi[e % 32]     holds entry e's (sc >> 4) | (mn >> 4) << 2 in its low nibble for e < 32,
+//                  in its high nibble for e >= 32.
+struct BlockQ4_Kx8 { f16_t d[8]; f16_t dmin[8]; uint8_t lo[64]; uint8_t hi[32]; uint8_t qs[8 * 128]; };
+static_assert(sizeof(BlockQ4_Kx8) == 8 * 144);
 
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_1) == 20);

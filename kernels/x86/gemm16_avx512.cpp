@@ -12,6 +12,7 @@
 #include "../kquant.h"
 #include "../types.h"
 #include "gemm16_avx512.h"
+#include "q4_k_x8_scales.h"
 
 namespace lfm::avx512 {
 
@@ -142,6 +143,7 @@ void gemm16x8_q4_k(const void* w, size_t group_bytes, const void* act, size_t ac
     for (int64_t b = 0; b < n / QK_K; ++b) {
         const BlockQ8_K* y[kTokens];
         for (int j = 0; j < kTokens; ++j) y[j] = reinterpret_cast<const BlockQ8_K*>(a + static_cast<size_t>(j) * act_stride) + b;
+        const x86::Q4KScales8 sa = x86::unpack_q4_k_x8_scales(xa[b]), sb = x86::unpack_q4_k_x8_scales(xb[b]);
         __m512i isum[kTokens];
         for (auto& v : isum) v = _mm512_setzero_si512();
         for (int c = 0; c < 4; ++c) {
@@ -152,8 +154,8 @@ void gemm16x8_q4_k(const void* w, size_t group_bytes, const void* act, size_t ac
                     const __m512i v = load_pair(xa[b].qs + 256 * c + 32 * k, xb[b].qs + 256 * c + 32 * k);
                     q[k] = _mm512_and_si512(half ? _mm512_srli_epi16(v, 4) : v, mask);
                 }
-                const __m128i sc8 = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(xa[b].sc[sub])),
-                                                       _mm_loadl_epi64(reinterpret_cast<const __m128i*>(xb[b].sc[sub])));
+                const __m128i sc8 = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sa.sc[sub])),
+                                                       _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sb.sc[sub])));
                 const __m512i sc = _mm512_cvtepu8_epi32(sc8);
                 for (int j = 0; j < kTokens; ++j) {
                     const int8_t* yq = y[j]->qs + 64 * c + 32 * half;
@@ -169,11 +171,11 @@ void gemm16x8_q4_k(const void* w, size_t group_bytes, const void* act, size_t ac
         // Mins as int16 pairs: lane r of mn16[i] holds (mn[2i][r], mn[2i+1][r]).
         __m512i mn16[4];
         for (int i = 0; i < 4; ++i) {
-            auto pairs = [&](const BlockQ4_Kx8& x) {
+            auto pairs = [&](const x86::Q4KScales8& x) {
                 return _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x.mn[2 * i])),
                                          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x.mn[2 * i + 1])));
             };
-            mn16[i] = _mm512_cvtepu8_epi16(_mm256_set_m128i(pairs(xb[b]), pairs(xa[b])));
+            mn16[i] = _mm512_cvtepu8_epi16(_mm256_set_m128i(pairs(sb), pairs(sa)));
         }
         const __m512 dx = load_scales(xa[b].d, xb[b].d), mx = load_scales(xa[b].dmin, xb[b].dmin);
         for (int j = 0; j < kTokens; ++j) {

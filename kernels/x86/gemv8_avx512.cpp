@@ -12,6 +12,7 @@
 #include "../kernels.h"
 #include "../types.h"
 #include "gemv8_avx512.h"
+#include "q4_k_x8_scales.h"
 
 namespace lfm::avx512 {
 
@@ -75,6 +76,7 @@ void gemv8_q4_k_512(const void* w, const void* a, int64_t n, float* out) {
     const __m512i hi_idx[4] = {step_pair(8), step_pair(10), step_pair(12), step_pair(14)};
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; ++b) {
+        const x86::Q4KScales8 scales = x86::unpack_q4_k_x8_scales(x[b]);
         __m512i isum = _mm512_setzero_si512(), msum = _mm512_setzero_si512();
         for (int c = 0; c < 4; ++c) {
             const __m512i yv = _mm512_loadu_si512(y[b].qs + 64 * c);
@@ -85,12 +87,12 @@ void gemv8_q4_k_512(const void* w, const void* a, int64_t n, float* out) {
                 hi = _mm512_dpbusd_epi32(hi, _mm512_and_si512(_mm512_srli_epi16(q, 4), mask),
                                          _mm512_permutexvar_epi32(hi_idx[k], yv));
             }
-            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(lo, rows_u8_twice(x[b].sc[2 * c])));
-            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(hi, rows_u8_twice(x[b].sc[2 * c + 1])));
+            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(lo, rows_u8_twice(scales.sc[2 * c])));
+            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(hi, rows_u8_twice(scales.sc[2 * c + 1])));
         }
         // mins of sub-blocks 2s (lanes 0..7) and 2s+1 (lanes 8..15), both halves summed below
         for (int s = 0; s < 4; ++s) {
-            const __m512i mn = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].mn[2 * s])));
+            const __m512i mn = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales.mn[2 * s])));
             const int bs0 = y[b].bsums[4 * s] + y[b].bsums[4 * s + 1];
             const int bs1 = y[b].bsums[4 * s + 2] + y[b].bsums[4 * s + 3];
             const __m512i bs = _mm512_inserti64x4(_mm512_set1_epi32(bs0), _mm256_set1_epi32(bs1), 1);
