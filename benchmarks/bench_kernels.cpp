@@ -263,6 +263,39 @@ void BM_AttentionGroup(benchmark::State& state, int heads_per_call) {
 BENCHMARK_CAPTURE(BM_AttentionGroup, grouped, 4)->Arg(4096)->Arg(32768);
 BENCHMARK_CAPTURE(BM_AttentionGroup, per_head, 1)->Arg(4096)->Arg(32768);
 
+// The prompt path: a tile of 4 tokens × the group's 4 heads (kAttendTile queries) over the same
+// F16 rows, the block of rows widened once for all 16 (attend_tile). positions/s counts token ×
+// position pairs as BM_AttentionGroup does, so the two read side by side.
+void BM_AttendTile(benchmark::State& state) {
+    const lfm::KernelTable& k = lfm::kernels();
+    const int64_t depth = state.range(0), d = 64;
+    const size_t hb = lfm::row_bytes(lfm::DType::kF16, d);
+    std::vector<uint8_t> K(hb * static_cast<size_t>(depth)), V(K.size());
+    std::mt19937 rng(3);
+    std::vector<float> x(static_cast<size_t>(d));
+    for (auto* rows : {&K, &V})
+        for (int64_t r = 0; r < depth; ++r) {
+            for (auto& v : x) v = static_cast<float>(rng() % 1000) / 500.0f - 1.0f;
+            k.quantize_row[static_cast<uint32_t>(lfm::DType::kF16)](x.data(), rows->data() + static_cast<size_t>(r) * hb, d);
+        }
+    std::vector<float> q(static_cast<size_t>(lfm::kAttendTile * d)), out(q.size()), scratch(lfm::attend_scratch_floats(d));
+    for (auto& v : q) v = static_cast<float>(rng() % 1000) / 500.0f - 1.0f;
+    const float* qp[lfm::kAttendTile];
+    float* op[lfm::kAttendTile];
+    int64_t n_keys[lfm::kAttendTile];
+    for (int m = 0; m < lfm::kAttendTile; ++m) {
+        qp[m] = q.data() + m * d;
+        op[m] = out.data() + m * d;
+        n_keys[m] = depth - 3 + m / 4;  // 4 consecutive tokens of 4 heads each
+    }
+    for (auto _ : state) {
+        lfm::attend_tile(k, lfm::DType::kF16, qp, lfm::kAttendTile, n_keys, K.data(), V.data(), hb, d, 0.125f, op, scratch.data());
+        benchmark::DoNotOptimize(out.data());
+    }
+    state.counters["positions/s"] = benchmark::Counter(static_cast<double>(4 * depth * state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_AttendTile)->Arg(4096)->Arg(32768);
+
 // the tied head of Q4_0 and Q4_K_M files: 128000 × 2048 in Q6_K, 215 MB per decoded token
 BENCHMARK_CAPTURE(BM_Matvec, q6_k_head_avx2, lfm::DType::kQ6_K, "avx2")->Args({128000, 2048})->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Matvec, q6_k_head_avx512, lfm::DType::kQ6_K, "avx512")->Args({128000, 2048})->Unit(benchmark::kMillisecond);

@@ -44,6 +44,19 @@ using AxpyRowsFn = void (*)(const void* rows, size_t stride, int64_t n_rows, con
 // Expands n elements of a weight row to floats.
 using DequantizeRowFn = void (*)(const void* row, float* out, int64_t n);
 
+// Flash attention (prompt batches): a tile of kAttendTile queries meets the keys and values a
+// block of at most kAttendBlock rows at a time, with a running (online) softmax, so each block
+// of cache rows is converted to floats once for the whole tile and the scores never leave L1.
+constexpr int kAttendTile = 16;
+constexpr int64_t kAttendBlock = 64;
+// One block: qt holds the tile's queries already scaled, transposed: qt[i·kAttendTile + m] is
+// element i of query m. k and v: n_rows (≤ kAttendBlock) rows of d floats. Query m sees rows
+// r < n_visible[m] only (≤ 0: none of them). Per query the running max mx[m] and sum of
+// exponentials sum[m] are updated, and its unnormalised output o[m·d .. m·d+d) is rescaled to
+// the new max and the block's weighted values added. Start with mx = -inf, sum = o = 0.
+using AttendBlockFn = void (*)(const float* qt, int64_t d, const float* k, const float* v, int64_t n_rows,
+                               const int32_t* n_visible, float* mx, float* sum, float* o);
+
 struct KernelTable {
     const char* isa;  // "scalar", "avx2", ...
 
@@ -58,6 +71,8 @@ struct KernelTable {
     AxpyFn axpy[kDTypeIdLimit];  // F32 and F16
     DotRowsFn dot_rows[kDTypeIdLimit];    // F32, F16 and Q8_0 (the KV cache types)
     AxpyRowsFn axpy_rows[kDTypeIdLimit];  // F32, F16 and Q8_0
+
+    AttendBlockFn attend_block;
 
     // y = w ⊙ x / sqrt(mean(x²) + eps), in place allowed (y == x).
     void (*rmsnorm)(const float* x, const float* w, float* y, int64_t n, float eps);
@@ -112,5 +127,13 @@ void quantize_activation(const KernelTable& k, DType w, const float* x, void* ou
 // keep r1 - r0 small enough for those rows to stay in cache while the tokens pass.
 void matmul_packed_rows(const KernelTable& k, DType w, const uint8_t* packed, size_t group_bytes, const uint8_t* act,
                         size_t act_stride, int64_t n_tok, int64_t n, float* y, int64_t y_stride, int64_t r0, int64_t r1);
+
+// Causal attention of n_q ≤ kAttendTile queries (q[m]: d floats) over rows of one KV head's cache
+// (type kv: F32, F16 or Q8_0; `row_stride` bytes apart): query m attends to rows [0, n_keys[m]),
+// n_keys[m] ≥ 1. out[m] = Σ_r softmax_r(scale · q_m·K_r) · V_r. scratch: attend_scratch_floats(d).
+void attend_tile(const KernelTable& k, DType kv, const float* const* q, int n_q, const int64_t* n_keys,
+                 const uint8_t* keys, const uint8_t* values, size_t row_stride, int64_t d, float scale,
+                 float* const* out, float* scratch);
+size_t attend_scratch_floats(int64_t d);
 
 }  // namespace lfm

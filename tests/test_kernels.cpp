@@ -564,6 +564,149 @@ TEST(IsaVsScalarOps, AttentionRowKernelsMatchScalar) {
     }
 }
 
+// The row wideners every ISA has its own of (the KV cache types) give exactly the scalar floats.
+TEST(IsaVsScalarOps, DequantizeRowIsExact) {
+    std::mt19937 rng(25);
+    for (const std::string& isa : available_isas()) {
+        const KernelTable& k = *kernel_table(isa);
+        for (DType t : {DType::kF32, DType::kF16, DType::kQ8_0}) {
+            for (int64_t n : {32, 64, 96, 136}) {
+                if (t == DType::kQ8_0 && n % 32 != 0) continue;
+                const std::vector<uint8_t> row = random_weights(t, n, rng);
+                std::vector<float> want(static_cast<size_t>(n)), got(want.size(), -1.0f);
+                scalar_kernel_table().dequantize_row[static_cast<uint32_t>(t)](row.data(), want.data(), n);
+                k.dequantize_row[static_cast<uint32_t>(t)](row.data(), got.data(), n);
+                for (size_t i = 0; i < want.size(); ++i)
+                    ASSERT_EQ(std::memcmp(&got[i], &want[i], 4), 0) << isa << " " << dtype_name(t) << " n=" << n << " i=" << i;
+            }
+        }
+    }
+}
+
+// The flash-attention step on every ISA against the scalar loops: masks that hide none, some or
+// all of a block's rows from a query, a first block (max -inf) and a later one (running state).
+TEST(IsaVsScalarOps, AttendBlockMatchesScalar) {
+    const KernelTable& ref = scalar_kernel_table();
+    std::mt19937 rng(23);
+    std::normal_distribution<float> gauss(0.0f, 1.5f);
+    for (const std::string& isa : available_isas()) {
+        const KernelTable& k = *kernel_table(isa);
+        for (int64_t d : {8, 24, 64, 72, 136}) {
+            for (int64_t n_rows : {int64_t{1}, int64_t{5}, kAttendBlock}) {
+                for (bool first : {true, false}) {
+                    const auto n = static_cast<size_t>(d);
+                    std::vector<float> qt(n * kAttendTile), kr(n * static_cast<size_t>(n_rows)), vr(kr.size());
+                    for (auto* vec : {&qt, &kr, &vr})
+                        for (auto& x : *vec) x = gauss(rng);
+                    int32_t visible[kAttendTile];
+                    for (int m = 0; m < kAttendTile; ++m)
+                        visible[m] = static_cast<int32_t>(m % 4 == 0 ? 0 : m % 4 == 1 ? n_rows + 3 : static_cast<int64_t>(rng() % static_cast<uint32_t>(n_rows + 1)));
+                    visible[1] = 1;  // at least one query sees something even when n_rows is 1
+                    std::vector<float> mx(kAttendTile, -INFINITY), sum(kAttendTile, 0.0f), o(n * kAttendTile, 0.0f);
+                    if (!first)
+                        for (int m = 0; m < kAttendTile; ++m) {
+                            mx[static_cast<size_t>(m)] = gauss(rng);
+                            sum[static_cast<size_t>(m)] = 1.0f + std::fabs(gauss(rng));
+                            for (size_t i = 0; i < n; ++i) o[static_cast<size_t>(m) * n + i] = gauss(rng);
+                        }
+                    std::vector<float> mx2 = mx, sum2 = sum, o2 = o;
+                    ref.attend_block(qt.data(), d, kr.data(), vr.data(), n_rows, visible, mx.data(), sum.data(), o.data());
+                    k.attend_block(qt.data(), d, kr.data(), vr.data(), n_rows, visible, mx2.data(), sum2.data(), o2.data());
+                    for (int m = 0; m < kAttendTile; ++m) {
+                        const auto mi = static_cast<size_t>(m);
+                        const std::string where = isa + " d=" + std::to_string(d) + " rows=" + std::to_string(n_rows) +
+                                                  (first ? " first" : " later") + " query " + std::to_string(m);
+                        if (std::isinf(mx[mi])) {
+                            ASSERT_TRUE(std::isinf(mx2[mi]) && mx2[mi] < 0) << where;
+                        } else {
+                            ASSERT_NEAR(mx2[mi], mx[mi], 1e-4f * (1 + std::fabs(mx[mi]))) << where;
+                        }
+                        ASSERT_NEAR(sum2[mi], sum[mi], 1e-4f * (1 + std::fabs(sum[mi]))) << where;
+                        for (size_t i = 0; i < n; ++i)
+                            ASSERT_NEAR(o2[mi * n + i], o[mi * n + i], 1e-4f * (1 + std::fabs(o[mi * n + i]))) << where << " i=" << i;
+                    }
+                }
+            }
+        }
+    }
+}
+
+// attend_tile against attention written out in doubles (scores, exact softmax, weighted sum) over
+// the cache rows as stored: any tile size, keys spanning several blocks and ending mid-block.
+TEST(Attention, TileEqualsExactSoftmaxAttention) {
+    std::mt19937 rng(24);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    for (const std::string& isa : available_isas()) {
+        const KernelTable& k = *kernel_table(isa);
+        for (DType t : {DType::kF32, DType::kF16, DType::kQ8_0}) {
+            for (int64_t d : {32, 64, 72}) {
+                if (t == DType::kQ8_0 && d % 32 != 0) continue;
+                for (int n_q : {1, 7, kAttendTile}) {
+                    const auto n = static_cast<size_t>(d);
+                    const int64_t n_rows = 200;
+                    const size_t stride = row_bytes(t, d) + 4;
+                    std::vector<uint8_t> keys(stride * static_cast<size_t>(n_rows)), values(keys.size());
+                    std::vector<float> x(n);
+                    for (auto* rows : {&keys, &values})
+                        for (int64_t r = 0; r < n_rows; ++r) {
+                            for (auto& v : x) v = 2.0f * gauss(rng);
+                            k.quantize_row[static_cast<uint32_t>(t)](x.data(), rows->data() + static_cast<size_t>(r) * stride, d);
+                        }
+                    std::vector<float> q(n * static_cast<size_t>(n_q)), out(q.size(), -9.0f);
+                    for (auto& v : q) v = gauss(rng);
+                    const float* qp[kAttendTile];
+                    float* op[kAttendTile];
+                    int64_t n_keys[kAttendTile];
+                    for (int m = 0; m < n_q; ++m) {
+                        qp[m] = q.data() + static_cast<size_t>(m) * n;
+                        op[m] = out.data() + static_cast<size_t>(m) * n;
+                        n_keys[m] = m == 0 ? 1 : 1 + static_cast<int64_t>(rng() % static_cast<uint32_t>(n_rows));
+                    }
+                    if (n_q > 1) n_keys[n_q - 1] = n_rows;
+                    std::vector<float> scratch(attend_scratch_floats(d));
+                    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+                    attend_tile(k, t, qp, n_q, n_keys, keys.data(), values.data(), stride, d, scale, op, scratch.data());
+                    // the reference sees the rows as the scalar dequantizer widens them
+                    std::vector<float> kr(n), vr(n);
+                    for (int m = 0; m < n_q; ++m) {
+                        std::vector<double> s(static_cast<size_t>(n_keys[m]));
+                        for (int64_t r = 0; r < n_keys[m]; ++r) {
+                            scalar_kernel_table().dequantize_row[static_cast<uint32_t>(t)](keys.data() + static_cast<size_t>(r) * stride, kr.data(), d);
+                            double dot = 0;
+                            for (size_t i = 0; i < n; ++i) dot += static_cast<double>(qp[m][i]) * kr[i];
+                            s[static_cast<size_t>(r)] = dot * scale;
+                        }
+                        const double top = *std::max_element(s.begin(), s.end());
+                        double total = 0;
+                        for (auto& v : s) total += (v = std::exp(v - top));
+                        std::vector<double> want(n, 0.0);
+                        for (int64_t r = 0; r < n_keys[m]; ++r) {
+                            scalar_kernel_table().dequantize_row[static_cast<uint32_t>(t)](values.data() + static_cast<size_t>(r) * stride, vr.data(), d);
+                            for (size_t i = 0; i < n; ++i) want[i] += s[static_cast<size_t>(r)] / total * vr[i];
+                        }
+                        for (size_t i = 0; i < n; ++i)
+                            ASSERT_NEAR(op[m][i], want[i], 2e-5 * (1 + std::fabs(want[i])))
+                                << isa << " " << dtype_name(t) << " d=" << d << " n_q=" << n_q << " query " << m << " keys " << n_keys[m] << " i=" << i;
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST(Attention, TileRejectsBadShapes) {
+    const KernelTable& k = scalar_kernel_table();
+    std::vector<float> scratch(attend_scratch_floats(8)), q(8), o(8);
+    const float* qp[1] = {q.data()};
+    float* op[1] = {o.data()};
+    const int64_t none[1] = {0};
+    std::vector<uint8_t> rows(64);
+    EXPECT_THROW(attend_tile(k, DType::kF32, qp, 1, none, rows.data(), rows.data(), 32, 8, 1.0f, op, scratch.data()),
+                 std::invalid_argument);
+    EXPECT_THROW(attend_tile(k, DType::kF32, qp, 0, none, rows.data(), rows.data(), 32, 8, 1.0f, op, scratch.data()),
+                 std::invalid_argument);
+}
+
 // The bandwidth probe: a wrapping sum, so every ISA's result is exact and equal.
 TEST(IsaVsScalarOps, ReadSumMatchesScalar) {
     std::mt19937_64 rng(21);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../kernels.h"
 #include "../row_loops.h"
 #include "scalar.h"
 #include "../types.h"
@@ -38,6 +39,36 @@ void softmax(float* x, int64_t n) {
     }
     const float inv = static_cast<float>(1.0 / sum);
     for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+// The plain loops of the flash-attention step (kernels.h): scores, masked running max, the
+// rescale of the old sums and outputs, then the block's weighted values.
+void attend_block(const float* qt, int64_t d, const float* k, const float* v, int64_t n_rows,
+                  const int32_t* n_visible, float* mx, float* sum, float* o) {
+    constexpr float kNone = -INFINITY;
+    float p[kAttendBlock];
+    for (int m = 0; m < kAttendTile; ++m) {
+        float block_max = kNone;
+        for (int64_t r = 0; r < n_rows; ++r) {
+            float s = 0.0f;
+            for (int64_t i = 0; i < d; ++i) s += qt[i * kAttendTile + m] * k[r * d + i];
+            p[r] = r < n_visible[m] ? s : kNone;
+            block_max = std::max(block_max, p[r]);
+        }
+        const float new_max = std::max(mx[m], block_max);
+        const float shift = new_max == kNone ? 0.0f : new_max;  // nothing seen yet: every weight is 0
+        const float alpha = std::exp(mx[m] - shift);
+        float* om = o + m * d;
+        for (int64_t i = 0; i < d; ++i) om[i] *= alpha;
+        float block_sum = 0.0f;
+        for (int64_t r = 0; r < n_rows; ++r) {
+            const float w = std::exp(p[r] - shift);
+            block_sum += w;
+            for (int64_t i = 0; i < d; ++i) om[i] += w * v[r * d + i];
+        }
+        sum[m] = sum[m] * alpha + block_sum;
+        mx[m] = new_max;
+    }
 }
 
 void silu_mul(float* gate, const float* up, int64_t n) {

@@ -44,6 +44,8 @@ float vec_dot_q6_k(const void* w, const void* a, int64_t n);
 void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps);
 void rope_neox(float* x, int n_heads, int head_dim, const float* cos_sin);
 void softmax(float* x, int64_t n);
+void attend_block(const float* qt, int64_t d, const float* k, const float* v, int64_t n_rows,
+                  const int32_t* n_visible, float* mx, float* sum, float* o);
 void silu_mul(float* gate, const float* up, int64_t n);
 void short_conv_step(const float* s, const float* w, float* state, float* y, int64_t n, int k);
 

@@ -53,6 +53,7 @@ KernelTable make_scalar_table() {
     t.rmsnorm = rmsnorm;
     t.rope_neox = rope_neox;
     t.softmax = softmax;
+    t.attend_block = attend_block;
     t.silu_mul = silu_mul;
     t.short_conv_step = short_conv_step;
     t.read_sum = read_sum;

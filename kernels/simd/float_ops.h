@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <xsimd/xsimd.hpp>
 
+#include "../kernels.h"
+
 namespace lfm::simd {
 
 template <class Arch>
@@ -78,6 +80,89 @@ void softmax(float* x, int64_t n) {
     const B inv(static_cast<float>(1.0 / sum));
     for (i = 0; i + W <= n; i += W) (B::load_unaligned(x + i) * inv).store_unaligned(x + i);
     for (; i < n; ++i) x[i] *= static_cast<float>(1.0 / sum);
+}
+
+// The flash-attention step (kernels.h) with the tile's queries across the lanes: W queries per
+// register, so the running max, the sums and the rescale are plain lane-wise operations.
+// Scores: for eight keys at a time (eight independent sums keep both FMA pipes busy), each
+// element of a key row is broadcast to meet a register of W queries. Outputs: four queries × up to four registers of d held while the
+// block's value rows pass.
+template <class Arch>
+void attend_block(const float* qt, int64_t d, const float* k, const float* v, int64_t n_rows,
+                  const int32_t* n_visible, float* mx, float* sum, float* o) {
+    using B = xsimd::batch<float, Arch>;
+    constexpr int W = static_cast<int>(B::size);
+    constexpr int kKeys = 8;
+    static_assert(kAttendTile % W == 0 && kAttendTile % 4 == 0);
+    const B none(-INFINITY);
+    alignas(64) float p[kAttendBlock][kAttendTile];  // scores, then weights: [row][query]
+    alignas(64) float alpha[kAttendTile];
+    for (int c = 0; c < kAttendTile; c += W) {
+        for (int64_t r0 = 0; r0 < n_rows; r0 += kKeys) {
+            const float* kr[kKeys];
+            for (int u = 0; u < kKeys; ++u) kr[u] = k + std::min(r0 + u, n_rows - 1) * d;  // tail: repeat the last row
+            B acc[kKeys];
+            for (auto& a : acc) a = B(0.0f);
+            for (int64_t i = 0; i < d; ++i) {
+                const B q = B::load_unaligned(qt + i * kAttendTile + c);
+                for (int u = 0; u < kKeys; ++u) acc[u] = xsimd::fma(B(kr[u][i]), q, acc[u]);
+            }
+            for (int u = 0; u < kKeys && r0 + u < n_rows; ++u) acc[u].store_aligned(p[r0 + u] + c);
+        }
+        const B visible_to = xsimd::to_float(xsimd::batch<int32_t, Arch>::load_unaligned(n_visible + c));
+        B block_max = none;
+        for (int64_t r = 0; r < n_rows; ++r) {
+            const B s = xsimd::select(B(static_cast<float>(r)) < visible_to, B::load_aligned(p[r] + c), none);
+            s.store_aligned(p[r] + c);
+            block_max = xsimd::max(block_max, s);
+        }
+        const B old_max = B::load_unaligned(mx + c);
+        const B new_max = xsimd::max(old_max, block_max);
+        const B shift = xsimd::select(new_max == none, B(0.0f), new_max);  // nothing seen yet: weights 0
+        const B a = xsimd::exp(old_max - shift);
+        B total = B::load_unaligned(sum + c) * a;
+        for (int64_t r = 0; r < n_rows; ++r) {
+            const B w = xsimd::exp(B::load_aligned(p[r] + c) - shift);
+            w.store_aligned(p[r] + c);
+            total += w;
+        }
+        total.store_unaligned(sum + c);
+        new_max.store_unaligned(mx + c);
+        a.store_aligned(alpha + c);
+    }
+    for (int m0 = 0; m0 < kAttendTile; m0 += 4) {
+        int64_t i0 = 0;
+        for (; i0 + 4 * W <= d; i0 += 4 * W) {
+            B acc[4][4];
+            for (int j = 0; j < 4; ++j)
+                for (int u = 0; u < 4; ++u) acc[j][u] = B::load_unaligned(o + (m0 + j) * d + i0 + u * W) * B(alpha[m0 + j]);
+            for (int64_t r = 0; r < n_rows; ++r) {
+                B vr[4];
+                for (int u = 0; u < 4; ++u) vr[u] = B::load_unaligned(v + r * d + i0 + u * W);
+                for (int j = 0; j < 4; ++j) {
+                    const B w(p[r][m0 + j]);
+                    for (int u = 0; u < 4; ++u) acc[j][u] = xsimd::fma(w, vr[u], acc[j][u]);
+                }
+            }
+            for (int j = 0; j < 4; ++j)
+                for (int u = 0; u < 4; ++u) acc[j][u].store_unaligned(o + (m0 + j) * d + i0 + u * W);
+        }
+        for (; i0 + W <= d; i0 += W) {  // d not a multiple of 4 registers: one at a time
+            B acc[4];
+            for (int j = 0; j < 4; ++j) acc[j] = B::load_unaligned(o + (m0 + j) * d + i0) * B(alpha[m0 + j]);
+            for (int64_t r = 0; r < n_rows; ++r) {
+                const B vr = B::load_unaligned(v + r * d + i0);
+                for (int j = 0; j < 4; ++j) acc[j] = xsimd::fma(B(p[r][m0 + j]), vr, acc[j]);
+            }
+            for (int j = 0; j < 4; ++j) acc[j].store_unaligned(o + (m0 + j) * d + i0);
+        }
+        for (; i0 < d; ++i0)  // and the last elements of an odd d one at a time
+            for (int j = 0; j < 4; ++j) {
+                float acc = o[(m0 + j) * d + i0] * alpha[m0 + j];
+                for (int64_t r = 0; r < n_rows; ++r) acc += p[r][m0 + j] * v[r * d + i0];
+                o[(m0 + j) * d + i0] = acc;
+            }
+    }
 }
 
 // Four independent accumulators so the adds never wait on each other: the loop is bound by loads.

@@ -83,6 +83,7 @@ SequenceState::SequenceState(const Model::Impl& model, int64_t ctx, int64_t batc
     const auto group = static_cast<size_t>(c.n_head_kv > 0 ? c.n_head / c.n_head_kv : 1);
     scores.resize(n_thr * group * static_cast<size_t>(n_ctx));
     act_q.resize(n_thr * group * static_cast<size_t>(d) * sizeof(float));
+    attend_scratch.resize(n_thr * attend_scratch_floats(d));
     router_prob.resize(static_cast<size_t>(c.n_expert));
     router_biased.resize(static_cast<size_t>(c.n_expert));
     expert_sel.resize(moe_rows);
@@ -161,13 +162,77 @@ void rope_table(const Model::Impl& m, int64_t pos, float* cos_sin) {
     }
 }
 
+// Decode (and prompts whose groups are too large for a tile): every (token, head) pair is
+// independent. A job is a token's whole KV group (its heads read each key and value row once,
+// together), or a single head when there are fewer groups than threads (decode on many cores).
+void attend_decode(const Config& c, const KernelTable& kt, SequenceState& s, const uint8_t* K, const uint8_t* V,
+                   size_t head_bytes, int64_t n) {
+    const int64_t d = c.head_dim, n_head = c.n_head, n_kv = c.n_head_kv, group = n_head / n_kv;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    const uint32_t kv_id = static_cast<uint32_t>(s.kv_type);
+    const int64_t heads_per_job = n * n_kv >= s.pool->size() ? group : 1;
+    s.pool->run([&](int th, int n_threads) {
+        const auto cap = static_cast<size_t>(s.n_ctx);
+        float* scores = s.scores.data() + static_cast<size_t>(th) * static_cast<size_t>(group) * cap;  // [heads][n_ctx]
+        uint8_t* qh = s.act_q.data() + static_cast<size_t>(th) * static_cast<size_t>(group) * head_bytes;  // [heads][d] in kv type
+        int64_t begin, end;
+        ThreadPool::share(n * n_head / heads_per_job, th, n_threads, 1, begin, end);
+        for (int64_t job = begin; job < end; ++job) {
+            const int64_t t = job * heads_per_job / n_head, i0 = job * heads_per_job % n_head;
+            const int64_t n_past = s.pos + t + 1;  // causal: positions 0..pos+t
+            const int64_t g = i0 / group;          // kv head of query heads i0..i0+heads_per_job-1
+            const auto nq = static_cast<int>(heads_per_job);
+            for (int j = 0; j < nq; ++j)
+                kt.quantize_row[kv_id](s.q.data() + (t * n_head + i0 + j) * d, qh + static_cast<size_t>(j) * head_bytes, d);
+            const size_t head_offset = static_cast<size_t>(g) * cap * head_bytes;
+            kt.dot_rows[kv_id](K + head_offset, head_bytes, n_past, qh, head_bytes, nq, d, scale, scores, cap);
+            for (int j = 0; j < nq; ++j) kt.softmax(scores + static_cast<size_t>(j) * cap, n_past);
+            float* o = s.attn.data() + (t * n_head + i0) * d;  // the heads' outputs are consecutive
+            std::fill(o, o + nq * d, 0.0f);
+            kt.axpy_rows[kv_id](V + head_offset, head_bytes, n_past, scores, cap, nq, o, static_cast<size_t>(d), d);
+        }
+    });
+}
+
+// Prompt batches: a job is a tile of consecutive tokens' query heads of one KV group (up to
+// kAttendTile queries) meeting the cache rows a block at a time (kernels/attention.cpp), so a
+// block is widened once for the tile, not once per token. Jobs are dealt round-robin: later
+// tokens see more rows, and every thread gets early and late tiles alike.
+void attend_prompt(const Config& c, const KernelTable& kt, SequenceState& s, const uint8_t* K, const uint8_t* V,
+                   size_t head_bytes, int64_t n) {
+    const int64_t d = c.head_dim, n_head = c.n_head, n_kv = c.n_head_kv, group = n_head / n_kv;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    const int64_t tile_tokens = kAttendTile / group;
+    const int64_t n_tiles = (n + tile_tokens - 1) / tile_tokens;
+    const auto cap = static_cast<size_t>(s.n_ctx);
+    s.pool->run([&](int th, int n_threads) {
+        float* scratch = s.attend_scratch.data() + static_cast<size_t>(th) * attend_scratch_floats(d);
+        for (int64_t job = th; job < n_tiles * n_kv; job += n_threads) {
+            const int64_t tile = job / n_kv, g = job % n_kv;
+            const int64_t t0 = tile * tile_tokens, t1 = std::min(n, t0 + tile_tokens);
+            const float* q[kAttendTile];
+            float* o[kAttendTile];
+            int64_t n_keys[kAttendTile];
+            int n_q = 0;
+            for (int64_t t = t0; t < t1; ++t)
+                for (int64_t j = 0; j < group; ++j, ++n_q) {
+                    const int64_t head = g * group + j;
+                    q[n_q] = s.q.data() + (t * n_head + head) * d;
+                    o[n_q] = s.attn.data() + (t * n_head + head) * d;
+                    n_keys[n_q] = s.pos + t + 1;  // causal: positions 0..pos+t
+                }
+            const size_t head_offset = static_cast<size_t>(g) * cap * head_bytes;
+            attend_tile(kt, s.kv_type, q, n_q, n_keys, K + head_offset, V + head_offset, head_bytes, d, scale, o, scratch);
+        }
+    });
+}
+
 // §3.2: GQA with per-head q/k RMSNorm, NeoX RoPE after the norms, causal softmax in f32.
 void attention(const Model::Impl& m, const LayerWeights& L, const KernelTable& kt, SequenceState& s, int slot,
                int64_t n, float* out) {
     const Config& c = m.config();
     const int64_t d = c.head_dim, n_head = c.n_head, n_kv = c.n_head_kv, kv_dim = n_kv * d;
     const int64_t group = n_head / n_kv;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     const uint32_t kv_id = static_cast<uint32_t>(s.kv_type);
     const size_t head_bytes = row_bytes(s.kv_type, d);
     uint8_t* K = s.k_rows(slot);
@@ -203,31 +268,8 @@ void attention(const Model::Impl& m, const LayerWeights& L, const KernelTable& k
             kt.quantize_row[kv_id](s.v.data() + t * kv_dim + j * d, V + row, d);
         }
     }
-    // Every (token, head) pair is independent. A job is a token's whole KV group (its heads read
-    // each key and value row once, together), or a single head when there are fewer groups than
-    // threads (decode on many cores).
-    const int64_t heads_per_job = n * n_kv >= s.pool->size() ? group : 1;
-    s.pool->run([&](int th, int n_threads) {
-        const auto cap = static_cast<size_t>(s.n_ctx);
-        float* scores = s.scores.data() + static_cast<size_t>(th) * static_cast<size_t>(group) * cap;  // [heads][n_ctx]
-        uint8_t* qh = s.act_q.data() + static_cast<size_t>(th) * static_cast<size_t>(group) * head_bytes;  // [heads][d] in kv type
-        int64_t begin, end;
-        ThreadPool::share(n * n_head / heads_per_job, th, n_threads, 1, begin, end);
-        for (int64_t job = begin; job < end; ++job) {
-            const int64_t t = job * heads_per_job / n_head, i0 = job * heads_per_job % n_head;
-            const int64_t n_past = s.pos + t + 1;  // causal: positions 0..pos+t
-            const int64_t g = i0 / group;          // kv head of query heads i0..i0+heads_per_job-1
-            const auto nq = static_cast<int>(heads_per_job);
-            for (int j = 0; j < nq; ++j)
-                kt.quantize_row[kv_id](s.q.data() + (t * n_head + i0 + j) * d, qh + static_cast<size_t>(j) * head_bytes, d);
-            const size_t head_offset = static_cast<size_t>(g) * cap * head_bytes;
-            kt.dot_rows[kv_id](K + head_offset, head_bytes, n_past, qh, head_bytes, nq, d, scale, scores, cap);
-            for (int j = 0; j < nq; ++j) kt.softmax(scores + static_cast<size_t>(j) * cap, n_past);
-            float* o = s.attn.data() + (t * n_head + i0) * d;  // the heads' outputs are consecutive
-            std::fill(o, o + nq * d, 0.0f);
-            kt.axpy_rows[kv_id](V + head_offset, head_bytes, n_past, scores, cap, nq, o, static_cast<size_t>(d), d);
-        }
-    });
+    if (n > 1 && group <= kAttendTile) attend_prompt(c, kt, s, K, V, head_bytes, n);
+    else attend_decode(c, kt, s, K, V, head_bytes, n);
     matmul(kt, s, L.wo, s.attn.data(), n, out);
 }
 

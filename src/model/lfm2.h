@@ -73,6 +73,7 @@ struct SequenceState {
     // per thread: attention scores [group][n_ctx] and one KV group's query heads in the KV type
     std::vector<float> scores;
     std::vector<uint8_t> act_q;
+    std::vector<float> attend_scratch;  // per thread, attend_scratch_floats(head_dim): prompt batches
     std::vector<float> router_prob, router_biased;  // [E]
     std::vector<int> expert_sel;                    // [n_batch][k]
     std::vector<float> expert_weight;               // [n_batch][k]
