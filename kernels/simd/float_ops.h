@@ -4,6 +4,7 @@
 // kernels/scalar/ops.cpp; the sums run in f32 lanes instead of double, so results differ from
 // scalar in the last bits only.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <xsimd/xsimd.hpp>
@@ -85,8 +86,8 @@ void softmax(float* x, int64_t n) {
 // The flash-attention step (kernels.h) with the tile's queries across the lanes: W queries per
 // register, so the running max, the sums and the rescale are plain lane-wise operations.
 // Scores: for eight keys at a time (eight independent sums keep both FMA pipes busy), each
-// element of a key row is broadcast to meet a register of W queries. Outputs: four queries × up to four registers of d held while the
-// block's value rows pass.
+// element of a key row is broadcast to meet a register of W queries. Outputs: four queries ×
+// up to four registers of d held while the block's value rows pass.
 template <class Arch>
 void attend_block(const float* qt, int64_t d, const float* k, const float* v, int64_t n_rows,
                   const int32_t* n_visible, float* mx, float* sum, float* o) {
