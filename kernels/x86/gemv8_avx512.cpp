@@ -12,6 +12,7 @@
 #include "../kernels.h"
 #include "../types.h"
 #include "gemv8_avx512.h"
+#include "prefetch.h"
 #include "q4_k_x8_scales.h"
 
 namespace lfm::avx512 {
@@ -45,6 +46,7 @@ void gemv8_q4_0_512(const void* w, const void* a, int64_t n, float* out) {
     const __m512i hi_idx[2] = {step_pair(4), step_pair(6)};
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / QK; ++b) {
+        x86::prefetch_ahead(x + b, sizeof(BlockQ4_0x8));
         const __m512i yv = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs)));
         __m512i dot = _mm512_setzero_si512(), corr = _mm512_setzero_si512();
         for (int g = 0; g < 2; ++g) {
@@ -76,6 +78,7 @@ void gemv8_q4_k_512(const void* w, const void* a, int64_t n, float* out) {
     const __m512i hi_idx[4] = {step_pair(8), step_pair(10), step_pair(12), step_pair(14)};
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; ++b) {
+        x86::prefetch_ahead(x + b, sizeof(BlockQ4_Kx8));
         const x86::Q4KScales8 scales = x86::unpack_q4_k_x8_scales(x[b]);
         __m512i isum = _mm512_setzero_si512(), msum = _mm512_setzero_si512();
         for (int c = 0; c < 4; ++c) {

@@ -18,6 +18,7 @@
 
 #include "../kernels.h"
 #include "../types.h"
+#include "prefetch.h"
 #include "q6_k_avx512.h"
 
 namespace lfm::avx512 {
@@ -76,6 +77,7 @@ float vec_dot_q6_k_512(const void* w, const void* a, int64_t n) {
     const auto* y = static_cast<const BlockQ8_K*>(a);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; ++b) {
+        x86::prefetch_ahead(x + b, sizeof(BlockQ6_K));
         __m512i q[4], sc[4];
         unpack_half(x[b], 0, q[0], q[1]);
         unpack_half(x[b], 1, q[2], q[3]);
