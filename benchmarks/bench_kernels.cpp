@@ -13,6 +13,9 @@
 #include <vector>
 
 #include "kernels.h"
+#ifdef LFM_BENCH_INT8_PEAK
+#include "int8_peak.h"
+#endif
 
 namespace {
 
@@ -138,12 +141,34 @@ BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_0_avx512, lfm::DType::kQ4_0, "avx512")->
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q8_0_avx2, lfm::DType::kQ8_0, "avx2")->Args({1792, 2048})->Args({2048, 1792});
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q8_0_avx512, lfm::DType::kQ8_0, "avx512")->Args({1792, 2048})->Args({2048, 1792});
 
-// Prompt batches: a weight matrix times `batch` tokens, as the forward pass does it (16-row
-// tiles kept in cache while the tokens pass), either token by token with the mat-vec kernel
-// ("matvec": gemv8 on repacked rows, one dot product per row otherwise) or with the batched
-// kernels ("batched": matmul_packed_rows on repacked rows, i.e. gemm16x8 then gemm8x4;
-// vec_dot_x4 otherwise). GFLOP/s = 2·rows·cols·batch.
-void BM_MatMul(benchmark::State& state, lfm::DType type, const char* isa, bool batched) {
+#ifdef LFM_BENCH_INT8_PEAK
+// The int8 multiply-add throughput of one core (AVX-512 VNNI, int8_peak_avx512.cpp), in the
+// GFLOP/s of BM_MatMul (a multiply-add counts two): the ceiling of the batched kernels.
+void BM_Int8Peak(benchmark::State& state) {
+    if (lfm::kernel_table("avx512") == nullptr) {
+        state.SkipWithError("no AVX-512 on this CPU");
+        return;
+    }
+    constexpr int64_t kIterations = 1 << 20;
+    for (auto _ : state) benchmark::DoNotOptimize(int8_peak_avx512(kIterations));
+    state.counters["GFLOP/s"] = benchmark::Counter(
+        2.0 * static_cast<double>(kIterations * int8_peak_macs_per_iteration()) * static_cast<double>(state.iterations()) / 1e9,
+        benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Int8Peak);
+#endif
+
+// Prompt batches: a weight matrix times `batch` tokens, three ways:
+//  * "matvec_whole": token by token, each a whole mat-vec (gemv8 on repacked rows, one dot
+//    product per row otherwise), as if the batch were decoded one token at a time;
+//  * "matvec": the same kernel, but over 16-row tiles kept in cache while the tokens pass (the
+//    forward pass's tiling, minus the batched kernels): the kernel's arithmetic alone;
+//  * "batched": the batched kernels on those tiles (matmul_packed_rows on repacked rows, i.e.
+//    gemm16x8 then gemm8x4; vec_dot_x4 otherwise).
+// GFLOP/s = 2·rows·cols·batch.
+enum class MatMulPath { kMatvecWhole, kMatvecTiled, kBatched };
+void BM_MatMul(benchmark::State& state, lfm::DType type, const char* isa, MatMulPath path) {
+    const bool batched = path == MatMulPath::kBatched;
     const lfm::KernelTable* k = lfm::kernel_table(isa);
     const bool repacked = k != nullptr && k->gemv8[static_cast<uint32_t>(type)] != nullptr;
     if (k == nullptr || (batched && !repacked && k->vec_dot_x4[static_cast<uint32_t>(type)] == nullptr) ||
@@ -151,7 +176,8 @@ void BM_MatMul(benchmark::State& state, lfm::DType type, const char* isa, bool b
         state.SkipWithError("no such kernel on this CPU");
         return;
     }
-    const int64_t rows = state.range(0), cols = state.range(1), batch = state.range(2), tile = 16;
+    const int64_t rows = state.range(0), cols = state.range(1), batch = state.range(2);
+    const int64_t tile = path == MatMulPath::kMatvecWhole ? rows : 16;
     const size_t rb = lfm::row_bytes(type, cols);
     std::vector<uint8_t> w = make_weights(type, rows, cols);
     const size_t group = repacked ? lfm::packed8_group_bytes(type, cols) : 0;
@@ -200,9 +226,12 @@ void BM_MatMul(benchmark::State& state, lfm::DType type, const char* isa, bool b
     state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(rows * cols * batch) * static_cast<double>(state.iterations()) / 1e9,
                                                    benchmark::Counter::kIsRate);
 }
-#define LFM_MATMUL(type, name, isa)                                                                       \
-    BENCHMARK_CAPTURE(BM_MatMul, name##_##isa##_matvec, lfm::DType::type, #isa, false)->Args({1792, 2048, 64}); \
-    BENCHMARK_CAPTURE(BM_MatMul, name##_##isa##_batched, lfm::DType::type, #isa, true)->Args({1792, 2048, 64})
+#define LFM_MATMUL(type, name, isa)                                                                                 \
+    BENCHMARK_CAPTURE(BM_MatMul, name##_##isa##_matvec_whole, lfm::DType::type, #isa, MatMulPath::kMatvecWhole) \
+        ->Args({1792, 2048, 64});                                                                              \
+    BENCHMARK_CAPTURE(BM_MatMul, name##_##isa##_matvec, lfm::DType::type, #isa, MatMulPath::kMatvecTiled)       \
+        ->Args({1792, 2048, 64});                                                                              \
+    BENCHMARK_CAPTURE(BM_MatMul, name##_##isa##_batched, lfm::DType::type, #isa, MatMulPath::kBatched)->Args({1792, 2048, 64})
 LFM_MATMUL(kQ4_0, q4_0, avx512);
 LFM_MATMUL(kQ4_0, q4_0, avx2);
 LFM_MATMUL(kQ4_K, q4_k, avx512);
