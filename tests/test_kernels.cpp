@@ -7,6 +7,7 @@
 #include <cmath>
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include "kernels.h"
@@ -578,6 +579,43 @@ TEST(IsaVsScalarOps, DequantizeRowIsExact) {
                 k.dequantize_row[static_cast<uint32_t>(t)](row.data(), got.data(), n);
                 for (size_t i = 0; i < want.size(); ++i)
                     ASSERT_EQ(std::memcmp(&got[i], &want[i], 4), 0) << isa << " " << dtype_name(t) << " n=" << n << " i=" << i;
+            }
+        }
+    }
+}
+
+// Every ISA's activation quantizers write exactly the scalar bytes (table_x86.inc: the dot
+// products of all ISAs then see the same activations). Inputs that stress the scale: a block of
+// zeros, the largest magnitude twice with both signs (the first one sets the sign), huge and
+// tiny values, exact halves (rounding ties), and a NaN.
+TEST(IsaVsScalarOps, QuantizeRowIsBitIdentical) {
+    std::mt19937 rng(31);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    constexpr int64_t n = 3 * 256;
+    std::vector<std::vector<float>> inputs;
+    inputs.reserve(3);  // the references below stay valid
+    auto& plain = inputs.emplace_back(n);
+    for (auto& v : plain) v = gauss(rng);
+    auto& stressed = inputs.emplace_back(plain);
+    std::fill(stressed.begin(), stressed.begin() + 256, 0.0f);  // block 0: zeros
+    stressed[300] = -4.0f;                                      // block 1: -max before +max
+    stressed[301] = 4.0f;
+    stressed[600] = 8.0f;  // block 2: +max before -max, ties after scaling (127·k/8 halves)
+    stressed[700] = -8.0f;
+    for (int i = 0; i < 16; ++i) stressed[512 + i] = static_cast<float>(i) / 127.0f * 8.0f + 4.0f / 127.0f;
+    auto& extreme = inputs.emplace_back(plain);
+    for (int64_t i = 0; i < 256; ++i) extreme[static_cast<size_t>(i)] *= 1e30f;
+    for (int64_t i = 256; i < 512; ++i) extreme[static_cast<size_t>(i)] *= 1e-38f;
+    extreme[520] = extreme[767] = std::numeric_limits<float>::quiet_NaN();  // first and last group
+    for (const std::string& isa : available_isas()) {
+        const KernelTable& k = *kernel_table(isa);
+        for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ8_1, DType::kQ8_K}) {
+            const auto id = static_cast<uint32_t>(t);
+            for (size_t c = 0; c < inputs.size(); ++c) {
+                std::vector<uint8_t> want(row_bytes(t, n)), got(want.size(), 0xAB);
+                scalar_kernel_table().quantize_row[id](inputs[c].data(), want.data(), n);
+                k.quantize_row[id](inputs[c].data(), got.data(), n);
+                ASSERT_EQ(got, want) << isa << " " << dtype_name(t) << " input " << c;
             }
         }
     }

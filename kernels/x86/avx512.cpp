@@ -8,6 +8,7 @@
 #include "gemm16_avx512.h"
 #include "gemv8_avx512.h"
 #include "q6_k_avx512.h"
+#include "quantize_avx512.h"
 #define LFM_X86_GEMM16 1
 #include "table_x86.inc"
 
