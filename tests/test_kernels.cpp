@@ -593,7 +593,7 @@ TEST(IsaVsScalarOps, QuantizeRowIsBitIdentical) {
     std::normal_distribution<float> gauss(0.0f, 1.0f);
     constexpr int64_t n = 3 * 256;
     std::vector<std::vector<float>> inputs;
-    inputs.reserve(3);  // the references below stay valid
+    inputs.reserve(4);  // the references below stay valid
     auto& plain = inputs.emplace_back(n);
     for (auto& v : plain) v = gauss(rng);
     auto& stressed = inputs.emplace_back(plain);
@@ -607,6 +607,9 @@ TEST(IsaVsScalarOps, QuantizeRowIsBitIdentical) {
     for (int64_t i = 0; i < 256; ++i) extreme[static_cast<size_t>(i)] *= 1e30f;
     for (int64_t i = 256; i < 512; ++i) extreme[static_cast<size_t>(i)] *= 1e-38f;
     extreme[520] = extreme[767] = std::numeric_limits<float>::quiet_NaN();  // first and last group
+    auto& ties = inputs.emplace_back(plain);  // max 127: scale 1, so every k + 0.5 is a tie
+    ties[0] = 127.0f;
+    for (int j = 1; j < 32; ++j) ties[static_cast<size_t>(j)] = static_cast<float>(j - 16) + 0.5f;
     for (const std::string& isa : available_isas()) {
         const KernelTable& k = *kernel_table(isa);
         for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ8_1, DType::kQ8_K}) {

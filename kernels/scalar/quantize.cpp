@@ -27,9 +27,10 @@ void quantize_row_bf16(const float* x, void* out, int64_t n) {
 
 namespace {
 
-// Q8_0 and Q8_1 share the quantization of one 32-block: d = max|x| / 127, q = round(x · 127/max|x|),
-// ties to even, as llama.cpp's x86 and ARM quantizers do (its portable reference rounds ties away
-// from zero and multiplies by 1/d; the two differ only on exact ties and in the last ulp).
+// Q8_0 and Q8_1 share the quantization of one 32-block: d = max|x| / 127, q = round(x · (1/d)),
+// ties away from zero (std::round), as llama.cpp's portable reference does (its x86 and ARM
+// quantizers multiply by 127/max|x| and round ties to even; the two differ only on exact ties
+// and in the last ulp).
 // Returns the float d (before it is stored as f16) and the sum of the q's.
 float quantize_block_q8(const float* x, int8_t* qs, int& qsum) {
     float amax = 0.0f;
