@@ -141,6 +141,32 @@ BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_0_avx512, lfm::DType::kQ4_0, "avx512")->
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q8_0_avx2, lfm::DType::kQ8_0, "avx2")->Args({1792, 2048})->Args({2048, 1792});
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q8_0_avx512, lfm::DType::kQ8_0, "avx512")->Args({1792, 2048})->Args({2048, 1792});
 
+// Activation quantization of one token (2048 floats, the model width): done before every
+// matrix of a prompt batch for every token, so its cost shows in prefill.
+void BM_QuantizeRow(benchmark::State& state, lfm::DType act_type, const char* isa) {
+    const lfm::KernelTable* k = lfm::kernel_table(isa);
+    if (k == nullptr) {
+        state.SkipWithError("ISA not available on this CPU");
+        return;
+    }
+    constexpr int64_t n = 2048;
+    std::vector<float> x(n);
+    std::mt19937 rng(3);
+    for (auto& v : x) v = static_cast<float>(rng() % 2001) / 1000.0f - 1.0f;
+    std::vector<uint8_t> out(lfm::row_bytes(act_type, n));
+    for (auto _ : state) {
+        k->quantize_row[static_cast<uint32_t>(act_type)](x.data(), out.data(), n);
+        benchmark::DoNotOptimize(out.data());
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * n);
+}
+BENCHMARK_CAPTURE(BM_QuantizeRow, q8_0_scalar, lfm::DType::kQ8_0, "scalar");
+BENCHMARK_CAPTURE(BM_QuantizeRow, q8_0_avx2, lfm::DType::kQ8_0, "avx2");
+BENCHMARK_CAPTURE(BM_QuantizeRow, q8_0_avx512, lfm::DType::kQ8_0, "avx512");
+BENCHMARK_CAPTURE(BM_QuantizeRow, q8_k_scalar, lfm::DType::kQ8_K, "scalar");
+BENCHMARK_CAPTURE(BM_QuantizeRow, q8_k_avx2, lfm::DType::kQ8_K, "avx2");
+BENCHMARK_CAPTURE(BM_QuantizeRow, q8_k_avx512, lfm::DType::kQ8_K, "avx512");
+
 #ifdef LFM_BENCH_INT8_PEAK
 // The int8 multiply-add throughput of one core (AVX-512 VNNI, int8_peak_avx512.cpp), in the
 // GFLOP/s of BM_MatMul (a multiply-add counts two): the ceiling of the batched kernels.
