@@ -587,7 +587,7 @@ TEST(IsaVsScalarOps, DequantizeRowIsExact) {
 // Every ISA's activation quantizers write exactly the scalar bytes (table_x86.inc: the dot
 // products of all ISAs then see the same activations). Inputs that stress the scale: a block of
 // zeros, the largest magnitude twice with both signs (the first one sets the sign), huge and
-// tiny values, exact halves (rounding ties), and a NaN.
+// tiny values, NaNs, and a block whose scale is exactly 1 so that k + 1/2 are true rounding ties.
 TEST(IsaVsScalarOps, QuantizeRowIsBitIdentical) {
     std::mt19937 rng(31);
     std::normal_distribution<float> gauss(0.0f, 1.0f);
@@ -600,7 +600,7 @@ TEST(IsaVsScalarOps, QuantizeRowIsBitIdentical) {
     std::fill(stressed.begin(), stressed.begin() + 256, 0.0f);  // block 0: zeros
     stressed[300] = -4.0f;                                      // block 1: -max before +max
     stressed[301] = 4.0f;
-    stressed[600] = 8.0f;  // block 2: +max before -max, ties after scaling (127·k/8 halves)
+    stressed[600] = 8.0f;  // block 2: +max before -max, and values that scale to about k + 1/2
     stressed[700] = -8.0f;
     for (int i = 0; i < 16; ++i) stressed[512 + i] = static_cast<float>(i) / 127.0f * 8.0f + 4.0f / 127.0f;
     auto& extreme = inputs.emplace_back(plain);
