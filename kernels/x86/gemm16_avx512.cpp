@@ -57,6 +57,9 @@ template <int kTokens>
 inline void tokens_signed_block(const __m512i (&ws)[8], __m512i corr, __m512 dx, const uint8_t* act, size_t act_stride,
                                 int64_t b, __m512 (&acc)[kTokens]) {
     const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+    // Unrolled, so the accumulators stay in registers (GCC otherwise unrolls by two and keeps
+    // acc[] on the stack): Q8_0 ~8 % faster in BM_MatMul, Q4_0 ~1 %.
+#pragma GCC unroll 8
     for (int j = 0; j < kTokens; ++j) {
         const auto* y = reinterpret_cast<const BlockQ8_0*>(act + static_cast<size_t>(j) * act_stride) + b;
         __m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
