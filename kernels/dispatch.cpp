@@ -117,10 +117,23 @@ void repack_rows8(DType t, const uint8_t* src, uint8_t* dst, int64_t n_rows, int
     else throw std::logic_error("repack_rows8: no 8-row layout for this type");
 }
 
-size_t activation_bytes(DType w, int64_t n) { return row_bytes(traits(w).vec_dot_type, n); }
+size_t activation_bytes(DType w, int64_t n) {
+    const DType a = traits(w).vec_dot_type;
+    return row_bytes(a, n) + (a == DType::kQ8_0 ? static_cast<size_t>(n / QK) * sizeof(int32_t) : 0);
+}
 
 void quantize_activation(const KernelTable& k, DType w, const float* x, void* out, int64_t n) {
-    k.quantize_row[static_cast<uint32_t>(traits(w).vec_dot_type)](x, out, n);
+    const DType a = traits(w).vec_dot_type;
+    k.quantize_row[static_cast<uint32_t>(a)](x, out, n);
+    if (a != DType::kQ8_0) return;
+    // The row's block sums (q8_0_neg_sums): 32 bytes each, a loop the compiler vectorizes.
+    const auto* blocks = static_cast<const BlockQ8_0*>(out);
+    int32_t* sums = q8_0_neg_sums(out, n);
+    for (int64_t b = 0; b < n / QK; ++b) {
+        int32_t s = 0;
+        for (int i = 0; i < QK; ++i) s += blocks[b].qs[i];
+        sums[b] = -s;
+    }
 }
 
 void matvec_rows(const KernelTable& k, DType w, const void* weights, size_t w_row_bytes, const void* act,

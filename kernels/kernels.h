@@ -27,7 +27,8 @@ using Gemv8Fn = void (*)(const void* packed_rows, const void* act, int64_t n, fl
 using Gemm8x4Fn = void (*)(const void* packed_rows, const void* act, size_t act_stride, int64_t n, float* out,
                            size_t out_stride);
 // Sixteen repacked rows (the 8-row groups at packed_rows and packed_rows + group_bytes) against
-// 8 activation rows act + j * act_stride: out[j * out_stride + r] for token j, row r (0..15).
+// 8 activation rows act + j * act_stride (as quantize_activation writes them, block sums
+// included): out[j * out_stride + r] for token j, row r (0..15).
 using Gemm16x8Fn = void (*)(const void* packed_rows, size_t group_bytes, const void* act, size_t act_stride, int64_t n,
                             float* out, size_t out_stride);
 // y[i] += a * x[i] over a row x of type F32 or F16 (the KV cache's V rows, weighted by attention).
@@ -115,7 +116,8 @@ void repack_rows8(DType t, const uint8_t* src, uint8_t* dst, int64_t n_rows, int
 // Bytes of one group of 8 repacked rows of n_cols: the same as 8 plain rows for every type.
 size_t packed8_group_bytes(DType t, int64_t n_cols);
 
-// Bytes needed to hold one activation row of n floats converted for weights of type w.
+// Bytes needed to hold one activation row of n floats converted for weights of type w (for a
+// Q8_0 vec_dot type: the blocks, then their sums, see q8_0_neg_sums).
 size_t activation_bytes(DType w, int64_t n);
 // y[r] = W[r]·x for r in [r0, r1). `act` is x already converted by quantize_activation.
 void matvec_rows(const KernelTable& k, DType w, const void* weights, size_t w_row_bytes,

@@ -107,6 +107,17 @@ struct BlockQ5_0 { f16_t d; uint8_t qh[4]; uint8_t qs[QK / 2]; };
 struct BlockQ5_1 { f16_t d; f16_t m; uint8_t qh[4]; uint8_t qs[QK / 2]; };
 struct BlockQ8_0 { f16_t d; int8_t qs[QK]; };
 struct BlockQ8_1 { f16_t d; f16_t s; int8_t qs[QK]; };  // s = d * sum(qs)
+
+// An activation row converted for weights whose vec_dot type is Q8_0 (activation_bytes) is n/32
+// BlockQ8_0 followed by each block's -Σqs as int32: the 16-row batched kernels take unsigned
+// weight bytes (u = w + zero point) and need Σ w·y = Σ u·y - zero point·Σ y per block and token;
+// summed once per row here instead of once per 16 rows in the kernel.
+inline int32_t* q8_0_neg_sums(void* act_row, int64_t n) {
+    return reinterpret_cast<int32_t*>(static_cast<uint8_t*>(act_row) + static_cast<size_t>(n / QK) * sizeof(BlockQ8_0));
+}
+inline const int32_t* q8_0_neg_sums(const void* act_row, int64_t n) {
+    return q8_0_neg_sums(const_cast<void*>(act_row), n);
+}
 struct BlockQ4_K { f16_t d; f16_t dmin; uint8_t scales[12]; uint8_t qs[QK_K / 2]; };
 struct BlockQ5_K { f16_t d; f16_t dmin; uint8_t scales[12]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; };
 struct BlockQ6_K { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; f16_t d; };

@@ -42,90 +42,77 @@ inline __m512i bcast4(const int8_t* p) {
     return _mm512_set1_epi32(v);
 }
 
-// Four activation bytes in every lane, biased to unsigned (y + 128 == y ^ 0x80). The broadcast
-// reads memory and the xor runs on a vector port: xor-ing the scalar first would move every
-// dword from a general register into a vector one, which stalls the loop.
-inline __m512i bcast4_biased(const int8_t* p, __m512i bias) { return _mm512_xor_si512(bcast4(p), bias); }
-
-// Signed weights, eight steps of one block for 16 rows (ws), against eight tokens. vpdpbusd
-// multiplies unsigned by signed bytes, so the activations are made unsigned (y + 128) and
-//   Σ w·(y+128) = Σ w·y + 128·Σw,
-// where the last term (corr, per row lane) is known before any token is seen: no per-token
-// correction, where the 8-row kernels pay a reduction of Σy or a sign flip per token.
-// Step s holds elements 4s..4s+3 in the activation's order.
-template <int kTokens>
-inline void tokens_signed_block(const __m512i (&ws)[8], __m512i corr, __m512 dx, const uint8_t* act, size_t act_stride,
-                                int64_t b, __m512 (&acc)[kTokens]) {
-    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+// Unsigned weights, eight steps of one block for 16 rows (us = w + zero, the zero point 2^kShift),
+// against eight tokens: the natural vpdpbusd operands, each activation dword broadcast from memory
+// into the instruction. Per token and block
+//   Σ w·y = Σ us·y - zero·Σy,
+// and the activation row carries -Σy per block (q8_0_neg_sums), so the dot starts from
+// -zero·Σy and needs nothing per row. Step s holds elements 4s..4s+3 in the activation's order.
+template <int kShift, int kTokens>
+inline void tokens_unsigned_block(const __m512i (&us)[8], __m512 dx, const uint8_t* act, size_t act_stride, int64_t n,
+                                  int64_t b, __m512 (&acc)[kTokens]) {
     // Unrolled, so the accumulators stay in registers (GCC otherwise unrolls by two and keeps
-    // acc[] on the stack): Q8_0 ~8 % faster in BM_MatMul, Q4_0 ~1 %.
+    // acc[] on the stack).
 #pragma GCC unroll 8
     for (int j = 0; j < kTokens; ++j) {
-        const auto* y = reinterpret_cast<const BlockQ8_0*>(act + static_cast<size_t>(j) * act_stride) + b;
-        __m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
+        const uint8_t* row = act + static_cast<size_t>(j) * act_stride;
+        const auto* y = reinterpret_cast<const BlockQ8_0*>(row) + b;
+        __m512i d0 = _mm512_slli_epi32(_mm512_set1_epi32(q8_0_neg_sums(row, n)[b]), kShift), d1 = _mm512_setzero_si512();
         for (int s = 0; s < 8; s += 2) {
-            d0 = _mm512_dpbusd_epi32(d0, bcast4_biased(y->qs + 4 * s, bias), ws[s]);
-            d1 = _mm512_dpbusd_epi32(d1, bcast4_biased(y->qs + 4 * s + 4, bias), ws[s + 1]);
+            d0 = _mm512_dpbusd_epi32(d0, us[s], bcast4(y->qs + 4 * s));
+            d1 = _mm512_dpbusd_epi32(d1, us[s + 1], bcast4(y->qs + 4 * s + 4));
         }
-        const __m512i dot = _mm512_sub_epi32(_mm512_add_epi32(d0, d1), corr);
         const __m512 d = _mm512_mul_ps(dx, _mm512_set1_ps(kHalf[y->d]));
-        acc[j] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(dot), acc[j]);
+        acc[j] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_add_epi32(d0, d1)), acc[j]);
     }
 }
 
-// The block loop of the signed kernels: load(b, ws, corr) makes block b's eight steps of 16 rows
-// signed and returns 128·Σw per lane in corr; the tokens then need nothing per row.
-template <typename Block8, typename LoadBlock>
-void gemm16x8_signed(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
-                     size_t out_stride, LoadBlock load) {
+// The block loop of the unsigned kernels: load(b, us) makes block b's eight steps of 16 rows
+// unsigned (w + 2^kShift).
+template <int kShift, typename Block8, typename LoadBlock>
+void gemm16x8_unsigned(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
+                       size_t out_stride, LoadBlock load) {
     const auto* xa = static_cast<const Block8*>(w);
     const auto* xb = reinterpret_cast<const Block8*>(static_cast<const uint8_t*>(w) + group_bytes);
     __m512 acc[8];
     for (auto& v : acc) v = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / QK; ++b) {
-        __m512i ws[8], corr;
-        load(xa[b], xb[b], ws, corr);
-        tokens_signed_block<8>(ws, corr, load_scales(xa[b].d, xb[b].d), static_cast<const uint8_t*>(act), act_stride, b, acc);
+        __m512i us[8];
+        load(xa[b], xb[b], us);
+        tokens_unsigned_block<kShift, 8>(us, load_scales(xa[b].d, xb[b].d), static_cast<const uint8_t*>(act), act_stride, n,
+                                         b, acc);
     }
     for (int j = 0; j < 8; ++j) _mm512_storeu_ps(out + static_cast<size_t>(j) * out_stride, acc[j]);
 }
 
 }  // namespace
 
-// Q4_0: the nibbles made signed (q - 8) once per block; 128·Σ(q-8) from the 8 steps' bytes
-// added first (|sum| <= 64 fits a byte). Steps 0..3 are the low nibbles of qs[32g..] (elements
+// Q4_0: the nibbles are w + 8 already. Steps 0..3 are the low nibbles of qs[32g..] (elements
 // 4g..), steps 4..7 the high nibbles (elements 16 + 4g..).
 void gemm16x8_q4_0(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
                    size_t out_stride) {
-    const __m512i mask = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
-    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-    gemm16x8_signed<BlockQ4_0x8>(w, group_bytes, act, act_stride, n, out, out_stride,
-                                 [&](const BlockQ4_0x8& xa, const BlockQ4_0x8& xb, __m512i (&ws)[8], __m512i& corr) {
-                                     for (int g = 0; g < 4; ++g) {
-                                         const __m512i q = load_pair(xa.qs + 32 * g, xb.qs + 32 * g);
-                                         ws[g] = _mm512_sub_epi8(_mm512_and_si512(q, mask), eight);
-                                         ws[4 + g] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), mask), eight);
-                                     }
-                                     __m512i sum = ws[0];
-                                     for (int s = 1; s < 8; ++s) sum = _mm512_add_epi8(sum, ws[s]);
-                                     corr = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, sum);
-                                 });
+    const __m512i mask = _mm512_set1_epi8(0x0F);
+    gemm16x8_unsigned<3, BlockQ4_0x8>(w, group_bytes, act, act_stride, n, out, out_stride,
+                                      [&](const BlockQ4_0x8& xa, const BlockQ4_0x8& xb, __m512i (&us)[8]) {
+                                          for (int g = 0; g < 4; ++g) {
+                                              const __m512i q = load_pair(xa.qs + 32 * g, xb.qs + 32 * g);
+                                              us[g] = _mm512_and_si512(q, mask);
+                                              us[4 + g] = _mm512_and_si512(_mm512_srli_epi16(q, 4), mask);
+                                          }
+                                      });
 }
 
-// Q8_0: the weight bytes are signed already; 128·Σw needs a dot product per step (a sum of 8
-// steps' bytes would overflow one).
+// Q8_0: w + 128 is w ^ 0x80, once per block for the eight tokens.
 void gemm16x8_q8_0(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
                    size_t out_stride) {
     const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-    gemm16x8_signed<BlockQ8_0x8>(w, group_bytes, act, act_stride, n, out, out_stride,
-                                 [&](const BlockQ8_0x8& xa, const BlockQ8_0x8& xb, __m512i (&ws)[8], __m512i& corr) {
-                                     corr = _mm512_setzero_si512();
-                                     for (int s = 0; s < 8; ++s) {
-                                         ws[s] = load_pair(reinterpret_cast<const uint8_t*>(xa.qs) + 32 * s,
-                                                           reinterpret_cast<const uint8_t*>(xb.qs) + 32 * s);
-                                         corr = _mm512_dpbusd_epi32(corr, bias, ws[s]);
-                                     }
-                                 });
+    gemm16x8_unsigned<7, BlockQ8_0x8>(w, group_bytes, act, act_stride, n, out, out_stride,
+                                      [&](const BlockQ8_0x8& xa, const BlockQ8_0x8& xb, __m512i (&us)[8]) {
+                                          for (int s = 0; s < 8; ++s)
+                                              us[s] = _mm512_xor_si512(load_pair(reinterpret_cast<const uint8_t*>(xa.qs) + 32 * s,
+                                                                                 reinterpret_cast<const uint8_t*>(xb.qs) + 32 * s),
+                                                                       bias);
+                                      });
 }
 
 // Q4_K: unsigned nibbles times signed activation bytes, the natural vpdpbusd operands. Per
