@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "test_util.h"
@@ -142,6 +144,18 @@ TEST(Cli, ErrorsAreOneLineAndExitNonZero) {
         EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
     }
     EXPECT_NE(lfm("frobnicate").exit_code, 0);
+}
+
+// eval runs one batch at a time; a bad id in a later batch fails the command and leaves no
+// partial logits file behind.
+TEST(Cli, EvalErrorInALaterBatchLeavesNoLogitsFile) {
+    LFM_REQUIRE_SHARED();
+    const std::string out = test::temp_path("partial.f32");
+    const CliResult r =
+        lfm("eval -m " + test::ref_path("tinyA-f32.gguf") + " --batch 2 --ids 1,2,3,4,5000 --logits-out " + out);
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_NE(r.out.find("token id 5000 is out of range"), std::string::npos) << r.out;
+    EXPECT_FALSE(std::filesystem::exists(out)) << out;
 }
 
 

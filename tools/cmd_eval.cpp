@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <span>
 #include <sstream>
 
 #include "commands.h"
@@ -43,21 +44,38 @@ Command add_eval(CLI::App& app) {
         so.kv_type = kv_type_named(o->kv_type);
         so.n_threads = o->threads;
         Session session(model, so);
-        session.prefill(ids, /*all_logits=*/true);
-        const auto logits = session.all_logits();
-        const auto V = static_cast<size_t>(model->info().n_vocab);
+        // One batch at a time, so memory holds one batch's logits (512 × 128K floats is 262 MB;
+        // a whole 16K-token file would be 8 GB); the forward pass splits prompts into the same
+        // batches, so the logits are those of one prefill of every id.
+        std::FILE* out = nullptr;
         if (!o->logits_out.empty()) {
-            std::FILE* f = std::fopen(o->logits_out.c_str(), "wb");
-            if (f == nullptr) throw Error(ErrorCode::kIo, o->logits_out + ": cannot open for writing");
-            const size_t written = std::fwrite(logits.data(), sizeof(float), logits.size(), f);
-            if (std::fclose(f) != 0 || written != logits.size())
-                throw Error(ErrorCode::kIo, o->logits_out + ": write failed");
+            out = std::fopen(o->logits_out.c_str(), "wb");
+            if (out == nullptr) throw Error(ErrorCode::kIo, o->logits_out + ": cannot open for writing");
         }
+        const auto V = static_cast<size_t>(model->info().n_vocab);
+        const auto step = static_cast<size_t>(std::max<int64_t>(o->batch, 1));
         std::string line = "argmax:";
-        for (size_t t = 0; t < ids.size(); ++t) {
-            const float* row = logits.data() + t * V;
-            line += fmt::format(" {}", std::max_element(row, row + V) - row);
+        bool write_ok = true;
+        try {
+            for (size_t first = 0; first < ids.size(); first += step) {
+                const size_t n = std::min(step, ids.size() - first);
+                session.prefill(std::span<const int32_t>(ids).subspan(first, n), /*all_logits=*/true);
+                const auto logits = session.all_logits();
+                if (out != nullptr)
+                    write_ok = write_ok && std::fwrite(logits.data(), sizeof(float), logits.size(), out) == logits.size();
+                for (size_t t = 0; t < n; ++t) {
+                    const float* row = logits.data() + t * V;
+                    line += fmt::format(" {}", std::max_element(row, row + V) - row);
+                }
+            }
+        } catch (...) {  // a bad id or a full context in a later batch: no partial logits file
+            if (out != nullptr) {
+                std::fclose(out);
+                std::remove(o->logits_out.c_str());
+            }
+            throw;
         }
+        if (out != nullptr && (std::fclose(out) != 0 || !write_ok)) throw Error(ErrorCode::kIo, o->logits_out + ": write failed");
         fmt::print("{}\n", line);
         return 0;
     };
