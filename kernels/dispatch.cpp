@@ -119,7 +119,8 @@ void repack_rows8(DType t, const uint8_t* src, uint8_t* dst, int64_t n_rows, int
 
 size_t activation_bytes(DType w, int64_t n) {
     const DType a = traits(w).vec_dot_type;
-    return row_bytes(a, n) + (a == DType::kQ8_0 ? static_cast<size_t>(n / QK) * sizeof(int32_t) : 0);
+    if (a != DType::kQ8_0) return row_bytes(a, n);
+    return q8_0_sums_offset(n) + static_cast<size_t>(n / QK) * sizeof(int32_t);
 }
 
 void quantize_activation(const KernelTable& k, DType w, const float* x, void* out, int64_t n) {

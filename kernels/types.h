@@ -109,11 +109,14 @@ struct BlockQ8_0 { f16_t d; int8_t qs[QK]; };
 struct BlockQ8_1 { f16_t d; f16_t s; int8_t qs[QK]; };  // s = d * sum(qs)
 
 // An activation row converted for weights whose vec_dot type is Q8_0 (activation_bytes) is n/32
-// BlockQ8_0 followed by each block's -Σqs as int32: the 16-row batched kernels take unsigned
-// weight bytes (u = w + zero point) and need Σ w·y = Σ u·y - zero point·Σ y per block and token;
-// summed once per row here instead of once per 16 rows in the kernel.
+// BlockQ8_0 followed by each block's -Σqs as int32 (q8_0_neg_sums): the x86 repacked Q4_0/Q8_0
+// kernels take unsigned weight bytes (u = w + zero point) and need Σ w·y = Σ u·y - zero point·Σ y
+// per block and token; summed once per row here instead of once per 8 or 16 rows in a kernel.
+// The sums start at the first 4-byte boundary after the 34-byte blocks, and activation_bytes is
+// a multiple of 4, so in rows that start 4-aligned (at that stride or wider) they are aligned.
+inline size_t q8_0_sums_offset(int64_t n) { return (static_cast<size_t>(n / QK) * sizeof(BlockQ8_0) + 3) & ~size_t{3}; }
 inline int32_t* q8_0_neg_sums(void* act_row, int64_t n) {
-    return reinterpret_cast<int32_t*>(static_cast<uint8_t*>(act_row) + static_cast<size_t>(n / QK) * sizeof(BlockQ8_0));
+    return reinterpret_cast<int32_t*>(static_cast<uint8_t*>(act_row) + q8_0_sums_offset(n));
 }
 inline const int32_t* q8_0_neg_sums(const void* act_row, int64_t n) {
     return q8_0_neg_sums(const_cast<void*>(act_row), n);
