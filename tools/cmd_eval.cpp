@@ -53,7 +53,7 @@ Command add_eval(CLI::App& app) {
             if (out == nullptr) throw Error(ErrorCode::kIo, o->logits_out + ": cannot open for writing");
         }
         const auto V = static_cast<size_t>(model->info().n_vocab);
-        const auto step = static_cast<size_t>(std::max<int64_t>(o->batch, 1));
+        const auto step = static_cast<size_t>(o->batch);  // >= 1: Session rejects anything less
         std::string line = "argmax:";
         bool write_ok = true;
         try {
