@@ -187,10 +187,10 @@ BENCHMARK(BM_Int8Peak);
 // Prompt batches: a weight matrix times `batch` tokens, three ways:
 //  * "matvec_whole": token by token, each a whole mat-vec (gemv8 on repacked rows, one dot
 //    product per row otherwise), as if the batch were decoded one token at a time;
-//  * "matvec": the same kernel, but over 16-row tiles kept in cache while the tokens pass (the
+//  * "matvec": the same kernel, but over 32-row tiles kept in cache while the tokens pass (the
 //    forward pass's tiling, minus the batched kernels): the kernel's arithmetic alone;
 //  * "batched": the batched kernels on those tiles (matmul_packed_rows on repacked rows, i.e.
-//    gemm16x8 then gemm8x4; vec_dot_x4 otherwise).
+//    gemm32x4 or gemm16x8, then gemm8x4; vec_dot_x4 otherwise).
 // GFLOP/s = 2·rows·cols·batch.
 enum class MatMulPath { kMatvecWhole, kMatvecTiled, kBatched };
 void BM_MatMul(benchmark::State& state, lfm::DType type, const char* isa, MatMulPath path) {
@@ -203,7 +203,7 @@ void BM_MatMul(benchmark::State& state, lfm::DType type, const char* isa, MatMul
         return;
     }
     const int64_t rows = state.range(0), cols = state.range(1), batch = state.range(2);
-    const int64_t tile = path == MatMulPath::kMatvecWhole ? rows : 16;
+    const int64_t tile = path == MatMulPath::kMatvecWhole ? rows : 32;
     const size_t rb = lfm::row_bytes(type, cols);
     std::vector<uint8_t> w = make_weights(type, rows, cols);
     const size_t group = repacked ? lfm::packed8_group_bytes(type, cols) : 0;
@@ -223,7 +223,7 @@ void BM_MatMul(benchmark::State& state, lfm::DType type, const char* isa, MatMul
         for (int64_t r0 = 0; r0 < rows; r0 += tile) {
             const int64_t r1 = std::min(rows, r0 + tile);
             int64_t t = 0;
-            if (batched && repacked) {  // the forward pass's path: 16x8, then 8x4 kernels
+            if (batched && repacked) {  // the forward pass's path: 32x4 or 16x8, then 8x4 kernels
                 lfm::matmul_packed_rows(*k, type, w.data(), group, act.data(), ab, batch, cols, y.data(), rows, r0, r1);
                 continue;
             }

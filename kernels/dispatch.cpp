@@ -147,6 +147,7 @@ void matvec_rows(const KernelTable& k, DType w, const void* weights, size_t w_ro
 void matmul_packed_rows(const KernelTable& k, DType w, const uint8_t* packed, size_t group_bytes, const uint8_t* act,
                         size_t act_stride, int64_t n_tok, int64_t n, float* y, int64_t y_stride, int64_t r0, int64_t r1) {
     const auto id = static_cast<uint32_t>(w);
+    const Gemm32x4Fn gemm32 = k.gemm32x4[id];
     const Gemm16x8Fn gemm16 = k.gemm16x8[id];
     const Gemm8x4Fn gemm8 = k.gemm8x4[id];
     const Gemv8Fn gemv8 = k.gemv8[id];
@@ -155,6 +156,15 @@ void matmul_packed_rows(const KernelTable& k, DType w, const uint8_t* packed, si
     auto out = [&](int64_t t, int64_t r) { return y + t * y_stride + r; };
     const auto ys = static_cast<size_t>(y_stride);
     int64_t t = 0;
+    // 32 rows x 4 tokens where the tile is that tall (it halves gemm16x8's activation broadcasts
+    // per multiply-add), the 8-row groups left over four tokens at a time.
+    if (gemm32 != nullptr && gemm8 != nullptr && r1 - r0 >= 32) {
+        for (; t + 4 <= n_tok; t += 4) {
+            int64_t r = r0;
+            for (; r + 32 <= r1; r += 32) gemm32(group(r), group_bytes, a(t), act_stride, n, out(t, r), ys);
+            for (; r < r1; r += 8) gemm8(group(r), a(t), act_stride, n, out(t, r), ys);
+        }
+    }
     if (gemm16 != nullptr) {
         for (; t + 8 <= n_tok; t += 8) {
             int64_t r = r0;

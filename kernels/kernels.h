@@ -31,6 +31,9 @@ using Gemm8x4Fn = void (*)(const void* packed_rows, const void* act, size_t act_
 // included): out[j * out_stride + r] for token j, row r (0..15).
 using Gemm16x8Fn = void (*)(const void* packed_rows, size_t group_bytes, const void* act, size_t act_stride, int64_t n,
                             float* out, size_t out_stride);
+// Thirty-two repacked rows (the four 8-row groups at packed_rows + i * group_bytes) against 4
+// activation rows, otherwise as Gemm16x8Fn: out[j * out_stride + r], r = 0..31.
+using Gemm32x4Fn = Gemm16x8Fn;
 // y[i] += a * x[i] over a row x of type F32 or F16 (the KV cache's V rows, weighted by attention).
 using AxpyFn = void (*)(float a, const void* x, float* y, int64_t n);
 // Attention over the KV cache for n_q query heads that share one KV head (grouped-query
@@ -68,6 +71,7 @@ struct KernelTable {
     Gemv8Fn gemv8[kDTypeIdLimit];  // for weights repacked with repack_rows8; null: no repacking
     Gemm8x4Fn gemm8x4[kDTypeIdLimit];  // the same weights, four tokens at a time; may be null
     Gemm16x8Fn gemm16x8[kDTypeIdLimit];  // the same weights, 16 rows x 8 tokens (512-bit ISAs); may be null
+    Gemm32x4Fn gemm32x4[kDTypeIdLimit];  // the same weights, 32 rows x 4 tokens (512-bit ISAs); may be null
     DequantizeRowFn dequantize_row[kDTypeIdLimit];
     AxpyFn axpy[kDTypeIdLimit];  // F32 and F16
     DotRowsFn dot_rows[kDTypeIdLimit];    // F32, F16 and Q8_0 (the KV cache types)

@@ -472,8 +472,31 @@ TEST(IsaVsScalarOps, Gemm16x8OnRepackedRowsMatchesEachRowAndToken) {
     if (checked == 0) GTEST_SKIP() << "no ISA with 16-row batched kernels on this CPU (AVX-512 only)";
 }
 
-// The forward pass's batched path: 16x8 tiles, the 8 rows left over, then 4-token and single-token
-// tails (24 rows, 13 tokens), on every ISA with repacked kernels.
+TEST(IsaVsScalarOps, Gemm32x4OnRepackedRowsMatchesEachRowAndToken) {
+    std::mt19937 rng(18);
+    int checked = 0;
+    for (const std::string& isa : available_isas()) {
+        const KernelTable& k = *kernel_table(isa);
+        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0}) {
+            if (k.gemm32x4[static_cast<uint32_t>(t)] == nullptr) continue;
+            for (int64_t n : {32, 96, 768, 2048}) {
+                const RepackedBatch c = make_repacked_batch(k, t, 64, n, 4, rng);
+                for (int64_t g = 0; g < 2; ++g) {  // rows 0..31, then 32..63
+                    float out[4 * 36];  // an output stride wider than the 32 rows written
+                    k.gemm32x4[static_cast<uint32_t>(t)](c.packed.data() + static_cast<size_t>(4 * g) * c.group_bytes,
+                                                         c.group_bytes, c.act.data(), c.act_bytes, n, out, 36);
+                    expect_matches_scalar(c, t, n, 32, 4, out, 36, g * 32, isa);
+                }
+                ++checked;
+            }
+        }
+    }
+    if (checked == 0) GTEST_SKIP() << "no ISA with 32-row batched kernels on this CPU (AVX-512 only)";
+}
+
+// The forward pass's batched path: 32x4 tiles (56 rows) or 16x8 tiles (24 rows), the 16 or 8
+// rows left over, then 4-token and single-token tails (13 tokens), on every ISA with repacked
+// kernels.
 TEST(IsaVsScalarOps, MatmulPackedRowsCoversTilesAndTails) {
     std::mt19937 rng(19);
     int checked = 0;
@@ -481,14 +504,16 @@ TEST(IsaVsScalarOps, MatmulPackedRowsCoversTilesAndTails) {
         const KernelTable& k = *kernel_table(isa);
         for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0}) {
             if (k.gemv8[static_cast<uint32_t>(t)] == nullptr) continue;
-            const int64_t n = 512, rows = 24;
-            const int tokens = 13;
-            const RepackedBatch c = make_repacked_batch(k, t, rows, n, tokens, rng);
-            std::vector<float> y(static_cast<size_t>(tokens * rows), NAN);
-            matmul_packed_rows(k, t, c.packed.data(), c.group_bytes, c.act.data(), c.act_bytes, tokens, n, y.data(), rows, 0,
-                               rows);
-            expect_matches_scalar(c, t, n, static_cast<int>(rows), tokens, y.data(), rows, 0, isa);
-            ++checked;
+            for (int64_t rows : {24, 56}) {
+                const int64_t n = 512;
+                const int tokens = 13;
+                const RepackedBatch c = make_repacked_batch(k, t, rows, n, tokens, rng);
+                std::vector<float> y(static_cast<size_t>(tokens * rows), NAN);
+                matmul_packed_rows(k, t, c.packed.data(), c.group_bytes, c.act.data(), c.act_bytes, tokens, n, y.data(), rows,
+                                   0, rows);
+                expect_matches_scalar(c, t, n, static_cast<int>(rows), tokens, y.data(), rows, 0, isa);
+                ++checked;
+            }
         }
     }
     if (checked == 0) GTEST_SKIP() << "no ISA with repacked kernels on this CPU";

@@ -1,6 +1,7 @@
 // Prompt-batch kernels that need 512-bit registers: sixteen repacked rows (two consecutive 8-row
-// groups) against eight tokens per call. One zmm lane per row: lanes 0..7 come from the first
-// group, 8..15 from the second, so the 8-row layout that decode streams serves here unchanged.
+// groups) against eight tokens per call, and for Q4_0 / Q8_0 thirty-two rows (four groups)
+// against four. One zmm lane per row: lanes 0..7 come from the first group of a pair, 8..15 from
+// the second, so the 8-row layout that decode streams serves here unchanged.
 // Compiled with the AVX-512 flags only (see kernels/CMakeLists.txt).
 
 #include <immintrin.h>
@@ -86,7 +87,101 @@ void gemm16x8_unsigned(const void* w, size_t group_bytes, const void* act, size_
     for (int j = 0; j < 8; ++j) _mm512_storeu_ps(out + static_cast<size_t>(j) * out_stride, acc[j]);
 }
 
+// 32 rows (four 8-row groups, two zmm of 16) against kTokens tokens, one step pair at a time:
+// each broadcast activation dword feeds two vpdpbusd (rows 0..15 and 16..31), half the
+// broadcasts per multiply-add of gemm16x8, whose broadcast loads were its largest cost. The
+// weights are unpacked as the steps go rather than held for the whole block, so 2·kTokens int32
+// and 2·kTokens float accumulators fit the 32 registers. Steps::load(xa, xb, i, lo, hi) makes
+// steps Steps::lo(i) and Steps::hi(i) (i = 0..3) of block b unsigned for 16 rows.
+template <typename Steps, int kTokens>
+void gemm32_unsigned(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
+                     size_t out_stride) {
+    using Block8 = typename Steps::Block8;
+    const auto* base = static_cast<const uint8_t*>(w);
+    const Block8* g[4];
+    for (int i = 0; i < 4; ++i) g[i] = reinterpret_cast<const Block8*>(base + static_cast<size_t>(i) * group_bytes);
+    const auto* a = static_cast<const uint8_t*>(act);
+    __m512 acc[2][kTokens];
+    for (auto& half : acc)
+        for (auto& v : half) v = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / QK; ++b) {
+        const BlockQ8_0* y[kTokens];
+        __m512i isum[2][kTokens];
+#pragma GCC unroll 8
+        for (int j = 0; j < kTokens; ++j) {
+            const uint8_t* row = a + static_cast<size_t>(j) * act_stride;
+            y[j] = reinterpret_cast<const BlockQ8_0*>(row) + b;
+            isum[0][j] = isum[1][j] = _mm512_slli_epi32(_mm512_set1_epi32(q8_0_neg_sums(row, n)[b]), Steps::kShift);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) {
+            __m512i lo0, hi0, lo1, hi1;
+            Steps::load(g[0][b], g[1][b], i, lo0, hi0);
+            Steps::load(g[2][b], g[3][b], i, lo1, hi1);
+#pragma GCC unroll 8
+            for (int j = 0; j < kTokens; ++j) {
+                const __m512i ylo = bcast4(y[j]->qs + 4 * Steps::lo(i)), yhi = bcast4(y[j]->qs + 4 * Steps::hi(i));
+                isum[0][j] = _mm512_dpbusd_epi32(isum[0][j], lo0, ylo);
+                isum[1][j] = _mm512_dpbusd_epi32(isum[1][j], lo1, ylo);
+                isum[0][j] = _mm512_dpbusd_epi32(isum[0][j], hi0, yhi);
+                isum[1][j] = _mm512_dpbusd_epi32(isum[1][j], hi1, yhi);
+            }
+        }
+        const __m512 dx0 = load_scales(g[0][b].d, g[1][b].d), dx1 = load_scales(g[2][b].d, g[3][b].d);
+#pragma GCC unroll 8
+        for (int j = 0; j < kTokens; ++j) {
+            const __m512 dy = _mm512_set1_ps(kHalf[y[j]->d]);
+            acc[0][j] = _mm512_fmadd_ps(_mm512_mul_ps(dx0, dy), _mm512_cvtepi32_ps(isum[0][j]), acc[0][j]);
+            acc[1][j] = _mm512_fmadd_ps(_mm512_mul_ps(dx1, dy), _mm512_cvtepi32_ps(isum[1][j]), acc[1][j]);
+        }
+    }
+    for (int j = 0; j < kTokens; ++j) {
+        _mm512_storeu_ps(out + static_cast<size_t>(j) * out_stride, acc[0][j]);
+        _mm512_storeu_ps(out + static_cast<size_t>(j) * out_stride + 16, acc[1][j]);
+    }
+}
+
+// Q4_0's steps in pairs: load i (0..3) is qs[32i..32i+31] of each row group, whose low nibbles
+// are step i (elements 4i..) and high nibbles step 4 + i (elements 16 + 4i..).
+struct Q4_0Steps {
+    using Block8 = BlockQ4_0x8;
+    static constexpr int kShift = 3;
+    static constexpr int lo(int i) { return i; }
+    static constexpr int hi(int i) { return 4 + i; }
+    static void load(const Block8& xa, const Block8& xb, int i, __m512i& lo, __m512i& hi) {
+        const __m512i mask = _mm512_set1_epi8(0x0F);
+        const __m512i q = load_pair(xa.qs + 32 * i, xb.qs + 32 * i);
+        lo = _mm512_and_si512(q, mask);
+        hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), mask);
+    }
+};
+
+// Q8_0's steps 2i and 2i + 1, made unsigned by w ^ 0x80 = w + 128.
+struct Q8_0Steps {
+    using Block8 = BlockQ8_0x8;
+    static constexpr int kShift = 7;
+    static constexpr int lo(int i) { return 2 * i; }
+    static constexpr int hi(int i) { return 2 * i + 1; }
+    static void load(const Block8& xa, const Block8& xb, int i, __m512i& lo, __m512i& hi) {
+        const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+        const auto* a = reinterpret_cast<const uint8_t*>(xa.qs);
+        const auto* b = reinterpret_cast<const uint8_t*>(xb.qs);
+        lo = _mm512_xor_si512(load_pair(a + 64 * i, b + 64 * i), bias);
+        hi = _mm512_xor_si512(load_pair(a + 64 * i + 32, b + 64 * i + 32), bias);
+    }
+};
+
 }  // namespace
+
+void gemm32x4_q4_0(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
+                   size_t out_stride) {
+    gemm32_unsigned<Q4_0Steps, 4>(w, group_bytes, act, act_stride, n, out, out_stride);
+}
+
+void gemm32x4_q8_0(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
+                   size_t out_stride) {
+    gemm32_unsigned<Q8_0Steps, 4>(w, group_bytes, act, act_stride, n, out, out_stride);
+}
 
 // Q4_0: the nibbles are w + 8 already. Steps 0..3 are the low nibbles of qs[32g..] (elements
 // 4g..), steps 4..7 the high nibbles (elements 16 + 4g..).

@@ -5,7 +5,7 @@
 namespace lfm {
 
 namespace {
-constexpr int64_t kRowTile = 16;  // rows kept hot in cache while every token of the batch passes
+constexpr int64_t kRowTile = 32;  // rows kept hot in cache while every token of the batch passes
 }
 
 void run_jobs(const KernelTable& kt, ThreadPool& pool, std::span<const MatJob> jobs, int64_t n_tokens) {
@@ -14,7 +14,7 @@ void run_jobs(const KernelTable& kt, ThreadPool& pool, std::span<const MatJob> j
             const int64_t n_tok = j.n_tokens >= 0 ? j.n_tokens : n_tokens;
             int64_t r0, r1;
             ThreadPool::share(j.w->n_out, t, n_threads, kRowTile, r0, r1);
-            if (j.w->packed8) {  // 16 or 8 rows per kernel call, 8 or 4 tokens at a time where it can
+            if (j.w->packed8) {  // 32, 16 or 8 rows per kernel call, 4 or 8 tokens at a time where it can
                 for (int64_t tile = r0; tile < r1; tile += kRowTile)
                     matmul_packed_rows(kt, j.w->type, j.w->data, j.w->group_bytes, j.act, j.act_stride, n_tok, j.w->n_in, j.y,
                                        j.y_stride, tile, std::min(tile + kRowTile, r1));
