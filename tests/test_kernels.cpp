@@ -450,48 +450,41 @@ TEST(IsaVsScalarOps, Gemm8x4OnRepackedRowsMatchesEachRowAndToken) {
     if (checked == 0) GTEST_SKIP() << "no ISA with repacked kernels on this CPU";
 }
 
-TEST(IsaVsScalarOps, Gemm16x8OnRepackedRowsMatchesEachRowAndToken) {
-    std::mt19937 rng(17);
+// A 512-bit batched kernel (Gemm16x8Fn's signature) of kRows rows x kTokens tokens, from the
+// table's field `kernel`, on two row tiles of random weights, against the scalar dot products.
+template <int kRows, int kTokens>
+void expect_wide_kernel_matches_scalar(Gemm16x8Fn (KernelTable::*kernel)[kDTypeIdLimit], unsigned seed,
+                                       std::initializer_list<int64_t> sizes) {
+    std::mt19937 rng(seed);
     int checked = 0;
     for (const std::string& isa : available_isas()) {
         const KernelTable& k = *kernel_table(isa);
         for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0}) {
-            if (k.gemm16x8[static_cast<uint32_t>(t)] == nullptr) continue;
-            for (int64_t n : {256, 768, 2048}) {
-                const RepackedBatch c = make_repacked_batch(k, t, 32, n, 8, rng);
-                for (int64_t g = 0; g < 2; ++g) {  // rows 0..15, then 16..31
-                    float out[8 * 20];  // an output stride wider than the 16 rows written
-                    k.gemm16x8[static_cast<uint32_t>(t)](c.packed.data() + static_cast<size_t>(2 * g) * c.group_bytes,
-                                                         c.group_bytes, c.act.data(), c.act_bytes, n, out, 20);
-                    expect_matches_scalar(c, t, n, 16, 8, out, 20, g * 16, isa);
+            const Gemm16x8Fn fn = (k.*kernel)[static_cast<uint32_t>(t)];
+            if (fn == nullptr) continue;
+            for (int64_t n : sizes) {
+                if (n % traits(t).block_elems != 0) continue;  // e.g. 96 for Q4_K
+                const RepackedBatch c = make_repacked_batch(k, t, 2 * kRows, n, kTokens, rng);
+                for (int64_t g = 0; g < 2; ++g) {  // rows 0..kRows-1, then the next kRows
+                    constexpr size_t kStride = kRows + 4;  // an output stride wider than the rows written
+                    float out[kTokens * kStride];
+                    fn(c.packed.data() + static_cast<size_t>(g * kRows / 8) * c.group_bytes, c.group_bytes, c.act.data(),
+                       c.act_bytes, n, out, kStride);
+                    expect_matches_scalar(c, t, n, kRows, kTokens, out, kStride, g * kRows, isa);
                 }
                 ++checked;
             }
         }
     }
-    if (checked == 0) GTEST_SKIP() << "no ISA with 16-row batched kernels on this CPU (AVX-512 only)";
+    if (checked == 0) GTEST_SKIP() << "no ISA with " << kRows << "-row batched kernels on this CPU (AVX-512 only)";
+}
+
+TEST(IsaVsScalarOps, Gemm16x8OnRepackedRowsMatchesEachRowAndToken) {
+    expect_wide_kernel_matches_scalar<16, 8>(&KernelTable::gemm16x8, 17, {256, 768, 2048});
 }
 
 TEST(IsaVsScalarOps, Gemm32x4OnRepackedRowsMatchesEachRowAndToken) {
-    std::mt19937 rng(18);
-    int checked = 0;
-    for (const std::string& isa : available_isas()) {
-        const KernelTable& k = *kernel_table(isa);
-        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0}) {
-            if (k.gemm32x4[static_cast<uint32_t>(t)] == nullptr) continue;
-            for (int64_t n : {32, 96, 768, 2048}) {
-                const RepackedBatch c = make_repacked_batch(k, t, 64, n, 4, rng);
-                for (int64_t g = 0; g < 2; ++g) {  // rows 0..31, then 32..63
-                    float out[4 * 36];  // an output stride wider than the 32 rows written
-                    k.gemm32x4[static_cast<uint32_t>(t)](c.packed.data() + static_cast<size_t>(4 * g) * c.group_bytes,
-                                                         c.group_bytes, c.act.data(), c.act_bytes, n, out, 36);
-                    expect_matches_scalar(c, t, n, 32, 4, out, 36, g * 32, isa);
-                }
-                ++checked;
-            }
-        }
-    }
-    if (checked == 0) GTEST_SKIP() << "no ISA with 32-row batched kernels on this CPU (AVX-512 only)";
+    expect_wide_kernel_matches_scalar<32, 4>(&KernelTable::gemm32x4, 18, {32, 96, 768, 2048});
 }
 
 // The forward pass's batched path: 32x4 tiles (56 rows) or 16x8 tiles (24 rows), the 16 or 8
