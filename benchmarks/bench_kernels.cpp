@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "runtime/huge_buffer.h"
 #ifdef LFM_BENCH_INT8_PEAK
 #include "int8_peak.h"
 #endif
@@ -23,11 +24,13 @@ constexpr size_t kColdBytes = size_t{512} << 20;  // well past any L3
 
 void BM_ReadBandwidth(benchmark::State& state) {
     const lfm::KernelTable& k = lfm::kernels();
-    std::vector<uint64_t> buf(kColdBytes / 8);
-    for (size_t i = 0; i < buf.size(); ++i) buf[i] = i;
+    lfm::HugeBuffer mem(kColdBytes);  // huge pages, as the loaded weights use
+    auto* buf = reinterpret_cast<uint64_t*>(mem.data());
+    const size_t words = kColdBytes / 8;
+    for (size_t i = 0; i < words; ++i) buf[i] = i;
     for (auto _ : state) {
         // the widest loads of the chosen ISA, four independent sums (kernels.h: read_sum)
-        benchmark::DoNotOptimize(k.read_sum(buf.data(), static_cast<int64_t>(buf.size())));
+        benchmark::DoNotOptimize(k.read_sum(buf, static_cast<int64_t>(words)));
     }
     state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(kColdBytes));
 }
@@ -60,12 +63,14 @@ std::vector<uint8_t> make_weights(lfm::DType type, int64_t rows, int64_t cols) {
 }
 
 // Copies of one matrix image filling kColdBytes, so each iteration reads memory the caches lost.
+// In huge pages, as the loaded weights are (src/runtime/huge_buffer.h).
 struct ColdCopies {
-    std::vector<uint8_t> bytes;
+    lfm::HugeBuffer bytes;
     size_t matrix_bytes, count;
     explicit ColdCopies(const std::vector<uint8_t>& one)
-        : matrix_bytes(one.size()), count(std::max<size_t>(1, kColdBytes / one.size())) {
-        bytes.resize(matrix_bytes * count);
+        : bytes(one.size() * std::max<size_t>(1, kColdBytes / one.size())),
+          matrix_bytes(one.size()),
+          count(std::max<size_t>(1, kColdBytes / one.size())) {
         for (size_t c = 0; c < count; ++c) std::memcpy(bytes.data() + c * matrix_bytes, one.data(), matrix_bytes);
     }
     const uint8_t* copy(size_t iteration) const { return bytes.data() + (iteration % count) * matrix_bytes; }

@@ -79,6 +79,7 @@ void gemv8_q4_k_512(const void* w, const void* a, int64_t n, float* out) {
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; ++b) {
         x86::prefetch_ahead(x + b, sizeof(BlockQ4_Kx8));
+        x86::prefetch_near(x + b, sizeof(BlockQ4_Kx8));
         const x86::Q4KScales8 scales = x86::unpack_q4_k_x8_scales(x[b]);
         __m512i isum = _mm512_setzero_si512(), msum = _mm512_setzero_si512();
         for (int c = 0; c < 4; ++c) {
