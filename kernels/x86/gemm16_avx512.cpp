@@ -69,20 +69,51 @@ inline void tokens_unsigned_block(const __m512i (&us)[8], __m512 dx, const uint8
     }
 }
 
-// The block loop of the unsigned kernels: load(b, us) makes block b's eight steps of 16 rows
-// unsigned (w + 2^kShift).
-template <int kShift, typename Block8, typename LoadBlock>
+// Q4_0's steps in pairs: load i (0..3) is qs[32i..32i+31] of each row group, whose low nibbles
+// are step i (elements 4i..) and high nibbles step 4 + i (elements 16 + 4i..).
+struct Q4_0Steps {
+    using Block8 = BlockQ4_0x8;
+    static constexpr int kShift = 3;
+    static constexpr int lo(int i) { return i; }
+    static constexpr int hi(int i) { return 4 + i; }
+    static void load(const Block8& xa, const Block8& xb, int i, __m512i& lo, __m512i& hi) {
+        const __m512i mask = _mm512_set1_epi8(0x0F);
+        const __m512i q = load_pair(xa.qs + 32 * i, xb.qs + 32 * i);
+        lo = _mm512_and_si512(q, mask);
+        hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), mask);
+    }
+};
+
+// Q8_0's steps 2i and 2i + 1, made unsigned by w ^ 0x80 = w + 128.
+struct Q8_0Steps {
+    using Block8 = BlockQ8_0x8;
+    static constexpr int kShift = 7;
+    static constexpr int lo(int i) { return 2 * i; }
+    static constexpr int hi(int i) { return 2 * i + 1; }
+    static void load(const Block8& xa, const Block8& xb, int i, __m512i& lo, __m512i& hi) {
+        const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+        const auto* a = reinterpret_cast<const uint8_t*>(xa.qs);
+        const auto* b = reinterpret_cast<const uint8_t*>(xb.qs);
+        lo = _mm512_xor_si512(load_pair(a + 64 * i, b + 64 * i), bias);
+        hi = _mm512_xor_si512(load_pair(a + 64 * i + 32, b + 64 * i + 32), bias);
+    }
+};
+
+// The block loop of the unsigned kernels: Steps::load makes block b's eight steps of 16 rows
+// unsigned (w + 2^kShift), two at a time.
+template <typename Steps>
 void gemm16x8_unsigned(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
-                       size_t out_stride, LoadBlock load) {
+                       size_t out_stride) {
+    using Block8 = typename Steps::Block8;
     const auto* xa = static_cast<const Block8*>(w);
     const auto* xb = reinterpret_cast<const Block8*>(static_cast<const uint8_t*>(w) + group_bytes);
     __m512 acc[8];
     for (auto& v : acc) v = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / QK; ++b) {
         __m512i us[8];
-        load(xa[b], xb[b], us);
-        tokens_unsigned_block<kShift, 8>(us, load_scales(xa[b].d, xb[b].d), static_cast<const uint8_t*>(act), act_stride, n,
-                                         b, acc);
+        for (int i = 0; i < 4; ++i) Steps::load(xa[b], xb[b], i, us[Steps::lo(i)], us[Steps::hi(i)]);
+        tokens_unsigned_block<Steps::kShift, 8>(us, load_scales(xa[b].d, xb[b].d), static_cast<const uint8_t*>(act),
+                                                act_stride, n, b, acc);
     }
     for (int j = 0; j < 8; ++j) _mm512_storeu_ps(out + static_cast<size_t>(j) * out_stride, acc[j]);
 }
@@ -141,36 +172,6 @@ void gemm32_unsigned(const void* w, size_t group_bytes, const void* act, size_t 
     }
 }
 
-// Q4_0's steps in pairs: load i (0..3) is qs[32i..32i+31] of each row group, whose low nibbles
-// are step i (elements 4i..) and high nibbles step 4 + i (elements 16 + 4i..).
-struct Q4_0Steps {
-    using Block8 = BlockQ4_0x8;
-    static constexpr int kShift = 3;
-    static constexpr int lo(int i) { return i; }
-    static constexpr int hi(int i) { return 4 + i; }
-    static void load(const Block8& xa, const Block8& xb, int i, __m512i& lo, __m512i& hi) {
-        const __m512i mask = _mm512_set1_epi8(0x0F);
-        const __m512i q = load_pair(xa.qs + 32 * i, xb.qs + 32 * i);
-        lo = _mm512_and_si512(q, mask);
-        hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), mask);
-    }
-};
-
-// Q8_0's steps 2i and 2i + 1, made unsigned by w ^ 0x80 = w + 128.
-struct Q8_0Steps {
-    using Block8 = BlockQ8_0x8;
-    static constexpr int kShift = 7;
-    static constexpr int lo(int i) { return 2 * i; }
-    static constexpr int hi(int i) { return 2 * i + 1; }
-    static void load(const Block8& xa, const Block8& xb, int i, __m512i& lo, __m512i& hi) {
-        const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-        const auto* a = reinterpret_cast<const uint8_t*>(xa.qs);
-        const auto* b = reinterpret_cast<const uint8_t*>(xb.qs);
-        lo = _mm512_xor_si512(load_pair(a + 64 * i, b + 64 * i), bias);
-        hi = _mm512_xor_si512(load_pair(a + 64 * i + 32, b + 64 * i + 32), bias);
-    }
-};
-
 }  // namespace
 
 void gemm32x4_q4_0(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
@@ -183,32 +184,16 @@ void gemm32x4_q8_0(const void* w, size_t group_bytes, const void* act, size_t ac
     gemm32_unsigned<Q8_0Steps, 4>(w, group_bytes, act, act_stride, n, out, out_stride);
 }
 
-// Q4_0: the nibbles are w + 8 already. Steps 0..3 are the low nibbles of qs[32g..] (elements
-// 4g..), steps 4..7 the high nibbles (elements 16 + 4g..).
+// Q4_0: the nibbles are w + 8 already (Q4_0Steps).
 void gemm16x8_q4_0(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
                    size_t out_stride) {
-    const __m512i mask = _mm512_set1_epi8(0x0F);
-    gemm16x8_unsigned<3, BlockQ4_0x8>(w, group_bytes, act, act_stride, n, out, out_stride,
-                                      [&](const BlockQ4_0x8& xa, const BlockQ4_0x8& xb, __m512i (&us)[8]) {
-                                          for (int g = 0; g < 4; ++g) {
-                                              const __m512i q = load_pair(xa.qs + 32 * g, xb.qs + 32 * g);
-                                              us[g] = _mm512_and_si512(q, mask);
-                                              us[4 + g] = _mm512_and_si512(_mm512_srli_epi16(q, 4), mask);
-                                          }
-                                      });
+    gemm16x8_unsigned<Q4_0Steps>(w, group_bytes, act, act_stride, n, out, out_stride);
 }
 
-// Q8_0: w + 128 is w ^ 0x80, once per block for the eight tokens.
+// Q8_0: w + 128 is w ^ 0x80, once per block for the eight tokens (Q8_0Steps).
 void gemm16x8_q8_0(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
                    size_t out_stride) {
-    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-    gemm16x8_unsigned<7, BlockQ8_0x8>(w, group_bytes, act, act_stride, n, out, out_stride,
-                                      [&](const BlockQ8_0x8& xa, const BlockQ8_0x8& xb, __m512i (&us)[8]) {
-                                          for (int s = 0; s < 8; ++s)
-                                              us[s] = _mm512_xor_si512(load_pair(reinterpret_cast<const uint8_t*>(xa.qs) + 32 * s,
-                                                                                 reinterpret_cast<const uint8_t*>(xb.qs) + 32 * s),
-                                                                       bias);
-                                      });
+    gemm16x8_unsigned<Q8_0Steps>(w, group_bytes, act, act_stride, n, out, out_stride);
 }
 
 // Q4_K: unsigned nibbles times signed activation bytes, the natural vpdpbusd operands. Per
