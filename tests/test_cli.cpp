@@ -121,6 +121,20 @@ TEST(Cli, BenchJsonHasLlamaBenchFields) {
     EXPECT_NE(md.out.find("| model | size | params | backend | threads | test | t/s |"), std::string::npos) << md.out;
     EXPECT_NE(md.out.find("pp8"), std::string::npos) << md.out;
     EXPECT_EQ(lfm("bench -p 8").exit_code, 1);  // neither -m nor --synthetic
+
+    // --kv-type reaches the session (a Q8_0 cache at depth) and the report, as llama-bench's -ctk/-ctv
+    const CliResult q8 = lfm("bench --synthetic Q4_0 --shape " + shape + " -p 0 -n 2 -d 4 -r 1 -t 1 --kv-type q8_0 -o json");
+    ASSERT_EQ(q8.exit_code, 0) << q8.out;
+    const auto jq = nlohmann::json::parse(q8.out);
+    ASSERT_EQ(jq.size(), 1u);
+    EXPECT_EQ(jq[0]["type_k"], "q8_0");
+    EXPECT_EQ(jq[0]["type_v"], "q8_0");
+    EXPECT_EQ(jq[0]["n_depth"], 4);
+    EXPECT_EQ(j[0]["type_k"], "f16");
+    const CliResult q8md = lfm("bench --synthetic Q4_0 --shape " + shape + " -p 0 -n 2 -r 1 -t 1 --kv-type q8_0");
+    EXPECT_NE(q8md.out.find("| threads | type_k | type_v | test |"), std::string::npos) << q8md.out;
+    EXPECT_NE(q8md.out.find("| q8_0 | q8_0 | tg2 |"), std::string::npos) << q8md.out;
+    EXPECT_EQ(lfm("bench --synthetic Q4_0 --shape " + shape + " -p 8 --kv-type q4").exit_code, 2);  // a usage error
 }
 
 TEST(Cli, ErrorsAreOneLineAndExitNonZero) {

@@ -1,4 +1,4 @@
-// `lfm bench -m FILE | --synthetic TYPE  [-p 512] [-n 128] [-t 2] [-r 3] [-d DEPTH] [-o md|json]`
+// `lfm bench -m FILE | --synthetic TYPE  [-p 512] [-n 128] [-t 2] [-r 3] [-d DEPTH] [--kv-type f16|q8_0] [-o md|json]`
 // Prompt processing (pp) and generation (tg) speed, reported the way llama-bench does: the same
 // table columns, and with -o json the same field names, so scripts written for one read the other.
 
@@ -12,6 +12,7 @@
 #include <random>
 
 #include "commands.h"
+#include "common_flags.h"
 #include "lfm/model.h"
 #include "lfm/synth.h"
 #include "lfm/version.h"
@@ -69,7 +70,7 @@ std::vector<double> tokens_per_second(const Result& r) {
 
 Command add_bench(CLI::App& app) {
     struct Opts {
-        std::string model, synthetic, shape = "lfm2.5-8b-a1b", output = "md";
+        std::string model, synthetic, shape = "lfm2.5-8b-a1b", output = "md", kv_type = "f16";
         std::vector<int64_t> prompt{512}, gen{128}, depth{0};
         std::vector<int> threads;
         int reps = 3;
@@ -88,6 +89,8 @@ Command add_bench(CLI::App& app) {
     app.add_option("-r,--repetitions", o->reps, "repetitions of each test")->check(CLI::Range(1, 1000));
     app.add_option("-b,--batch-size", o->batch, "prompt tokens per forward pass")->check(CLI::Range(1, 1 << 20));
     app.add_option("-o,--output", o->output, "md or json")->check(CLI::IsMember({"md", "json"}));
+    app.add_option("--kv-type", o->kv_type, "KV cache type: f16 (default), f32 or q8_0")
+        ->check(CLI::IsMember({"f16", "f32", "q8_0"}));
     app.add_flag("--no-repack", o->no_repack, "use the weights as stored (no 8-row repacking at load)");
     return [o] {
         if (o->model.empty() == o->synthetic.empty())
@@ -118,6 +121,7 @@ Command add_bench(CLI::App& app) {
                     so.n_ctx = std::min<int64_t>(info.n_ctx_train, depth + p + n + 1);
                     so.n_batch = o->batch;
                     so.n_threads = threads;
+                    so.kv_type = kv_type_named(o->kv_type);
                     Result r{(p > 0 ? fmt::format("pp{}", p) : fmt::format("tg{}", n)) + (depth > 0 ? fmt::format(" @ d{}", depth) : ""),
                              threads, p, n, depth, {}};
                     run_once(model, so, 0, std::min<int64_t>(p, 16), p > 0 ? 0 : std::min<int64_t>(n, 4), 7);  // warm-up
@@ -149,8 +153,8 @@ Command add_bench(CLI::App& app) {
                                {"n_batch", o->batch},
                                {"n_ubatch", o->batch},
                                {"n_threads", r.threads > 0 ? r.threads : default_thread_count()},
-                               {"type_k", "f16"},
-                               {"type_v", "f16"},
+                               {"type_k", o->kv_type},
+                               {"type_v", o->kv_type},
                                {"n_prompt", r.n_prompt},
                                {"n_gen", r.n_gen},
                                {"n_depth", r.n_depth},
@@ -165,13 +169,16 @@ Command add_bench(CLI::App& app) {
             fmt::print("{}\n", out.dump(1));
             return 0;
         }
-        fmt::print("| model | size | params | backend | threads | test | t/s |\n");
-        fmt::print("| --- | ---: | ---: | --- | ---: | ---: | ---: |\n");
+        // as llama-bench does, the cache type columns appear only when they are not the default
+        const bool kv_columns = o->kv_type != "f16";
+        fmt::print("| model | size | params | backend | threads |{} test | t/s |\n", kv_columns ? " type_k | type_v |" : "");
+        fmt::print("| --- | ---: | ---: | --- | ---: |{} ---: | ---: |\n", kv_columns ? " ---: | ---: |" : "");
+        const std::string kv_cells = kv_columns ? fmt::format(" {} | {} |", o->kv_type, o->kv_type) : "";
         for (const Result& r : results) {
             const auto [avg, sd] = mean_sd(tokens_per_second(r));
-            fmt::print("| {} | {:.2f} GiB | {:.2f} B | CPU ({}) | {} | {} | {:.2f} ± {:.2f} |\n", type,
+            fmt::print("| {} | {:.2f} GiB | {:.2f} B | CPU ({}) | {} |{} {} | {:.2f} ± {:.2f} |\n", type,
                        static_cast<double>(info.weight_bytes) / (1 << 30), static_cast<double>(info.n_params) / 1e9, isa,
-                       r.threads > 0 ? r.threads : default_thread_count(), r.test, avg, sd);
+                       r.threads > 0 ? r.threads : default_thread_count(), kv_cells, r.test, avg, sd);
         }
         return 0;
     };
