@@ -2,12 +2,14 @@
 //  * BM_ReadBandwidth: how fast one core streams memory (the limit for decode);
 //  * BM_Matvec/<type>/<isa>: GB/s of weight bytes streamed by a matrix-vector product at the
 //    decode shapes of LFM2.5-8B-A1B, with cold weights (rotating over copies larger than the
-//    caches), so the figure reads as a fraction of BM_ReadBandwidth.
+//    caches), so the figure reads as a fraction of BM_ReadBandwidth;
+//  * BM_MatvecShareOfProbe: the repacked mat-vec and the probe interleaved, reported as a share.
 // Speed does not depend on weight values: the weights are random bytes with sane scales.
 
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -120,9 +122,7 @@ void BM_MatvecRepacked(benchmark::State& state, lfm::DType type, const char* isa
     const auto one = make_weights(type, rows, cols);
     std::vector<uint8_t> packed(matrix_bytes);
     lfm::repack_rows8(type, one.data(), packed.data(), rows, cols);
-    const size_t copies = std::max<size_t>(1, kColdBytes / matrix_bytes);
-    std::vector<uint8_t> w(matrix_bytes * copies);
-    for (size_t c = 0; c < copies; ++c) std::memcpy(w.data() + c * matrix_bytes, packed.data(), matrix_bytes);
+    const ColdCopies w(packed);  // huge pages, as the model's repacked arena (weights.cpp)
     std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
     std::mt19937 rng(2);
     for (auto& v : x) v = static_cast<float>(rng() % 1000) / 1000.0f - 0.5f;
@@ -131,10 +131,9 @@ void BM_MatvecRepacked(benchmark::State& state, lfm::DType type, const char* isa
     size_t c = 0;
     for (auto _ : state) {
         lfm::quantize_activation(*k, type, x.data(), act.data(), cols);
-        const uint8_t* base = w.data() + c * matrix_bytes;
+        const uint8_t* base = w.copy(c++);
         for (int64_t r = 0; r < rows; r += 8) gemv8(base + static_cast<size_t>(r / 8) * group, act.data(), cols, y.data() + r);
         benchmark::DoNotOptimize(y.data());
-        c = (c + 1) % copies;
     }
     // in bytes of the original format, so the figure compares with BM_Matvec
     state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(rb * static_cast<size_t>(rows)));
@@ -145,6 +144,61 @@ BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_0_avx2, lfm::DType::kQ4_0, "avx2")->Args
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_0_avx512, lfm::DType::kQ4_0, "avx512")->Args({1792, 2048})->Args({2048, 1792})->Args({6144, 2048});
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q8_0_avx2, lfm::DType::kQ8_0, "avx2")->Args({1792, 2048})->Args({2048, 1792});
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q8_0_avx512, lfm::DType::kQ8_0, "avx512")->Args({1792, 2048})->Args({2048, 1792});
+
+// The repacked mat-vec and the read probe interleaved matrix by matrix (one cold matrix, then as
+// many cold probe bytes, each well under a millisecond), so that both see the same spells of a
+// shared, noisy host: separate runs of BM_ReadBandwidth and BM_MatvecRepacked drift apart by ±20 %
+// here. Counters: probe and kernel GB/s over the whole run and `share` = kernel / probe, the
+// fraction of one core's read bandwidth issue 5 asks about.
+void BM_MatvecShareOfProbe(benchmark::State& state, lfm::DType type, const char* isa) {
+    const lfm::KernelTable* k = lfm::kernel_table(isa);
+    if (k == nullptr || k->gemv8[static_cast<uint32_t>(type)] == nullptr) {
+        state.SkipWithError("no repacked kernel on this CPU");
+        return;
+    }
+    const int64_t rows = state.range(0), cols = state.range(1);
+    const size_t group = lfm::packed8_group_bytes(type, cols);
+    const size_t matrix_bytes = group * static_cast<size_t>(rows / 8);
+    const auto one = make_weights(type, rows, cols);
+    std::vector<uint8_t> packed(matrix_bytes);
+    lfm::repack_rows8(type, one.data(), packed.data(), rows, cols);
+    const ColdCopies w(packed);
+    lfm::HugeBuffer probe(kColdBytes);
+    auto* words = reinterpret_cast<uint64_t*>(probe.data());
+    for (size_t i = 0; i < kColdBytes / 8; ++i) words[i] = i;
+    const size_t slice_words = matrix_bytes / 64 * 8, slices = kColdBytes / 8 / slice_words;  // whole lines
+    std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
+    std::mt19937 rng(2);
+    for (auto& v : x) v = static_cast<float>(rng() % 1000) / 1000.0f - 0.5f;
+    std::vector<uint8_t> act(lfm::activation_bytes(type, cols));
+    const lfm::Gemv8Fn gemv8 = k->gemv8[static_cast<uint32_t>(type)];
+    using Clock = std::chrono::steady_clock;
+    Clock::duration probe_time{}, kernel_time{};
+    size_t c = 0;
+    for (auto _ : state) {
+        const auto t0 = Clock::now();
+        benchmark::DoNotOptimize(k->read_sum(words + (c % slices) * slice_words, static_cast<int64_t>(slice_words)));
+        const auto t1 = Clock::now();
+        lfm::quantize_activation(*k, type, x.data(), act.data(), cols);
+        const uint8_t* base = w.copy(c++);
+        for (int64_t r = 0; r < rows; r += 8) gemv8(base + static_cast<size_t>(r / 8) * group, act.data(), cols, y.data() + r);
+        benchmark::DoNotOptimize(y.data());
+        const auto t2 = Clock::now();
+        probe_time += t1 - t0;
+        kernel_time += t2 - t1;
+    }
+    const auto n = static_cast<double>(state.iterations());
+    const double probe_gbs = n * static_cast<double>(slice_words * 8) / std::chrono::duration<double, std::nano>(probe_time).count();
+    const double kernel_gbs = n * static_cast<double>(matrix_bytes) / std::chrono::duration<double, std::nano>(kernel_time).count();
+    state.counters["probe_GBps"] = probe_gbs;
+    state.counters["kernel_GBps"] = kernel_gbs;
+    state.counters["share"] = kernel_gbs / probe_gbs;
+}
+BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q4_k_avx512, lfm::DType::kQ4_K, "avx512")->Args({1792, 2048})->Args({2048, 1792});
+BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q4_0_avx512, lfm::DType::kQ4_0, "avx512")->Args({1792, 2048})->Args({2048, 1792})->Args({6144, 2048});
+BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q8_0_avx512, lfm::DType::kQ8_0, "avx512")->Args({1792, 2048})->Args({2048, 1792});
+BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q4_k_avx2, lfm::DType::kQ4_K, "avx2")->Args({1792, 2048});
+BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q4_0_avx2, lfm::DType::kQ4_0, "avx2")->Args({1792, 2048});
 
 // Activation quantization of one token (2048 floats, the model width): done before every
 // matrix of a prompt batch for every token, so its cost shows in prefill.
