@@ -484,7 +484,7 @@ TEST(IsaVsScalarOps, Gemm16x8OnRepackedRowsMatchesEachRowAndToken) {
 }
 
 TEST(IsaVsScalarOps, Gemm32x4OnRepackedRowsMatchesEachRowAndToken) {
-    expect_wide_kernel_matches_scalar<32, 4>(&KernelTable::gemm32x4, 18, {32, 96, 768, 2048});
+    expect_wide_kernel_matches_scalar<32, 4>(&KernelTable::gemm32x4, 18, {32, 96, 256, 768, 2048});
 }
 
 // The forward pass's batched path: 32x4 tiles (56 rows) or 16x8 tiles (24 rows), the 16 or 8

@@ -1,6 +1,5 @@
 // Prompt-batch kernels that need 512-bit registers: sixteen repacked rows (two consecutive 8-row
-// groups) against eight tokens per call, and for Q4_0 / Q8_0 thirty-two rows (four groups)
-// against four. One zmm lane per row: lanes 0..7 come from the first group of a pair, 8..15 from
+// groups) against eight tokens per call, and thirty-two rows (four groups) against four. One zmm lane per row: lanes 0..7 come from the first group of a pair, 8..15 from
 // the second, so the 8-row layout that decode streams serves here unchanged.
 // Compiled with the AVX-512 flags only (see kernels/CMakeLists.txt).
 
@@ -172,6 +171,31 @@ void gemm32_unsigned(const void* w, size_t group_bytes, const void* act, size_t 
     }
 }
 
+// Q4_K's mins of 16 rows (8 from each of two groups) as int16 pairs for vpmaddwd: lane r of
+// mn16[i] holds (mn[2i][r], mn[2i+1][r]).
+inline void q4_k_min_pairs(const x86::Q4KScales8& sa, const x86::Q4KScales8& sb, __m512i (&mn16)[4]) {
+    for (int i = 0; i < 4; ++i) {
+        auto pairs = [&](const x86::Q4KScales8& x) {
+            return _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x.mn[2 * i])),
+                                     _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x.mn[2 * i + 1])));
+        };
+        mn16[i] = _mm512_cvtepu8_epi16(_mm256_set_m128i(pairs(sb), pairs(sa)));
+    }
+}
+
+// Σ_sub mn[sub][row]·(sum of the token's sub-block sub) for the 16 rows of mn16: the token's 8
+// sub-block sums (two bsums each) as int16 pairs, |sum| <= 32·127, against the min pairs.
+inline __m512i q4_k_min_dot(const __m512i (&mn16)[4], const BlockQ8_K& y) {
+    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
+    const __m256i sums32 = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));  // [s0 s1 s2 s3 | s4 s5 s6 s7]
+    const __m128i sums16 = _mm_packs_epi32(_mm256_castsi256_si128(sums32), _mm256_extracti128_si256(sums32, 1));
+    alignas(16) int32_t pair[4];  // (s_2i, s_2i+1) as one dword each
+    _mm_store_si128(reinterpret_cast<__m128i*>(pair), sums16);
+    __m512i msum = _mm512_setzero_si512();
+    for (int i = 0; i < 4; ++i) msum = _mm512_add_epi32(msum, _mm512_madd_epi16(mn16[i], _mm512_set1_epi32(pair[i])));
+    return msum;
+}
+
 }  // namespace
 
 void gemm32x4_q4_0(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
@@ -239,31 +263,93 @@ void gemm16x8_q4_k(const void* w, size_t group_bytes, const void* act, size_t ac
                 }
             }
         }
-        // Mins as int16 pairs: lane r of mn16[i] holds (mn[2i][r], mn[2i+1][r]).
         __m512i mn16[4];
-        for (int i = 0; i < 4; ++i) {
-            auto pairs = [&](const x86::Q4KScales8& x) {
-                return _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x.mn[2 * i])),
-                                         _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x.mn[2 * i + 1])));
-            };
-            mn16[i] = _mm512_cvtepu8_epi16(_mm256_set_m128i(pairs(sb), pairs(sa)));
-        }
+        q4_k_min_pairs(sa, sb, mn16);
         const __m512 dx = load_scales(xa[b].d, xb[b].d), mx = load_scales(xa[b].dmin, xb[b].dmin);
         for (int j = 0; j < kTokens; ++j) {
-            // The token's 8 sub-block sums (two bsums each) as int16: |sum| <= 32·127 fits.
-            const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[j]->bsums));
-            const __m256i sums32 = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));  // [s0 s1 s2 s3 | s4 s5 s6 s7]
-            const __m128i sums16 = _mm_packs_epi32(_mm256_castsi256_si128(sums32), _mm256_extracti128_si256(sums32, 1));
-            alignas(16) int32_t pair[4];  // (s_2i, s_2i+1) as one dword each
-            _mm_store_si128(reinterpret_cast<__m128i*>(pair), sums16);
-            __m512i msum = _mm512_setzero_si512();
-            for (int i = 0; i < 4; ++i) msum = _mm512_add_epi32(msum, _mm512_madd_epi16(mn16[i], _mm512_set1_epi32(pair[i])));
+            const __m512i msum = q4_k_min_dot(mn16, *y[j]);
             const __m512 yd = _mm512_set1_ps(y[j]->d);
             acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(dx, yd), _mm512_cvtepi32_ps(isum[j]), acc[j]);
             acc[j] = _mm512_fnmadd_ps(_mm512_mul_ps(mx, yd), _mm512_cvtepi32_ps(msum), acc[j]);
         }
     }
     for (int j = 0; j < kTokens; ++j) _mm512_storeu_ps(out + static_cast<size_t>(j) * out_stride, acc[j]);
+}
+
+
+// Q4_K, 32 rows (four groups, two zmm of 16) against 4 tokens, one step at a time as
+// gemm32_unsigned: each broadcast activation dword feeds two vpdpbusd. Per sub-block the 2 × 4
+// int32 dots are multiplied by the rows' 6-bit scales into isum; the mins term is then done per
+// token with vpmaddwd on (mn[2i], mn[2i+1]) pairs as in gemm16x8_q4_k. Registers: 8 dots, 8
+// isum, 8 float accumulators, the step's two weight registers, a broadcast and the mask.
+void gemm32x4_q4_k(const void* w, size_t group_bytes, const void* act, size_t act_stride, int64_t n, float* out,
+                   size_t out_stride) {
+    constexpr int kTokens = 4;
+    const auto* base = static_cast<const uint8_t*>(w);
+    const BlockQ4_Kx8* g[4];
+    for (int i = 0; i < 4; ++i) g[i] = reinterpret_cast<const BlockQ4_Kx8*>(base + static_cast<size_t>(i) * group_bytes);
+    const auto* a = static_cast<const uint8_t*>(act);
+    const __m512i mask = _mm512_set1_epi8(0x0F);
+    __m512 acc[2][kTokens];
+    for (auto& half : acc)
+        for (auto& v : half) v = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; ++b) {
+        const BlockQ8_K* y[kTokens];
+        for (int j = 0; j < kTokens; ++j) y[j] = reinterpret_cast<const BlockQ8_K*>(a + static_cast<size_t>(j) * act_stride) + b;
+        x86::Q4KScales8 s[4];
+        for (int i = 0; i < 4; ++i) s[i] = x86::unpack_q4_k_x8_scales(g[i][b]);
+        __m512i isum[2][kTokens];
+        for (auto& half : isum)
+            for (auto& v : half) v = _mm512_setzero_si512();
+        for (int c = 0; c < 4; ++c) {
+#pragma GCC unroll 2
+            for (int nib = 0; nib < 2; ++nib) {  // sub-block 2c (low nibbles), then 2c + 1 (high)
+                const int sub = 2 * c + nib;
+                __m512i dot[2][kTokens];
+                for (auto& half : dot)
+                    for (auto& v : half) v = _mm512_setzero_si512();
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; ++k) {
+                    const size_t off = 256 * static_cast<size_t>(c) + 32 * static_cast<size_t>(k);
+                    __m512i q0 = load_pair(g[0][b].qs + off, g[1][b].qs + off), q1 = load_pair(g[2][b].qs + off, g[3][b].qs + off);
+                    if (nib) {
+                        q0 = _mm512_srli_epi16(q0, 4);
+                        q1 = _mm512_srli_epi16(q1, 4);
+                    }
+                    q0 = _mm512_and_si512(q0, mask);
+                    q1 = _mm512_and_si512(q1, mask);
+#pragma GCC unroll 4
+                    for (int j = 0; j < kTokens; ++j) {
+                        const __m512i yv = bcast4(y[j]->qs + 64 * c + 32 * nib + 4 * k);
+                        dot[0][j] = _mm512_dpbusd_epi32(dot[0][j], q0, yv);
+                        dot[1][j] = _mm512_dpbusd_epi32(dot[1][j], q1, yv);
+                    }
+                }
+                for (int h = 0; h < 2; ++h) {
+                    const __m128i sc8 = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s[2 * h].sc[sub])),
+                                                           _mm_loadl_epi64(reinterpret_cast<const __m128i*>(s[2 * h + 1].sc[sub])));
+                    const __m512i sc = _mm512_cvtepu8_epi32(sc8);
+                    for (int j = 0; j < kTokens; ++j) isum[h][j] = _mm512_add_epi32(isum[h][j], _mm512_mullo_epi32(dot[h][j], sc));
+                }
+            }
+        }
+        for (int h = 0; h < 2; ++h) {
+            __m512i mn16[4];  // this half's 16 rows
+            q4_k_min_pairs(s[2 * h], s[2 * h + 1], mn16);
+            const __m512 dx = load_scales(g[2 * h][b].d, g[2 * h + 1][b].d);
+            const __m512 mx = load_scales(g[2 * h][b].dmin, g[2 * h + 1][b].dmin);
+            for (int j = 0; j < kTokens; ++j) {
+                const __m512i msum = q4_k_min_dot(mn16, *y[j]);
+                const __m512 yd = _mm512_set1_ps(y[j]->d);
+                acc[h][j] = _mm512_fmadd_ps(_mm512_mul_ps(dx, yd), _mm512_cvtepi32_ps(isum[h][j]), acc[h][j]);
+                acc[h][j] = _mm512_fnmadd_ps(_mm512_mul_ps(mx, yd), _mm512_cvtepi32_ps(msum), acc[h][j]);
+            }
+        }
+    }
+    for (int j = 0; j < kTokens; ++j) {
+        _mm512_storeu_ps(out + static_cast<size_t>(j) * out_stride, acc[0][j]);
+        _mm512_storeu_ps(out + static_cast<size_t>(j) * out_stride + 16, acc[1][j]);
+    }
 }
 
 }  // namespace lfm::avx512

@@ -16,4 +16,6 @@ void gemm32x4_q4_0(const void* packed_rows, size_t group_bytes, const void* act,
                    float* out, size_t out_stride);
 void gemm32x4_q8_0(const void* packed_rows, size_t group_bytes, const void* act, size_t act_stride, int64_t n,
                    float* out, size_t out_stride);
+void gemm32x4_q4_k(const void* packed_rows, size_t group_bytes, const void* act, size_t act_stride, int64_t n,
+                   float* out, size_t out_stride);
 }  // namespace lfm::avx512
