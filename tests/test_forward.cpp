@@ -303,6 +303,27 @@ TEST(Forward, ThreadCountDoesNotChangeResults) {
     }
 }
 
+// The weights are moved at load by several threads, each matrix to a place fixed beforehand:
+// one loading thread or many give the same model, bit for bit.
+TEST(Forward, LoadThreadCountDoesNotChangeResults) {
+    LFM_REQUIRE_SHARED();
+    const Reference r("tinyB-q4_k_m");
+    std::vector<float> first;
+    for (int threads : {1, 2, 5, 64}) {  // 64: more threads than matrices
+        ModelOptions mo;
+        mo.n_threads = threads;
+        const auto model = Model::load(test::ref_path("tinyB-q4_k_m.gguf"), mo);
+        EXPECT_GT(model->info().repacked_bytes, 0u);
+        const auto logits = run_chunks(model, r.ids, {r.ids.size()}, f32_kv());
+        if (first.empty()) {
+            first = logits;
+            expect_matches(r, logits, r.logits, "repacked with 1 loading thread");
+        } else {
+            EXPECT_EQ(logits, first) << threads << " loading threads";
+        }
+    }
+}
+
 TEST(Session, ContextOverflowIsAnError) {
     LFM_REQUIRE_SHARED();
     const auto model = Model::load(test::ref_path("tinyA-f32.gguf"));

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -98,6 +99,7 @@ Command add_bench(CLI::App& app) {
         std::shared_ptr<const Model> model;
         ModelOptions mo;
         mo.repack = !o->no_repack;
+        if (!o->threads.empty()) mo.n_threads = *std::max_element(o->threads.begin(), o->threads.end());
         if (!o->synthetic.empty()) {
             SynthOptions so;
             so.type = o->synthetic;

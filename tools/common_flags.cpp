@@ -88,6 +88,7 @@ LoadedModel load_model(const ModelFlags& flags) {
     if (!f.chat_template_file.empty()) m.template_source = read_file(f.chat_template_file, "chat template");
     ModelOptions mo;
     mo.repack = !f.no_repack;
+    mo.n_threads = f.threads;
     m.model = Model::load(f.model, mo);
     if (!m.model->info().has_tokenizer)
         throw Error(ErrorCode::kInvalidFile, f.model + ": the model has no tokenizer (GGUF tokenizer.ggml.* or tokenizer.json)");

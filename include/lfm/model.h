@@ -18,10 +18,12 @@ namespace lfm {
 enum class KvType { kF16, kF32, kQ8_0 };
 
 struct ModelOptions {
-    // Move the weights at load into huge-page memory, Q4_0 matrices rewritten into the 8-row
-    // layout the SIMD kernels stream fastest; the mapped file's pages are released, so memory is
-    // not doubled. false: run straight from the mapped file.
+    // Move the weights at load into huge-page memory, Q4_0 / Q4_K (and on AVX-512 Q8_0) matrices
+    // rewritten into the 8-row layout the SIMD kernels stream fastest; the mapped file's pages
+    // are released, so memory is not doubled. false: run straight from the mapped file.
     bool repack = true;
+    // Threads that move the weights at load (0: one per physical core, as sessions default to).
+    int n_threads = 0;
 };
 
 // What a loaded model is, for `lfm info` and for callers that size their buffers.

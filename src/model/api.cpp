@@ -40,7 +40,10 @@ std::shared_ptr<const Model> make_model(ModelFiles files, const ModelOptions& op
     impl->files = std::move(files);
     impl->weights = bind_weights(impl->files);
     impl->info = make_info(impl->files, impl->weights);
-    if (options.repack) impl->info.repacked_bytes = repack_weights(impl->weights, kernels());
+    if (options.repack) {
+        const int threads = options.n_threads > 0 ? options.n_threads : default_thread_count();
+        impl->info.repacked_bytes = repack_weights(impl->weights, kernels(), threads);
+    }
     const Config& c = impl->config();
     for (int64_t m = 0; m < c.head_dim / 2; ++m) {
         impl->rope_inv_freq.push_back(

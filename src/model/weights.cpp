@@ -5,9 +5,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <set>
 
+#include "../runtime/thread_pool.h"
 #include "kernels.h"
 #include "lfm/error.h"
 
@@ -178,7 +181,7 @@ size_t release_pages(const uint8_t* p, size_t n) {
 
 }  // namespace
 
-size_t repack_weights(Weights& w, const KernelTable& kt) {
+size_t repack_weights(Weights& w, const KernelTable& kt, int n_threads) {
     // Every matrix, and whether its rows are interleaved for the 8-row kernels. The embedding's
     // rows are looked up one at a time: same layout, new memory.
     std::vector<std::pair<Matrix*, bool>> todo;
@@ -204,11 +207,25 @@ size_t repack_weights(Weights& w, const KernelTable& kt) {
     for (const auto& [m, interleave] : todo)
         if (m->data != nullptr && !m->packed8) total += new_bytes(*m, interleave);
     HugeBuffer& arena = w.repacked.emplace_back(total);
+    // Each matrix's place in the arena, in the order above; then the moves in parallel, largest
+    // first, each thread taking the next matrix left: the 215 MB embedding must not be last
+    // behind a thread that is done. Most of a move is the kernel zeroing the arena's fresh
+    // pages and faulting in the file's, which parallelizes like the copy itself.
+    struct Move {
+        Matrix* m;
+        bool packed;
+        uint8_t* to;
+    };
+    std::vector<Move> moves;
     uint8_t* at = arena.data();
     for (const auto& [m, interleave] : todo) {
         if (m->data == nullptr || m->packed8) continue;
-        const size_t bytes = new_bytes(*m, interleave);
-        const bool packed = pack8(*m, interleave);
+        moves.push_back({m, pack8(*m, interleave), at});
+        at += new_bytes(*m, interleave);
+    }
+    std::stable_sort(moves.begin(), moves.end(), [](const Move& a, const Move& b) { return a.m->bytes() > b.m->bytes(); });
+    auto move = [](const Move& mv) {
+        Matrix* m = mv.m;
         // In slices of ~16 MiB, each slice's file pages given back once moved: the 215 MB head
         // moved whole kept its file pages and their copy resident together (peak RSS +200 MB).
         const int64_t slice = std::max<int64_t>(8, static_cast<int64_t>((size_t{16} << 20) / m->row_bytes) / 8 * 8);
@@ -216,15 +233,19 @@ size_t repack_weights(Weights& w, const KernelTable& kt) {
         for (int64_t r = 0; r < m->n_out; r += slice) {
             const int64_t rows = std::min(slice, m->n_out - r);
             const uint8_t* src = m->row(r);
-            if (packed) repack_rows8(m->type, src, at + static_cast<size_t>(r / 8) * packed8_group_bytes(m->type, m->n_in), rows, m->n_in);
-            else std::memcpy(at + static_cast<size_t>(r) * m->row_bytes, src, static_cast<size_t>(rows) * m->row_bytes);
+            if (mv.packed) repack_rows8(m->type, src, mv.to + static_cast<size_t>(r / 8) * packed8_group_bytes(m->type, m->n_in), rows, m->n_in);
+            else std::memcpy(mv.to + static_cast<size_t>(r) * m->row_bytes, src, static_cast<size_t>(rows) * m->row_bytes);
             released += release_pages(m->data + released, static_cast<size_t>(r + rows) * m->row_bytes - released);
         }
-        m->data = at;
-        m->packed8 = packed;
-        if (packed) m->group_bytes = packed8_group_bytes(m->type, m->n_in);
-        at += bytes;
-    }
+        m->data = mv.to;
+        m->packed8 = mv.packed;
+        if (mv.packed) m->group_bytes = packed8_group_bytes(m->type, m->n_in);
+    };
+    std::atomic<size_t> next{0};
+    ThreadPool pool(std::max(1, std::min<int>(n_threads, static_cast<int>(moves.size()))));
+    pool.run([&](int, int) {
+        for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < moves.size();) move(moves[i]);
+    });
     if (w.tied_head) w.output = w.token_embd;
     return total;
 }
