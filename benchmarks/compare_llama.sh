@@ -7,7 +7,8 @@
 #
 # Prints, per test (pp512, tg128, ...): lfm's and llama.cpp's tokens/s (mean ± sd over rounds),
 # their ratio, and for generation the memory-bandwidth floor: the read bandwidth measured in the
-# same run (lfm system --bandwidth) over the weight bytes read per token (lfm info --json).
+# same run (lfm system --bandwidth, once per round, the median) over the weight bytes read per
+# token (lfm info --json).
 # Without LLAMA_BENCH only lfm's figures and the floor are printed.
 set -euo pipefail
 LFM=${LFM:-$(dirname "$0")/../build/release/lfm}
@@ -32,8 +33,10 @@ for r in $(seq 1 "$rounds"); do
     if [ -n "${LLAMA_BENCH:-}" ]; then
         "$LLAMA_BENCH" -m "$model" -t "$threads" -p "$prompt" -n "$gen" -d "$depth" -r 1 -o json > "$work/llama.$r.json" 2>/dev/null
     fi
+    # the floor's bandwidth once per round too: one probe after all rounds can land in a spell
+    # the runs never saw (39 against 66 GB/s minutes apart here)
+    "$LFM" system --bandwidth -t "$threads" | awk '/read bandwidth/ {print $3}' >> "$work/bw"
 done
-"$LFM" system --bandwidth -t "$threads" | awk '/read bandwidth/ {print $3}' > "$work/bw"
 "$LFM" info --json "$model" > "$work/info.json"
 
 python3 - "$work" "$rounds" <<'PY'
@@ -49,11 +52,13 @@ def load(prefix):
             runs.setdefault(key, []).append(e["avg_ts"])
     return runs
 ours, theirs = load("lfm"), load("llama")
-bw = float(open(os.path.join(work, "bw")).read().split()[0]) * 1e9
+bws = [float(x) * 1e9 for x in open(os.path.join(work, "bw")).read().split()]
+bw = statistics.median(bws)
 per_token = json.load(open(os.path.join(work, "info.json")))["bytes_per_token"]
 floor = bw / per_token
 def fmt(v): return f"{statistics.mean(v):8.2f} ± {statistics.stdev(v) if len(v) > 1 else 0:5.2f}"
-print(f"read bandwidth {bw/1e9:.1f} GB/s, {per_token/1e9:.3f} GB of weights per token -> floor {floor:.1f} t/s for generation")
+print(f"read bandwidth {bw/1e9:.1f} GB/s (median of {' '.join(f'{b/1e9:.1f}' for b in bws)}), "
+      f"{per_token/1e9:.3f} GB of weights per token -> floor {floor:.1f} t/s for generation")
 print(f"{'test':>14} | {'lfm t/s':>16} | {'llama.cpp t/s':>16} | {'ratio':>6} | {'% of floor':>10}")
 for key, v in ours.items():
     t = theirs.get(key) if theirs else None
