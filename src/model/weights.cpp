@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <exception>
+#include <mutex>
 #include <set>
 
 #include "../runtime/thread_pool.h"
@@ -242,10 +244,19 @@ size_t repack_weights(Weights& w, const KernelTable& kt, int n_threads) {
         if (mv.packed) m->group_bytes = packed8_group_bytes(m->type, m->n_in);
     };
     std::atomic<size_t> next{0};
+    std::mutex failed_lock;
+    std::exception_ptr failed;  // the pool's sections must not throw: the first error, rethrown here
     ThreadPool pool(std::max(1, std::min<int>(n_threads, static_cast<int>(moves.size()))));
     pool.run([&](int, int) {
-        for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < moves.size();) move(moves[i]);
+        try {
+            for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < moves.size();) move(moves[i]);
+        } catch (...) {
+            next = moves.size();
+            const std::lock_guard<std::mutex> hold(failed_lock);
+            if (!failed) failed = std::current_exception();
+        }
     });
+    if (failed) std::rethrow_exception(failed);
     if (w.tied_head) w.output = w.token_embd;
     return total;
 }
