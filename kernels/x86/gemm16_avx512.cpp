@@ -276,7 +276,6 @@ void gemm16x8_q4_k(const void* w, size_t group_bytes, const void* act, size_t ac
     for (int j = 0; j < kTokens; ++j) _mm512_storeu_ps(out + static_cast<size_t>(j) * out_stride, acc[j]);
 }
 
-
 // Q4_K, 32 rows (four groups, two zmm of 16) against 4 tokens, one step at a time as
 // gemm32_unsigned: each broadcast activation dword feeds two vpdpbusd. Per sub-block the 2 × 4
 // int32 dots are multiplied by the rows' 6-bit scales into isum; the mins term is then done per
@@ -302,7 +301,7 @@ void gemm32x4_q4_k(const void* w, size_t group_bytes, const void* act, size_t ac
         for (auto& half : isum)
             for (auto& v : half) v = _mm512_setzero_si512();
         for (int c = 0; c < 4; ++c) {
-#pragma GCC unroll 2
+#pragma GCC unroll 2  // rolled, GCC kept the loaded halves on the stack and branched per nibble
             for (int nib = 0; nib < 2; ++nib) {  // sub-block 2c (low nibbles), then 2c + 1 (high)
                 const int sub = 2 * c + nib;
                 __m512i dot[2][kTokens];
