@@ -149,20 +149,27 @@ BENCHMARK_CAPTURE(BM_MatvecRepacked, q8_0_avx512, lfm::DType::kQ8_0, "avx512")->
 // many cold probe bytes, each well under a millisecond), so that both see the same spells of a
 // shared, noisy host: separate runs of BM_ReadBandwidth and BM_MatvecRepacked drift apart by ±20 %
 // here. Counters: probe and kernel GB/s over the whole run and `share` = kernel / probe, the
-// fraction of one core's read bandwidth issue 5 asks about.
+// fraction of one core's read bandwidth issue 5 asks about. Types with a repacked kernel run it
+// (as a loaded model does); the others (Q6_K: the head and a third of the expert down matrices
+// of a Q4_K_M file) run their plain rows through matvec_rows.
 void BM_MatvecShareOfProbe(benchmark::State& state, lfm::DType type, const char* isa) {
     const lfm::KernelTable* k = lfm::kernel_table(isa);
-    if (k == nullptr || k->gemv8[static_cast<uint32_t>(type)] == nullptr) {
-        state.SkipWithError("no repacked kernel on this CPU");
+    if (k == nullptr) {
+        state.SkipWithError("ISA not available on this CPU");
         return;
     }
+    const lfm::Gemv8Fn gemv8 = k->gemv8[static_cast<uint32_t>(type)];
     const int64_t rows = state.range(0), cols = state.range(1);
-    const size_t group = lfm::packed8_group_bytes(type, cols);
+    const size_t rb = lfm::row_bytes(type, cols);
+    const size_t group = gemv8 != nullptr ? lfm::packed8_group_bytes(type, cols) : 8 * rb;
     const size_t matrix_bytes = group * static_cast<size_t>(rows / 8);
-    const auto one = make_weights(type, rows, cols);
-    std::vector<uint8_t> packed(matrix_bytes);
-    lfm::repack_rows8(type, one.data(), packed.data(), rows, cols);
-    const ColdCopies w(packed);
+    auto one = make_weights(type, rows, cols);
+    if (gemv8 != nullptr) {
+        std::vector<uint8_t> packed(matrix_bytes);
+        lfm::repack_rows8(type, one.data(), packed.data(), rows, cols);
+        one = std::move(packed);
+    }
+    const ColdCopies w(one);
     lfm::HugeBuffer probe(kColdBytes);
     auto* words = reinterpret_cast<uint64_t*>(probe.data());
     for (size_t i = 0; i < kColdBytes / 8; ++i) words[i] = i;
@@ -171,7 +178,6 @@ void BM_MatvecShareOfProbe(benchmark::State& state, lfm::DType type, const char*
     std::mt19937 rng(2);
     for (auto& v : x) v = static_cast<float>(rng() % 1000) / 1000.0f - 0.5f;
     std::vector<uint8_t> act(lfm::activation_bytes(type, cols));
-    const lfm::Gemv8Fn gemv8 = k->gemv8[static_cast<uint32_t>(type)];
     using Clock = std::chrono::steady_clock;
     Clock::duration probe_time{}, kernel_time{};
     size_t c = 0;
@@ -181,7 +187,11 @@ void BM_MatvecShareOfProbe(benchmark::State& state, lfm::DType type, const char*
         const auto t1 = Clock::now();
         lfm::quantize_activation(*k, type, x.data(), act.data(), cols);
         const uint8_t* base = w.copy(c++);
-        for (int64_t r = 0; r < rows; r += 8) gemv8(base + static_cast<size_t>(r / 8) * group, act.data(), cols, y.data() + r);
+        if (gemv8 != nullptr) {
+            for (int64_t r = 0; r < rows; r += 8) gemv8(base + static_cast<size_t>(r / 8) * group, act.data(), cols, y.data() + r);
+        } else {
+            lfm::matvec_rows(*k, type, base, rb, act.data(), cols, y.data(), 0, rows);
+        }
         benchmark::DoNotOptimize(y.data());
         const auto t2 = Clock::now();
         probe_time += t1 - t0;
@@ -199,6 +209,9 @@ BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q4_0_avx512, lfm::DType::kQ4_0, "avx512
 BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q8_0_avx512, lfm::DType::kQ8_0, "avx512")->Args({1792, 2048})->Args({2048, 1792});
 BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q4_k_avx2, lfm::DType::kQ4_K, "avx2")->Args({1792, 2048});
 BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q4_0_avx2, lfm::DType::kQ4_0, "avx2")->Args({1792, 2048});
+BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q8_0_avx2, lfm::DType::kQ8_0, "avx2")->Args({1792, 2048});
+BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q6_k_avx512, lfm::DType::kQ6_K, "avx512")->Args({2048, 1792})->Args({16000, 2048});
+BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q6_k_avx2, lfm::DType::kQ6_K, "avx2")->Args({2048, 1792});
 
 // Activation quantization of one token (2048 floats, the model width): done before every
 // matrix of a prompt batch for every token, so its cost shows in prefill.

@@ -354,7 +354,8 @@ TEST(IsaVsScalarOps, Gemv8OnRepackedRowsMatchesEachRow) {
         const KernelTable& k = *kernel_table(isa);
       for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0}) {
         if (k.gemv8[static_cast<uint32_t>(t)] == nullptr) continue;
-        for (int64_t n : {256, 768, 2048}) {
+        for (int64_t n : {96, 256, 768, 2048}) {  // 96: an odd count of 32-element blocks
+            if (n % traits(t).block_elems != 0) continue;
             for (int64_t rows : {8, 24}) {
                 std::vector<uint8_t> w;
                 for (int64_t r = 0; r < rows; ++r) {

@@ -1,8 +1,10 @@
-// Decode kernels on 512-bit registers for rows repacked 8 at a time (BlockQ4_0x8, BlockQ4_Kx8): one zmm
-// holds two consecutive 4-element steps of the 8 rows (lanes 0..7: step k, lanes 8..15: step
-// k+1), so every load, mask and vpdpbusd does two steps' work where the 256-bit kernel does
-// one. The two halves carry the same rows and are added once per call. Compiled with the
-// AVX-512 flags only (see kernels/CMakeLists.txt).
+// Decode kernels on 512-bit registers for rows repacked 8 at a time (BlockQ4_0x8, BlockQ8_0x8,
+// BlockQ4_Kx8): one zmm holds two consecutive 4-element steps of the 8 rows (lanes 0..7: step k,
+// lanes 8..15: step k+1), so every load, mask and vpdpbusd does two steps' work where a 256-bit
+// kernel does one. The two halves carry the same rows and are added once per call. No software
+// prefetch: these long contiguous streams go faster with the hardware prefetcher alone
+// (prefetch.h says how that was measured). Compiled with the AVX-512 flags only (see
+// kernels/CMakeLists.txt).
 
 #include <immintrin.h>
 
@@ -12,7 +14,6 @@
 #include "../kernels.h"
 #include "../types.h"
 #include "gemv8_avx512.h"
-#include "prefetch.h"
 #include "q4_k_x8_scales.h"
 
 namespace lfm::avx512 {
@@ -46,7 +47,6 @@ void gemv8_q4_0_512(const void* w, const void* a, int64_t n, float* out) {
     const __m512i hi_idx[2] = {step_pair(4), step_pair(6)};
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / QK; ++b) {
-        x86::prefetch_ahead(x + b, sizeof(BlockQ4_0x8));
         const __m512i yv = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs)));
         __m512i dot = _mm512_setzero_si512(), corr = _mm512_setzero_si512();
         for (int g = 0; g < 2; ++g) {
@@ -66,6 +66,32 @@ void gemv8_q4_0_512(const void* w, const void* a, int64_t n, float* out) {
     _mm256_storeu_ps(out, _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1)));
 }
 
+// Q8_0, 8 rows: step s of a block holds bytes 4s..4s+3 of each row (32 bytes), one zmm takes
+// steps 2k and 2k+1. The weights are made unsigned (w ^ 0x80 = w + 128), the natural vpdpbusd
+// operand, and the dot starts from 128·(-Σy) (the activation row's q8_0_neg_sums), split as 64
+// in each half of the register since the halves are summed once the scales are applied.
+void gemv8_q8_0_512(const void* w, const void* a, int64_t n, float* out) {
+    const auto* x = static_cast<const BlockQ8_0x8*>(w);
+    const auto* y = static_cast<const BlockQ8_0*>(a);
+    const int32_t* neg_sums = q8_0_neg_sums(a, n);
+    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+    const __m512i idx[4] = {step_pair(0), step_pair(2), step_pair(4), step_pair(6)};
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / QK; ++b) {
+        const __m512i yv = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs)));
+        __m512i dot = _mm512_slli_epi32(_mm512_set1_epi32(neg_sums[b]), 6);
+        for (int k = 0; k < 4; ++k) {
+            const __m512i q = _mm512_xor_si512(_mm512_loadu_si512(x[b].qs + 64 * k), bias);  // steps 2k, 2k+1
+            dot = _mm512_dpbusd_epi32(dot, q, _mm512_permutexvar_epi32(idx[k], yv));
+        }
+        const __m256 d8 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].d))),
+                                        _mm256_set1_ps(kHalf[y[b].d]));
+        const __m512 d = _mm512_insertf32x8(_mm512_castps256_ps512(d8), d8, 1);
+        acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(dot), acc);
+    }
+    _mm256_storeu_ps(out, _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1)));
+}
+
 // Q4_K, 8 rows: chunk c of a block holds sub-blocks 2c (low nibbles, activation bytes
 // 64c..64c+31) and 2c+1 (high nibbles, bytes 64c+32..64c+63); step k is elements 4k..4k+3 of
 // each. The 64 activation bytes of a chunk sit in one zmm and each step pair takes its dwords
@@ -78,8 +104,6 @@ void gemv8_q4_k_512(const void* w, const void* a, int64_t n, float* out) {
     const __m512i hi_idx[4] = {step_pair(8), step_pair(10), step_pair(12), step_pair(14)};
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; ++b) {
-        x86::prefetch_ahead(x + b, sizeof(BlockQ4_Kx8));
-        x86::prefetch_near(x + b, sizeof(BlockQ4_Kx8));
         const x86::Q4KScales8 scales = x86::unpack_q4_k_x8_scales(x[b]);
         __m512i isum = _mm512_setzero_si512(), msum = _mm512_setzero_si512();
         for (int c = 0; c < 4; ++c) {

@@ -6,5 +6,6 @@
 
 namespace lfm::avx512 {
 void gemv8_q4_0_512(const void* packed_rows, const void* act, int64_t n, float* out);
+void gemv8_q8_0_512(const void* packed_rows, const void* act, int64_t n, float* out);
 void gemv8_q4_k_512(const void* packed_rows, const void* act, int64_t n, float* out);
 }  // namespace lfm::avx512

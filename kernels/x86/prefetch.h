@@ -1,9 +1,15 @@
 #pragma once
-// Software prefetch for the decode kernels, which read every weight byte once per token straight
-// from memory. The hardware prefetcher follows these streams, but a single core keeps too few
-// misses in flight to reach the machine's read bandwidth while it also computes; asking for the
-// lines a few KiB ahead into L2 lets the kernel's reads hit there. Internal linkage: included by
-// the AVX2 and AVX-512 translation units.
+// Software prefetch for the plain-row Q6_K dot products (the head of Q4_0 and Q4_K_M files, a
+// third of Q4_K_M's expert down matrices), which read every weight byte once per token straight
+// from memory: asking for the lines a few KiB ahead into L2 lets the kernel's reads hit there.
+//
+// The repacked 8-row kernels (gemv8) do not use it. Measured with bench_kernels'
+// BM_MatvecShareOfProbe (one core, cold weights in huge pages, the probe interleaved), they
+// stream 92-97 % of the probe without it and 67-86 % with it (AVX-512 Q8_0 67 %, Q4_0 and Q4_K
+// 83-86 %): on their long contiguous 8-row streams the hardware prefetcher does better alone, and
+// the extra requests only compete with it. For the Q6_K dot the same comparison came out
+// 0.78-0.84 with it against 0.69-0.79 without (AVX-512), so it stays there.
+// Internal linkage: included by the AVX2 and AVX-512 translation units.
 
 #include <immintrin.h>
 
@@ -13,9 +19,7 @@ namespace lfm::x86 {
 namespace {
 
 // Bytes ahead of the block being read: about one memory latency's worth of streaming at one
-// core's bandwidth (≈ 100 ns × 30 GB/s = 3 KB), with margin. Tried on the Q4_0 gemv8 (one core,
-// cold weights): into L1 1 KiB ahead was slower than none and 4 KiB about the same; into L2
-// 8 KiB ahead was ~9 % faster (noisy host).
+// core's bandwidth (≈ 100 ns × 30 GB/s = 3 KB), with margin.
 constexpr size_t kPrefetchAhead = 8192;
 
 // Asks for the cache lines of [p + kPrefetchAhead, p + kPrefetchAhead + bytes) in L2. A prefetch
@@ -23,17 +27,6 @@ constexpr size_t kPrefetchAhead = 8192;
 inline void prefetch_ahead(const void* p, size_t bytes) {
     const char* q = static_cast<const char*>(p) + kPrefetchAhead;
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(q + o, _MM_HINT_T1);
-}
-
-// The lines of [p + kPrefetchNear, p + kPrefetchNear + bytes) into L1, on top of prefetch_ahead:
-// the L2 prefetches bring the stream close, these keep a couple of KiB of it in L1 ahead of the
-// loads. Used by the AVX-512 Q4_K gemv8 only (1152-byte blocks, the most arithmetic per byte):
-// 1.07-1.17x there (one core, cold weights, alternating runs); the AVX-512 Q4_0 gemv8 (144-byte
-// blocks, one prefetch per 2.25 lines) and the AVX2 Q4_K gemv8 were slower or no faster.
-constexpr size_t kPrefetchNear = 2048;
-inline void prefetch_near(const void* p, size_t bytes) {
-    const char* q = static_cast<const char*>(p) + kPrefetchNear;
-    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(q + o, _MM_HINT_T0);
 }
 
 }  // namespace
