@@ -3,12 +3,15 @@
 // third of Q4_K_M's expert down matrices), which read every weight byte once per token straight
 // from memory: asking for the lines a few KiB ahead into L2 lets the kernel's reads hit there.
 //
-// The repacked 8-row kernels (gemv8) do not use it. Measured with bench_kernels'
-// BM_MatvecShareOfProbe (one core, cold weights in huge pages, the probe interleaved), they
-// stream 92-97 % of the probe without it and 67-86 % with it (AVX-512 Q8_0 67 %, Q4_0 and Q4_K
-// 83-86 %): on their long contiguous 8-row streams the hardware prefetcher does better alone, and
-// the extra requests only compete with it. For the Q6_K dot the same comparison came out
-// 0.78-0.84 with it against 0.69-0.79 without (AVX-512), so it stays there.
+// The repacked 8-row kernels (gemv8) do not use it. On a Zen 4 (EPYC Genoa) VM, measured with
+// bench_kernels' BM_MatvecShareOfProbe (one core, cold weights in huge pages, the probe
+// interleaved), they stream 88-97 % of the probe without it and 67-88 % with it (AVX-512 Q8_0
+// 67-70 %, Q4_0 and Q4_K 78-88 %); one-thread decode of a Q8_0 file went 12.3-12.9 -> 15.4-17.9
+// t/s. On their long contiguous 8-row streams the hardware prefetcher does better alone. Earlier
+// sessions on a Zen 5 VM had measured these prefetches +7-17 % (separate runs of kernel and
+// probe, a noisier comparison): re-measure with BM_MatvecShareOfProbe there before reading
+// more into either. For the Q6_K dot the Zen 4 comparison came out 0.78-0.84 with it against
+// 0.69-0.79 without, and 4 KiB ahead or into L1 was worse than none, so it stays, at 8 KiB.
 // Internal linkage: included by the AVX2 and AVX-512 translation units.
 
 #include <immintrin.h>
