@@ -451,6 +451,43 @@ TEST(IsaVsScalarOps, Gemm8x4OnRepackedRowsMatchesEachRowAndToken) {
     if (checked == 0) GTEST_SKIP() << "no ISA with repacked kernels on this CPU";
 }
 
+// The largest products the 4-bit kernels meet: every nibble 15 against activations of ±127 (the
+// quantizers' largest magnitude), so that a kernel summing its int16 pair sums over more steps
+// than fit (AVX2 without VNNI adds up to 8) wraps and fails here.
+TEST(IsaVsScalarOps, RepackedFourBitKernelsAreExactAtTheLargestProducts) {
+    std::mt19937 rng(17);
+    int checked = 0;
+    for (const std::string& isa : available_isas()) {
+        const KernelTable& k = *kernel_table(isa);
+        for (DType t : {DType::kQ4_0, DType::kQ4_K}) {
+            const auto id = static_cast<uint32_t>(t);
+            if (k.gemv8[id] == nullptr || k.gemm8x4[id] == nullptr) continue;
+            constexpr int64_t n = 512;
+            RepackedBatch c = make_repacked_batch(k, t, 8, n, 4, rng);
+            const size_t block = static_cast<size_t>(traits(t).block_bytes);
+            const size_t qs_at = t == DType::kQ4_0 ? 2 : 16;  // after d (and dmin, scales for Q4_K)
+            for (size_t b = 0; b < c.rows.size() / block; ++b)
+                std::fill_n(c.rows.begin() + static_cast<std::ptrdiff_t>(b * block + qs_at), block - qs_at, uint8_t{0xFF});
+            repack_rows8(t, c.rows.data(), c.packed.data(), 8, n);
+            for (int j = 0; j < 4; ++j) {  // all -1, all +1, then alternating signs
+                std::vector<float> x(static_cast<size_t>(n));
+                for (size_t i = 0; i < x.size(); ++i) x[i] = j == 0 ? -1.0f : j == 1 ? 1.0f : ((i + static_cast<size_t>(j)) % 2 ? -1.0f : 1.0f);
+                quantize_activation(k, t, x.data(), c.act.data() + static_cast<size_t>(j) * c.act_bytes, n);
+            }
+            // token 0's first quant (after the block's scale: f16 for Q8_0, float for Q8_K): both
+            // quantizers map the largest magnitude to -127
+            ASSERT_EQ(static_cast<int8_t>(c.act[t == DType::kQ4_0 ? 2 : 4]), -127) << isa;
+            float out[4 * 8];
+            k.gemm8x4[id](c.packed.data(), c.act.data(), c.act_bytes, n, out, 8);
+            expect_matches_scalar(c, t, n, 8, 4, out, 8, 0, isa + " gemm8x4");
+            for (int j = 0; j < 4; ++j) k.gemv8[id](c.packed.data(), c.act.data() + static_cast<size_t>(j) * c.act_bytes, n, out + 8 * j);
+            expect_matches_scalar(c, t, n, 8, 4, out, 8, 0, isa + " gemv8");
+            ++checked;
+        }
+    }
+    if (checked == 0) GTEST_SKIP() << "no ISA with repacked 4-bit kernels on this CPU";
+}
+
 // A 512-bit batched kernel (Gemm16x8Fn's signature) of kRows rows x kTokens tokens, from the
 // table's field `kernel`, on two row tiles of random weights, against the scalar dot products.
 template <int kRows, int kTokens>
