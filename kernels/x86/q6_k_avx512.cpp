@@ -9,7 +9,9 @@
 //   element l + 64 = ql[l] >> 4      | (qh[l] >> 4 & 3) << 4
 //   element l + 96 = ql[l + 32] >> 4 | (qh[l] >> 6 & 3) << 4
 // so with L = ql[0..63] in one zmm and Hq = [qh, qh >> 2], elements 0..63 are
-// (L & 15) | (Hq & 3) << 4 and elements 64..127 are (L >> 4 & 15) | (Hq >> 4 & 3) << 4.
+// (L & 15) | (Hq & 3) << 4 and elements 64..127 are (L >> 4 & 15) | (Hq >> 4 & 3) << 4. The Hq
+// terms are computed as (Hq << 4) & 0x30 and Hq & 0x30: the two bits moved straight onto bits
+// 4..5 (16-bit shifts carry bits across bytes, but never into bits 4..5 of a byte).
 // The stored values are q + 32 (0..63, unsigned): Σ sc·(q-32)·y = Σ sc·q·y - 32·Σ sc·bsum.
 
 #include <immintrin.h>
@@ -29,13 +31,12 @@ const float* const kHalf = f16_table();
 
 // The two 64-element quant vectors of half block `half` (unsigned 0..63).
 inline void unpack_half(const BlockQ6_K& x, int half, __m512i& lo, __m512i& hi) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     const __m512i l = _mm512_loadu_si512(x.ql + 64 * half);
     const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qh + 32 * half));
     const __m512i hq = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 2), 1);
-    lo = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(_mm512_and_si512(hq, m2), 4));
-    hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-                         _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hq, 4), m2), 4));
+    lo = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_slli_epi16(hq, 4), m30));
+    hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_and_si512(hq, m30));
 }
 
 // The block's 16 scales as int16 (returned, for the offset term), and widened so that int16 lane
