@@ -65,4 +65,10 @@ for key, v in ours.items():
     ratio = f"{statistics.mean(v)/statistics.mean(t):6.2f}" if t else "     -"
     of_floor = f"{100*statistics.mean(v)/floor:9.0f}%" if key.startswith("tg") else "         -"
     print(f"{key:>14} | {fmt(v)} | {fmt(t) if t else ' ' * 16} | {ratio} | {of_floor}")
+# On a shared host the bandwidth can change by 2x within minutes (a Zen 4 VM here read 33 to 67
+# GB/s between rounds); bandwidth-bound decode follows it and a compute-bound peer much less, so
+# the ratio then describes the spells as much as the engines.
+if max(bws) > 1.3 * min(bws):
+    print(f"warning: the read bandwidth changed between rounds ({min(bws)/1e9:.1f} to {max(bws)/1e9:.1f} GB/s): "
+          "the host was busy in some of them; rerun with more rounds, or when it is calm")
 PY
