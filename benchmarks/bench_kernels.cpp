@@ -150,8 +150,7 @@ BENCHMARK_CAPTURE(BM_MatvecRepacked, q8_0_avx512, lfm::DType::kQ8_0, "avx512")->
 // shared, noisy host: separate runs of BM_ReadBandwidth and BM_MatvecRepacked drift apart by ±20 %
 // here. Counters: probe and kernel GB/s over the whole run and `share` = kernel / probe, the
 // fraction of one core's read bandwidth issue 5 asks about. Types with a repacked kernel run it
-// (as a loaded model does); the others (Q6_K: the head and a third of the expert down matrices
-// of a Q4_K_M file) run their plain rows through matvec_rows.
+// (as a loaded model does); the others run their plain rows through matvec_rows.
 void BM_MatvecShareOfProbe(benchmark::State& state, lfm::DType type, const char* isa) {
     const lfm::KernelTable* k = lfm::kernel_table(isa);
     if (k == nullptr) {

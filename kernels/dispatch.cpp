@@ -3,12 +3,10 @@
 // machine).
 
 #include <cstdlib>
-#include <cstring>
 #include <stdexcept>
 
 #include "cpu_features.h"
 #include "kernels.h"
-#include "kquant.h"
 
 namespace lfm {
 
@@ -51,70 +49,6 @@ const KernelTable& kernels() {
         return *kernel_table(available_isas().front());
     }();
     return chosen;
-}
-
-size_t packed8_group_bytes(DType t, int64_t n_cols) {
-    static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K) && sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0) &&
-                  sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0));
-    return 8 * row_bytes(t, n_cols);
-}
-
-namespace {
-void repack_rows8_q4_k(const uint8_t* src, uint8_t* dst, int64_t n_rows, int64_t n_cols) {
-    const int64_t nb = n_cols / QK_K;
-    const size_t rb = row_bytes(DType::kQ4_K, n_cols);
-    for (int64_t g = 0; g < n_rows / 8; ++g) {
-        auto* out = reinterpret_cast<BlockQ4_Kx8*>(dst + static_cast<size_t>(g) * packed8_group_bytes(DType::kQ4_K, n_cols));
-        for (int64_t b = 0; b < nb; ++b) {
-            std::memset(out[b].hi, 0, sizeof(out[b].hi));
-            for (int r = 0; r < 8; ++r) {
-                const auto* in = reinterpret_cast<const BlockQ4_K*>(src + static_cast<size_t>(g * 8 + r) * rb) + b;
-                out[b].d[r] = in->d;
-                out[b].dmin[r] = in->dmin;
-                for (int sub = 0; sub < 8; ++sub) {  // the layout BlockQ4_Kx8 describes
-                    uint8_t sc, mn;
-                    kquant_scale_min(sub, in->scales, sc, mn);
-                    const int e = 8 * sub + r;
-                    out[b].lo[e] = static_cast<uint8_t>((sc & 15) | (mn & 15) << 4);
-                    const int high = (sc >> 4) | (mn >> 4) << 2;
-                    out[b].hi[e % 32] = static_cast<uint8_t>(out[b].hi[e % 32] | (e < 32 ? high : high << 4));
-                }
-                for (int c = 0; c < 4; ++c)
-                    for (int k = 0; k < 8; ++k)
-                        for (int i = 0; i < 4; ++i) out[b].qs[256 * c + 32 * k + 4 * r + i] = in->qs[32 * c + 4 * k + i];
-            }
-        }
-    }
-}
-
-// Q4_0 and Q8_0: each row's quants in 4-byte steps, step s of the 8 rows side by side.
-template <typename Block, typename Block8>
-void interleave_rows8(const uint8_t* src, uint8_t* dst, int64_t n_rows, int64_t n_cols, DType t) {
-    constexpr int kSteps = sizeof(Block::qs) / 4;
-    const int64_t nb = n_cols / QK;
-    const size_t rb = row_bytes(t, n_cols);
-    for (int64_t g = 0; g < n_rows / 8; ++g) {
-        auto* out = reinterpret_cast<Block8*>(dst + static_cast<size_t>(g) * 8 * rb);
-        for (int64_t b = 0; b < nb; ++b) {
-            for (int r = 0; r < 8; ++r) {
-                const auto* in = reinterpret_cast<const Block*>(src + static_cast<size_t>(g * 8 + r) * rb) + b;
-                out[b].d[r] = in->d;
-                for (int step = 0; step < kSteps; ++step)
-                    std::memcpy(&out[b].qs[32 * step + 4 * r], &in->qs[4 * step], 4);
-            }
-        }
-    }
-}
-}  // namespace
-
-void repack_rows8(DType t, const uint8_t* src, uint8_t* dst, int64_t n_rows, int64_t n_cols) {
-    if (t == DType::kQ4_K) {
-        repack_rows8_q4_k(src, dst, n_rows, n_cols);
-        return;
-    }
-    if (t == DType::kQ8_0) interleave_rows8<BlockQ8_0, BlockQ8_0x8>(src, dst, n_rows, n_cols, t);
-    else if (t == DType::kQ4_0) interleave_rows8<BlockQ4_0, BlockQ4_0x8>(src, dst, n_rows, n_cols, t);
-    else throw std::logic_error("repack_rows8: no 8-row layout for this type");
 }
 
 size_t activation_bytes(DType w, int64_t n) {

@@ -115,10 +115,15 @@ const KernelTable& neon_dotprod_kernel_table();
 // ---- composite helpers built on a table (no ISA code of their own) ----------------------------
 
 // Rearranges n_rows (a multiple of 8) rows of type t into the 8-row interleaved layout the
-// table's gemv8[t] reads; dst and src do not overlap. Only types with a gemv8 kernel.
+// table's gemv8[t] reads (Q4_0, Q8_0, Q4_K, Q6_K: types.h's Block*x8); dst and src do not
+// overlap. A type without such a layout is a logic_error.
 void repack_rows8(DType t, const uint8_t* src, uint8_t* dst, int64_t n_rows, int64_t n_cols);
 // Bytes of one group of 8 repacked rows of n_cols: the same as 8 plain rows for every type.
 size_t packed8_group_bytes(DType t, int64_t n_cols);
+// The inverse for one row: row r (0..7) of the repacked group, byte for byte as it was before
+// repack_rows8 (row_bytes(t, n_cols) bytes). For the tied embedding table, whose rows the
+// output head reads 8 at a time and the token lookup one at a time.
+void unpack_row8(DType t, const uint8_t* group, int r, uint8_t* row, int64_t n_cols);
 
 // Bytes needed to hold one activation row of n floats converted for weights of type w (for a
 // Q8_0 vec_dot type: the blocks, then their sums, see q8_0_neg_sums).

@@ -16,4 +16,13 @@ inline void kquant_scale_min(int j, const uint8_t* q, uint8_t& sc, uint8_t& mn) 
     }
 }
 
+// The inverse: the 8 sub-blocks' scales and mins (6 bits each) into the 12 bytes q.
+inline void kquant_pack_scale_min(const uint8_t* sc, const uint8_t* mn, uint8_t* q) {
+    for (int j = 0; j < 4; ++j) {
+        q[j] = static_cast<uint8_t>((sc[j] & 63) | (sc[j + 4] >> 4) << 6);
+        q[j + 4] = static_cast<uint8_t>((mn[j] & 63) | (mn[j + 4] >> 4) << 6);
+        q[j + 8] = static_cast<uint8_t>((sc[j + 4] & 15) | (mn[j + 4] & 15) << 4);
+    }
+}
+
 }  // namespace lfm

@@ -148,6 +148,21 @@ static_assert(sizeof(BlockQ8_0x8) == 8 * 34);
 struct BlockQ4_Kx8 { f16_t d[8]; f16_t dmin[8]; uint8_t lo[64]; uint8_t hi[32]; uint8_t qs[8 * 128]; };
 static_assert(sizeof(BlockQ4_Kx8) == 8 * 144);
 
+// Q6_K repacked 8 rows at a time: the same bytes as 8 BlockQ6_K, each 6-bit value q (stored
+// q + 32, 0..63) split into its low nibble and its top two bits. Sub-blocks (16 elements) go in
+// pairs p = 2c + j (c: the 64-element chunk, j = 0, 1), one 4-element step of each sub-block of
+// the pair side by side, so that one zmm covers both with one row per lane:
+//   scales[16p + 8h + r]                  scale of sub-block 2p + h, row r
+//   chunk[c][64k + 32h + 4r + i]          low nibble: element 64c + 16h + 4k + i (pair 2c),
+//                                         high nibble: the same element + 32 (pair 2c + 1)
+//   chunk[c][256 + 64j + 32h + 4r + i]    bits 2k..2k+1: top bits of element 64c + 32j + 16h + 4k + i
+// for rows r = 0..7, steps k = 0..3, h = 0, 1 (which sub-block of the pair), i = 0..3. Each
+// chunk's nibbles and top bits lie together, so a kernel reads the block front to back: with
+// all the nibbles before all the top bits (two streams 1 KiB apart) the hardware prefetcher
+// fell behind and one core streamed a third of the read probe.
+struct BlockQ6_Kx8 { f16_t d[8]; int8_t scales[128]; uint8_t chunk[4][384]; };
+static_assert(sizeof(BlockQ6_Kx8) == 8 * 210);
+
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_1) == 20);
 static_assert(sizeof(BlockQ5_0) == 22);

@@ -6,9 +6,11 @@
 
 #include <cmath>
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <stdexcept>
 
 #include "kernels.h"
 
@@ -352,7 +354,7 @@ TEST(IsaVsScalarOps, Gemv8OnRepackedRowsMatchesEachRow) {
     int checked = 0;
     for (const std::string& isa : available_isas()) {
         const KernelTable& k = *kernel_table(isa);
-      for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0}) {
+      for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0, DType::kQ6_K}) {
         if (k.gemv8[static_cast<uint32_t>(t)] == nullptr) continue;
         for (int64_t n : {96, 256, 768, 2048}) {  // 96: an odd count of 32-element blocks
             if (n % traits(t).block_elems != 0) continue;
@@ -434,7 +436,7 @@ TEST(IsaVsScalarOps, Gemm8x4OnRepackedRowsMatchesEachRowAndToken) {
     int checked = 0;
     for (const std::string& isa : available_isas()) {
         const KernelTable& k = *kernel_table(isa);
-        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0}) {
+        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0, DType::kQ6_K}) {
             if (k.gemm8x4[static_cast<uint32_t>(t)] == nullptr) continue;
             for (int64_t n : {256, 768, 2048}) {
                 const RepackedBatch c = make_repacked_batch(k, t, 16, n, 4, rng);
@@ -451,23 +453,57 @@ TEST(IsaVsScalarOps, Gemm8x4OnRepackedRowsMatchesEachRowAndToken) {
     if (checked == 0) GTEST_SKIP() << "no ISA with repacked kernels on this CPU";
 }
 
-// The largest products the 4-bit kernels meet: every nibble 15 against activations of ±127 (the
-// quantizers' largest magnitude), so that a kernel summing its int16 pair sums over more steps
-// than fit (AVX2 without VNNI adds up to 8) wraps and fails here.
-TEST(IsaVsScalarOps, RepackedFourBitKernelsAreExactAtTheLargestProducts) {
+// Repacking is lossless: every row comes back from its group byte for byte (the tied embedding
+// table's lookup relies on it), and the packed group differs from the plain rows.
+TEST(Repack, EveryRowComesBackFromItsGroup) {
+    std::mt19937 rng(16);
+    for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0, DType::kQ6_K}) {
+        constexpr int64_t n = 512, rows = 16;
+        std::vector<uint8_t> w;
+        for (int64_t r = 0; r < rows; ++r) {
+            const auto row = random_weights(t, n, rng);
+            w.insert(w.end(), row.begin(), row.end());
+        }
+        const size_t group = packed8_group_bytes(t, n), rb = row_bytes(t, n);
+        ASSERT_EQ(group, 8 * rb) << dtype_name(t);
+        std::vector<uint8_t> packed(2 * group);
+        repack_rows8(t, w.data(), packed.data(), rows, n);
+        EXPECT_NE(packed, w) << dtype_name(t) << ": the layout is not the plain rows'";
+        for (int64_t r = 0; r < rows; ++r) {
+            std::vector<uint8_t> back(rb);
+            unpack_row8(t, packed.data() + static_cast<size_t>(r / 8) * group, static_cast<int>(r % 8), back.data(), n);
+            ASSERT_TRUE(std::equal(back.begin(), back.end(), w.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(r) * rb)))
+                << dtype_name(t) << " row " << r;
+        }
+    }
+    EXPECT_THROW(repack_rows8(DType::kQ5_K, nullptr, nullptr, 8, 256), std::logic_error);
+}
+
+// The largest products the repacked kernels meet: every quant at its largest (nibbles 15, Q6_K's
+// 63 with scales of -128) against activations of ±127 (the quantizers' largest magnitude), so
+// that a kernel summing its int16 pair sums over more steps than fit (AVX2 without VNNI adds up
+// to 8) or its int32 sub-block sums too long wraps and fails here.
+TEST(IsaVsScalarOps, RepackedKernelsAreExactAtTheLargestProducts) {
     std::mt19937 rng(17);
     int checked = 0;
     for (const std::string& isa : available_isas()) {
         const KernelTable& k = *kernel_table(isa);
-        for (DType t : {DType::kQ4_0, DType::kQ4_K}) {
+        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
             const auto id = static_cast<uint32_t>(t);
             if (k.gemv8[id] == nullptr || k.gemm8x4[id] == nullptr) continue;
             constexpr int64_t n = 512;
             RepackedBatch c = make_repacked_batch(k, t, 8, n, 4, rng);
             const size_t block = static_cast<size_t>(traits(t).block_bytes);
-            const size_t qs_at = t == DType::kQ4_0 ? 2 : 16;  // after d (and dmin, scales for Q4_K)
-            for (size_t b = 0; b < c.rows.size() / block; ++b)
-                std::fill_n(c.rows.begin() + static_cast<std::ptrdiff_t>(b * block + qs_at), block - qs_at, uint8_t{0xFF});
+            for (size_t b = 0; b < c.rows.size() / block; ++b) {
+                const auto at = c.rows.begin() + static_cast<std::ptrdiff_t>(b * block);
+                if (t == DType::kQ6_K) {  // ql, qh: all ones (q = 63); scales -128; d as it was
+                    std::fill_n(at, offsetof(BlockQ6_K, scales), uint8_t{0xFF});
+                    std::fill_n(at + offsetof(BlockQ6_K, scales), sizeof(BlockQ6_K::scales), uint8_t{0x80});
+                } else {  // the nibbles, after d (and dmin, scales for Q4_K)
+                    const size_t qs_at = t == DType::kQ4_0 ? 2 : 16;
+                    std::fill_n(at + static_cast<std::ptrdiff_t>(qs_at), block - qs_at, uint8_t{0xFF});
+                }
+            }
             repack_rows8(t, c.rows.data(), c.packed.data(), 8, n);
             for (int j = 0; j < 4; ++j) {  // all -1, all +1, then alternating signs
                 std::vector<float> x(static_cast<size_t>(n));
@@ -485,7 +521,7 @@ TEST(IsaVsScalarOps, RepackedFourBitKernelsAreExactAtTheLargestProducts) {
             ++checked;
         }
     }
-    if (checked == 0) GTEST_SKIP() << "no ISA with repacked 4-bit kernels on this CPU";
+    if (checked == 0) GTEST_SKIP() << "no ISA with repacked kernels on this CPU";
 }
 
 // A 512-bit batched kernel (Gemm16x8Fn's signature) of kRows rows x kTokens tokens, from the
@@ -497,7 +533,7 @@ void expect_wide_kernel_matches_scalar(Gemm16x8Fn (KernelTable::*kernel)[kDTypeI
     int checked = 0;
     for (const std::string& isa : available_isas()) {
         const KernelTable& k = *kernel_table(isa);
-        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0}) {
+        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0, DType::kQ6_K}) {
             const Gemm16x8Fn fn = (k.*kernel)[static_cast<uint32_t>(t)];
             if (fn == nullptr) continue;
             for (int64_t n : sizes) {
@@ -533,7 +569,7 @@ TEST(IsaVsScalarOps, MatmulPackedRowsCoversTilesAndTails) {
     int checked = 0;
     for (const std::string& isa : available_isas()) {
         const KernelTable& k = *kernel_table(isa);
-        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0}) {
+        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0, DType::kQ6_K}) {
             if (k.gemv8[static_cast<uint32_t>(t)] == nullptr) continue;
             for (int64_t rows : {24, 56}) {
                 const int64_t n = 512;

@@ -33,4 +33,19 @@ inline void q6_k_values(const BlockQ6_K& b, int* v) {
     }
 }
 
+// The inverse of q6_k_values: v (-32..31, element order) into b's ql and qh.
+inline void q6_k_store_values(const int* v, BlockQ6_K& b) {
+    for (int half = 0; half < 2; ++half) {
+        uint8_t* ql = b.ql + 64 * half;
+        uint8_t* qh = b.qh + 32 * half;
+        const int* in = v + 128 * half;
+        for (int l = 0; l < 32; ++l) {
+            const int q0 = in[l] + 32, q1 = in[l + 32] + 32, q2 = in[l + 64] + 32, q3 = in[l + 96] + 32;
+            ql[l] = static_cast<uint8_t>((q0 & 15) | (q2 & 15) << 4);
+            ql[l + 32] = static_cast<uint8_t>((q1 & 15) | (q3 & 15) << 4);
+            qh[l] = static_cast<uint8_t>((q0 >> 4) | (q1 >> 4) << 2 | (q2 >> 4) << 4 | (q3 >> 4) << 6);
+        }
+    }
+}
+
 }  // namespace lfm::scalar

@@ -1,7 +1,8 @@
 #pragma once
-// Software prefetch for the plain-row Q6_K dot products (the head of Q4_0 and Q4_K_M files, a
-// third of Q4_K_M's expert down matrices), which read every weight byte once per token straight
-// from memory: asking for the lines a few KiB ahead into L2 lets the kernel's reads hit there.
+// Software prefetch for the plain-row Q6_K dot products (Q6_K matrices loaded with --no-repack;
+// a loaded model's are repacked for the gemv8 kernels), which read every weight byte once per
+// token straight from memory: asking for the lines a few KiB ahead into L2 lets the kernel's
+// reads hit there.
 //
 // The repacked 8-row kernels (gemv8) do not use it. On a Zen 4 (EPYC Genoa) VM, measured with
 // bench_kernels' BM_MatvecShareOfProbe (one core, cold weights in huge pages, the probe

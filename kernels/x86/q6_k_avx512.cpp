@@ -1,4 +1,5 @@
-// Q6_K dot products with 512-bit registers: a whole 128-element half block per register pair.
+// Q6_K dot products with 512-bit registers: a whole 128-element half block per register pair
+// for plain rows, and the kernels for rows repacked 8 at a time (BlockQ6_Kx8).
 // Q6_K is the tied head of Q4_0 and Q4_K_M files (128000 × 2048, 215 MB read per token) and a
 // third of Q4_K_M's expert down matrices; its 256-bit kernel spends more time unpacking the six
 // bit values than the memory takes to deliver them. Compiled with the AVX-512 flags only.
@@ -71,7 +72,87 @@ inline __m512i block_sum(const __m512i (&q)[4], const __m512i (&sc)[4], const Bl
     return acc;
 }
 
+// Lanes 0..7 take dword a, lanes 8..15 dword b (of a vector of 16 dwords).
+inline __m512i dword_pair(int a, int b) {
+    return _mm512_inserti64x4(_mm512_set1_epi32(a), _mm256_set1_epi32(b), 1);
+}
+
+// BlockQ6_Kx8: the top two bits of step k (bits 2k..2k+1 of each qh byte) moved onto bits 4..5.
+inline __m512i top_bits(__m512i h, int k) {
+    const __m512i m30 = _mm512_set1_epi8(0x30);
+    switch (k) {
+        case 0: return _mm512_and_si512(_mm512_slli_epi16(h, 4), m30);
+        case 1: return _mm512_and_si512(_mm512_slli_epi16(h, 2), m30);
+        case 2: return _mm512_and_si512(h, m30);
+        default: return _mm512_and_si512(_mm512_srli_epi16(h, 2), m30);
+    }
+}
+
+// 8 repacked rows (BlockQ6_Kx8) against NT activation rows act + t·act_stride: one zmm of quants
+// is a step of both sub-blocks of a pair for the 8 rows (lane 8h + r: sub-block h of the pair,
+// row r), so each of its dword lanes sums one sub-block of one row: it starts from
+// -32·bsum(sub-block) (the stored values are q + 32), takes 4 vpdpbusd steps and is multiplied by
+// its scale once. The two halves (even and odd sub-blocks) are added at the end.
+template <int NT>
+void gemm8_q6_k(const void* w, const void* a, size_t act_stride, int64_t n, float* out, size_t out_stride) {
+    const auto* x = static_cast<const BlockQ6_Kx8*>(w);
+    const BlockQ8_K* y[NT];
+    for (int t = 0; t < NT; ++t)
+        y[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + static_cast<size_t>(t) * act_stride);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; ++b) {
+        __m512i neg_bsum[NT], isum[NT];  // -32·bsum of the 16 sub-blocks; Σ scale·(sub-block sum)
+        for (int t = 0; t < NT; ++t) {
+            const __m512i bs = _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[t][b].bsums)));
+            neg_bsum[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bs, 5));
+            isum[t] = _mm512_setzero_si512();
+        }
+        for (int c = 0; c < 4; ++c) {  // 64 elements of each row: sub-block pairs 2c (j = 0), 2c + 1 (j = 1)
+            __m512i yv[NT], dot[NT][2];
+            for (int t = 0; t < NT; ++t) {
+                yv[t] = _mm512_loadu_si512(y[t][b].qs + 64 * c);
+                for (int j = 0; j < 2; ++j)
+                    dot[t][j] = _mm512_permutexvar_epi32(dword_pair(4 * c + 2 * j, 4 * c + 2 * j + 1), neg_bsum[t]);
+            }
+            const uint8_t* chunk = x[b].chunk[c];
+            const __m512i h0 = _mm512_loadu_si512(chunk + 256), h1 = _mm512_loadu_si512(chunk + 320);
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; ++k) {  // unrolled: top_bits(k) is one shift and mask
+                const __m512i l = _mm512_loadu_si512(chunk + 64 * k);
+                // (nibble & 15) | top bits, one vpternlogd each
+                const __m512i q0 = _mm512_ternarylogic_epi32(l, top_bits(h0, k), m4, 0xEC);
+                const __m512i q1 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(l, 4), top_bits(h1, k), m4, 0xEC);
+                // activation dwords: sub-block h of pair j, step k is dword 8j + 4h + k of the chunk
+                const __m512i i0 = dword_pair(k, 4 + k), i1 = dword_pair(8 + k, 12 + k);
+                for (int t = 0; t < NT; ++t) {
+                    dot[t][0] = _mm512_dpbusd_epi32(dot[t][0], q0, _mm512_permutexvar_epi32(i0, yv[t]));
+                    dot[t][1] = _mm512_dpbusd_epi32(dot[t][1], q1, _mm512_permutexvar_epi32(i1, yv[t]));
+                }
+            }
+            const __m512i s0 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales + 32 * c)));
+            const __m512i s1 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales + 32 * c + 16)));
+            for (int t = 0; t < NT; ++t)
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(dot[t][0], s0), _mm512_mullo_epi32(dot[t][1], s1)));
+        }
+        const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].d)));
+        const __m512 d = _mm512_insertf32x8(_mm512_castps256_ps512(d8), d8, 1);
+        for (int t = 0; t < NT; ++t)
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(y[t][b].d)), _mm512_cvtepi32_ps(isum[t]), acc[t]);
+    }
+    for (int t = 0; t < NT; ++t)
+        _mm256_storeu_ps(out + static_cast<size_t>(t) * out_stride,
+                         _mm256_add_ps(_mm512_castps512_ps256(acc[t]), _mm512_extractf32x8_ps(acc[t], 1)));
+}
+
 }  // namespace
+
+void gemv8_q6_k_512(const void* w, const void* act, int64_t n, float* out) { gemm8_q6_k<1>(w, act, 0, n, out, 0); }
+
+void gemm8x4_q6_k_512(const void* w, const void* act, size_t act_stride, int64_t n, float* out, size_t out_stride) {
+    gemm8_q6_k<4>(w, act, act_stride, n, out, out_stride);
+}
 
 float vec_dot_q6_k_512(const void* w, const void* a, int64_t n) {
     const auto* x = static_cast<const BlockQ6_K*>(w);

@@ -132,8 +132,16 @@ void embed(const Model::Impl& m, const KernelTable& kt, const int32_t* tokens, i
                         fmt::format("token id {} is out of range (vocabulary has {} tokens)", tokens[t], E.n_out));
         }
     }
-    for (int64_t t = 0; t < n; ++t)
-        kt.dequantize_row[static_cast<uint32_t>(E.type)](E.row(tokens[t]), h + t * E.n_in, E.n_in);
+    const DequantizeRowFn dequantize = kt.dequantize_row[static_cast<uint32_t>(E.type)];
+    if (!E.packed8) {
+        for (int64_t t = 0; t < n; ++t) dequantize(E.row(tokens[t]), h + t * E.n_in, E.n_in);
+        return;
+    }
+    std::vector<uint8_t> row(E.row_bytes);  // the tied head's table is interleaved 8 rows at a time
+    for (int64_t t = 0; t < n; ++t) {
+        unpack_row8(E.type, E.group(tokens[t]), tokens[t] % 8, row.data(), E.n_in);
+        dequantize(row.data(), h + t * E.n_in, E.n_in);
+    }
 }
 
 // §3.1: BCx = W_in·u; s = B⊙x; y = causal depthwise conv of s; out = W_out·(C⊙y).

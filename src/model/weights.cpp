@@ -185,7 +185,9 @@ size_t release_pages(const uint8_t* p, size_t n) {
 
 size_t repack_weights(Weights& w, const KernelTable& kt, int n_threads) {
     // Every matrix, and whether its rows are interleaved for the 8-row kernels. The embedding's
-    // rows are looked up one at a time: same layout, new memory.
+    // rows are looked up one at a time: same layout, new memory, unless it is also the output
+    // head, which reads all its rows for every token (a fifth of Q4_K_M's bytes per token): then
+    // it is interleaved too, and the lookup restores its rows one at a time (unpack_row8).
     std::vector<std::pair<Matrix*, bool>> todo;
     for (LayerWeights& L : w.layers) {
         for (Matrix* m : {&L.in_proj, &L.out_proj, &L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
@@ -193,7 +195,7 @@ size_t repack_weights(Weights& w, const KernelTable& kt, int n_threads) {
         for (auto* experts : {&L.exp_gate, &L.exp_up, &L.exp_down})
             for (Matrix& m : *experts) todo.emplace_back(&m, true);
     }
-    todo.emplace_back(&w.token_embd, false);
+    todo.emplace_back(&w.token_embd, w.tied_head);
     if (!w.tied_head) todo.emplace_back(&w.output, true);
     auto pack8 = [&](const Matrix& m, bool interleave) {
         return interleave && m.n_out % 8 == 0 && kt.gemv8[static_cast<uint32_t>(m.type)] != nullptr;

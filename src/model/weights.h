@@ -24,7 +24,7 @@ struct Matrix {
     bool packed8 = false;  // rows repacked 8 at a time for the kernel table's gemv8 (see repack_weights)
     size_t group_bytes = 0;  // packed8: bytes of each group of 8 rows
 
-    // the group of 8 packed rows that holds row r (r a multiple of 8)
+    // the group of 8 packed rows that holds row r
     const uint8_t* group(int64_t r) const { return data + static_cast<size_t>(r / 8) * group_bytes; }
 
     const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }

@@ -1,0 +1,168 @@
+// Weight rows repacked 8 at a time for the gemv8 / gemm kernels (the Block*x8 layouts of
+// types.h), and back: the repacking is lossless, so one row can be restored from its group (the
+// tied embedding table is read both ways: 8 rows at a time as the output head, one row at a time
+// as token embeddings).
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "kquant.h"
+#include "scalar/unpack.h"
+
+namespace lfm {
+
+size_t packed8_group_bytes(DType t, int64_t n_cols) {
+    static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K) && sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0) &&
+                  sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0) && sizeof(BlockQ6_Kx8) == 8 * sizeof(BlockQ6_K));
+    return 8 * row_bytes(t, n_cols);
+}
+
+namespace {
+
+// Block b of row r (0..7) in a group of 8 plain rows of rb bytes each.
+template <typename Block>
+Block* plain_block(uint8_t* rows, size_t rb, int r, int64_t b) {
+    return reinterpret_cast<Block*>(rows + static_cast<size_t>(r) * rb) + b;
+}
+
+// Q4_0 and Q8_0: each row's quants in 4-byte steps, step s of the 8 rows side by side. `to_x8`
+// picks the direction: plain rows into the group, or the group back into plain rows.
+template <typename Block, typename Block8>
+void interleave_group(uint8_t* rows, size_t rb, Block8* x8, int64_t nb, bool to_x8) {
+    constexpr int kSteps = sizeof(Block::qs) / 4;
+    for (int64_t b = 0; b < nb; ++b) {
+        for (int r = 0; r < 8; ++r) {
+            Block* in = plain_block<Block>(rows, rb, r, b);
+            auto* packed = &x8[b].qs[0];
+            if (to_x8) x8[b].d[r] = in->d;
+            else in->d = x8[b].d[r];
+            for (int step = 0; step < kSteps; ++step) {
+                if (to_x8) std::memcpy(&packed[32 * step + 4 * r], &in->qs[4 * step], 4);
+                else std::memcpy(&in->qs[4 * step], &packed[32 * step + 4 * r], 4);
+            }
+        }
+    }
+}
+
+// Q4_K: the nibbles like Q4_0 (chunk c, step k: bytes qs[32c+4k..+3] of rows 0..7), the scales
+// and mins as BlockQ4_Kx8 describes.
+void interleave_group_q4_k(uint8_t* rows, size_t rb, BlockQ4_Kx8* x8, int64_t nb, bool to_x8) {
+    for (int64_t b = 0; b < nb; ++b) {
+        BlockQ4_Kx8& out = x8[b];
+        if (to_x8) std::memset(out.hi, 0, sizeof(out.hi));
+        for (int r = 0; r < 8; ++r) {
+            BlockQ4_K* in = plain_block<BlockQ4_K>(rows, rb, r, b);
+            if (to_x8) {
+                out.d[r] = in->d;
+                out.dmin[r] = in->dmin;
+            } else {
+                in->d = out.d[r];
+                in->dmin = out.dmin[r];
+            }
+            uint8_t sc[8], mn[8];
+            for (int sub = 0; sub < 8; ++sub) {
+                const int e = 8 * sub + r;
+                if (to_x8) {
+                    kquant_scale_min(sub, in->scales, sc[sub], mn[sub]);
+                    out.lo[e] = static_cast<uint8_t>((sc[sub] & 15) | (mn[sub] & 15) << 4);
+                    const int high = (sc[sub] >> 4) | (mn[sub] >> 4) << 2;
+                    out.hi[e % 32] = static_cast<uint8_t>(out.hi[e % 32] | (e < 32 ? high : high << 4));
+                } else {
+                    const int high = (e < 32 ? out.hi[e % 32] : out.hi[e % 32] >> 4) & 15;
+                    sc[sub] = static_cast<uint8_t>((out.lo[e] & 15) | (high & 3) << 4);
+                    mn[sub] = static_cast<uint8_t>((out.lo[e] >> 4) | (high >> 2) << 4);
+                }
+            }
+            if (!to_x8) kquant_pack_scale_min(sc, mn, in->scales);
+            for (int c = 0; c < 4; ++c) {
+                for (int k = 0; k < 8; ++k) {
+                    uint8_t* packed = &out.qs[256 * c + 32 * k + 4 * r];
+                    if (to_x8) std::memcpy(packed, &in->qs[32 * c + 4 * k], 4);
+                    else std::memcpy(&in->qs[32 * c + 4 * k], packed, 4);
+                }
+            }
+        }
+    }
+}
+
+// Q6_K: each row's 256 values (q + 32, 0..63) taken out of ggml's layout and put into
+// BlockQ6_Kx8's, or back.
+void interleave_group_q6_k(uint8_t* rows, size_t rb, BlockQ6_Kx8* x8, int64_t nb, bool to_x8) {
+    for (int64_t b = 0; b < nb; ++b) {
+        BlockQ6_Kx8& out = x8[b];
+        if (to_x8)
+            for (auto& c : out.chunk) std::memset(c + 256, 0, 128);  // the top bits are or-ed in
+        for (int r = 0; r < 8; ++r) {
+            BlockQ6_K* in = plain_block<BlockQ6_K>(rows, rb, r, b);
+            int v[QK_K];
+            if (to_x8) {
+                scalar::q6_k_values(*in, v);
+                out.d[r] = in->d;
+                for (int s = 0; s < 16; ++s) out.scales[8 * s + r] = in->scales[s];
+            } else {
+                in->d = out.d[r];
+                for (int s = 0; s < 16; ++s) in->scales[s] = out.scales[8 * s + r];
+            }
+            // element e = 64c + 32j + 16h + 4k + i: sub-block pair 2c + j, sub-block 2(2c + j) + h
+            for (int c = 0; c < 4; ++c)
+                for (int j = 0; j < 2; ++j)
+                    for (int h = 0; h < 2; ++h)
+                        for (int k = 0; k < 4; ++k)
+                            for (int i = 0; i < 4; ++i) {
+                                const int e = 64 * c + 32 * j + 16 * h + 4 * k + i;
+                                uint8_t& low = out.chunk[c][64 * k + 32 * h + 4 * r + i];
+                                uint8_t& top = out.chunk[c][256 + 64 * j + 32 * h + 4 * r + i];
+                                if (to_x8) {
+                                    const int q = v[e] + 32;
+                                    low = static_cast<uint8_t>(j == 0 ? (low & 0xF0) | (q & 15) : (low & 0x0F) | (q & 15) << 4);
+                                    top = static_cast<uint8_t>(top | (q >> 4) << (2 * k));
+                                } else {
+                                    const int nibble = j == 0 ? low & 15 : low >> 4;
+                                    v[e] = (nibble | ((top >> (2 * k)) & 3) << 4) - 32;
+                                }
+                            }
+            if (!to_x8) scalar::q6_k_store_values(v, *in);
+        }
+    }
+}
+
+// Repacks (to_x8) or restores the 8 rows of one group. `rows`: 8 plain rows of n_cols.
+void convert_group(DType t, uint8_t* rows, uint8_t* group, int64_t n_cols, bool to_x8) {
+    const size_t rb = row_bytes(t, n_cols);
+    switch (t) {
+        case DType::kQ4_0:
+            interleave_group<BlockQ4_0>(rows, rb, reinterpret_cast<BlockQ4_0x8*>(group), n_cols / QK, to_x8);
+            return;
+        case DType::kQ8_0:
+            interleave_group<BlockQ8_0>(rows, rb, reinterpret_cast<BlockQ8_0x8*>(group), n_cols / QK, to_x8);
+            return;
+        case DType::kQ4_K:
+            interleave_group_q4_k(rows, rb, reinterpret_cast<BlockQ4_Kx8*>(group), n_cols / QK_K, to_x8);
+            return;
+        case DType::kQ6_K:
+            interleave_group_q6_k(rows, rb, reinterpret_cast<BlockQ6_Kx8*>(group), n_cols / QK_K, to_x8);
+            return;
+        default:
+            throw std::logic_error(std::string("repack_rows8: no 8-row layout for ") + traits(t).name);
+    }
+}
+
+}  // namespace
+
+void repack_rows8(DType t, const uint8_t* src, uint8_t* dst, int64_t n_rows, int64_t n_cols) {
+    const size_t gb = packed8_group_bytes(t, n_cols);
+    for (int64_t g = 0; g < n_rows / 8; ++g)  // the source is only read when packing
+        convert_group(t, const_cast<uint8_t*>(src) + static_cast<size_t>(g) * gb, dst + static_cast<size_t>(g) * gb, n_cols, true);
+}
+
+void unpack_row8(DType t, const uint8_t* group, int r, uint8_t* row, int64_t n_cols) {
+    const size_t rb = row_bytes(t, n_cols);
+    std::vector<uint8_t> rows(8 * rb);
+    convert_group(t, rows.data(), const_cast<uint8_t*>(group), n_cols, false);  // the group is only read
+    std::memcpy(row, rows.data() + static_cast<size_t>(r) * rb, rb);
+}
+
+}  // namespace lfm
