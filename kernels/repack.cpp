@@ -88,43 +88,70 @@ void interleave_group_q4_k(uint8_t* rows, size_t rb, BlockQ4_Kx8* x8, int64_t nb
     }
 }
 
-// Q6_K: each row's 256 values (q + 32, 0..63) taken out of ggml's layout and put into
-// BlockQ6_Kx8's, or back.
+// Q6_K into BlockQ6_Kx8, 4 bytes at a time: the 4 elements of a step are 4 consecutive bytes of
+// ggml's ql and qh too (gguf.md §4: in half H, ql[64H + m] holds elements 128H + m (low nibble)
+// and 128H + 64 + m (high); ql[64H + 32 + m] those + 32; qh[32H + m] the top bits of 128H + m,
+// + 32, + 64, + 96 in bits 0..1, 2..3, 4..5, 6..7). Packing the ~1.2 GB of Q6_K of a Q4_K_M file
+// is part of every load: word operations made it several times cheaper than going through each
+// row's 256 values.
+void pack_row_q6_k(const BlockQ6_K& in, BlockQ6_Kx8& out, int r) {
+    auto word = [](const uint8_t* p) {
+        uint32_t v;
+        std::memcpy(&v, p, 4);
+        return v;
+    };
+    constexpr uint32_t kLow = 0x0F0F0F0Fu, kTop = 0x03030303u;
+    for (int c = 0; c < 4; ++c) {
+        const int half = c / 2;                // elements 128·half.. of the block
+        const bool high = c % 2 == 1;          // elements 64.. of that half: the high nibbles
+        const uint8_t* ql = in.ql + 64 * half;
+        const uint8_t* qh = in.qh + 32 * half;
+        for (int h = 0; h < 2; ++h)
+            for (int k = 0; k < 4; ++k) {  // elements 64c + 16h + 4k.. (j = 0) and + 32 (j = 1)
+                const int m = 16 * h + 4 * k;
+                const uint32_t a = word(ql + m), b = word(ql + 32 + m);
+                const uint32_t low = high ? ((a >> 4) & kLow) | (b & ~kLow) : (a & kLow) | (b & kLow) << 4;
+                std::memcpy(&out.chunk[c][64 * k + 32 * h + 4 * r], &low, 4);
+            }
+        for (int j = 0; j < 2; ++j)
+            for (int h = 0; h < 2; ++h) {  // the top bits of steps k = 0..3 into bits 2k..2k+1
+                const int shift = 2 * (2 * (c % 2) + j);
+                uint32_t top = 0;
+                for (int k = 0; k < 4; ++k) top |= ((word(qh + 16 * h + 4 * k) >> shift) & kTop) << (2 * k);
+                std::memcpy(&out.chunk[c][256 + 64 * j + 32 * h + 4 * r], &top, 4);
+            }
+    }
+}
+
+// The inverse, through the row's 256 values (one row per token lookup: no hurry here).
+void unpack_row_q6_k(const BlockQ6_Kx8& x8, int r, BlockQ6_K& out) {
+    int q[QK_K];
+    // element e = 64c + 32j + 16h + 4k + i is step k of sub-block 2(2c + j) + h
+    for (int c = 0; c < 4; ++c)
+        for (int j = 0; j < 2; ++j)
+            for (int h = 0; h < 2; ++h)
+                for (int k = 0; k < 4; ++k)
+                    for (int i = 0; i < 4; ++i) {
+                        const uint8_t low = x8.chunk[c][64 * k + 32 * h + 4 * r + i];
+                        const uint8_t top = x8.chunk[c][256 + 64 * j + 32 * h + 4 * r + i];
+                        q[64 * c + 32 * j + 16 * h + 4 * k + i] = ((j == 0 ? low & 15 : low >> 4) | ((top >> (2 * k)) & 3) << 4) - 32;
+                    }
+    scalar::q6_k_store_values(q, out);
+}
+
 void interleave_group_q6_k(uint8_t* rows, size_t rb, BlockQ6_Kx8* x8, int64_t nb, bool to_x8) {
     for (int64_t b = 0; b < nb; ++b) {
-        BlockQ6_Kx8& out = x8[b];
-        if (to_x8)
-            for (auto& c : out.chunk) std::memset(c + 256, 0, 128);  // the top bits are or-ed in
         for (int r = 0; r < 8; ++r) {
             BlockQ6_K* in = plain_block<BlockQ6_K>(rows, rb, r, b);
-            int v[QK_K];
             if (to_x8) {
-                scalar::q6_k_values(*in, v);
-                out.d[r] = in->d;
-                for (int s = 0; s < 16; ++s) out.scales[8 * s + r] = in->scales[s];
+                x8[b].d[r] = in->d;
+                for (int s = 0; s < 16; ++s) x8[b].scales[8 * s + r] = in->scales[s];
+                pack_row_q6_k(*in, x8[b], r);
             } else {
-                in->d = out.d[r];
-                for (int s = 0; s < 16; ++s) in->scales[s] = out.scales[8 * s + r];
+                in->d = x8[b].d[r];
+                for (int s = 0; s < 16; ++s) in->scales[s] = x8[b].scales[8 * s + r];
+                unpack_row_q6_k(x8[b], r, *in);
             }
-            // element e = 64c + 32j + 16h + 4k + i: sub-block pair 2c + j, sub-block 2(2c + j) + h
-            for (int c = 0; c < 4; ++c)
-                for (int j = 0; j < 2; ++j)
-                    for (int h = 0; h < 2; ++h)
-                        for (int k = 0; k < 4; ++k)
-                            for (int i = 0; i < 4; ++i) {
-                                const int e = 64 * c + 32 * j + 16 * h + 4 * k + i;
-                                uint8_t& low = out.chunk[c][64 * k + 32 * h + 4 * r + i];
-                                uint8_t& top = out.chunk[c][256 + 64 * j + 32 * h + 4 * r + i];
-                                if (to_x8) {
-                                    const int q = v[e] + 32;
-                                    low = static_cast<uint8_t>(j == 0 ? (low & 0xF0) | (q & 15) : (low & 0x0F) | (q & 15) << 4);
-                                    top = static_cast<uint8_t>(top | (q >> 4) << (2 * k));
-                                } else {
-                                    const int nibble = j == 0 ? low & 15 : low >> 4;
-                                    v[e] = (nibble | ((top >> (2 * k)) & 3) << 4) - 32;
-                                }
-                            }
-            if (!to_x8) scalar::q6_k_store_values(v, *in);
         }
     }
 }
