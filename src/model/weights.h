@@ -27,6 +27,7 @@ struct Matrix {
     // the group of 8 packed rows that holds row r
     const uint8_t* group(int64_t r) const { return data + static_cast<size_t>(r / 8) * group_bytes; }
 
+    // row r of a plain (not packed8) matrix; a packed one gives its rows back with unpack_row8
     const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
     size_t bytes() const { return static_cast<size_t>(n_out) * row_bytes; }
 };
