@@ -335,7 +335,7 @@ LFM_MATMUL(kQ4_K, q4_k, avx512);
 LFM_MATMUL(kQ4_K, q4_k, avx2);
 LFM_MATMUL(kQ8_0, q8_0, avx512);
 LFM_MATMUL(kQ8_0, q8_0, avx2);
-LFM_MATMUL(kQ6_K, q6_k, avx512);  // plain rows: vec_dot_x4 in prompt batches
+LFM_MATMUL(kQ6_K, q6_k, avx512);
 LFM_MATMUL(kQ6_K, q6_k, avx2);
 
 #define LFM_MATVEC(type, name)                                                               \

@@ -13,6 +13,7 @@
 #include "../types.h"
 #include "gemm16_avx512.h"
 #include "q4_k_x8_scales.h"
+#include "simd_common.h"
 
 namespace lfm::avx512 {
 
@@ -21,7 +22,7 @@ namespace {
 // A table load: cheaper than converting a scalar half.
 const float* const kHalf = f16_table();
 
-inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+using x86::load32;
 
 // [a | b]: 32 bytes of the first group in the low half, 32 of the second in the high half.
 inline __m512i load_pair(const uint8_t* a, const uint8_t* b) {

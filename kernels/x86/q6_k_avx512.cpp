@@ -23,6 +23,7 @@
 #include "../types.h"
 #include "prefetch.h"
 #include "q6_k_avx512.h"
+#include "simd_common.h"
 
 namespace lfm::avx512 {
 
@@ -97,8 +98,7 @@ template <int NT>
 void gemm8_q6_k(const void* w, const void* a, size_t act_stride, int64_t n, float* out, size_t out_stride) {
     const auto* x = static_cast<const BlockQ6_Kx8*>(w);
     const BlockQ8_K* y[NT];
-    for (int t = 0; t < NT; ++t)
-        y[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + static_cast<size_t>(t) * act_stride);
+    for (int t = 0; t < NT; ++t) y[t] = x86::act_row<BlockQ8_K>(a, act_stride, t);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();

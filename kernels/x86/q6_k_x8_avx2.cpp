@@ -9,23 +9,17 @@
 
 #include <immintrin.h>
 
-#include <cstring>
-
 #include "../types.h"
 #include "q6_k_x8_avx2.h"
+#include "simd_common.h"
 
 namespace lfm::avx2 {
 
 namespace {
 
-inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
-// Four bytes at p in every 32-bit lane.
-inline __m256i bcast4(const void* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
+using x86::act_row;
+using x86::bcast4;
+using x86::load32;
 
 // The top two bits of step k (bits 2k..2k+1 of each qh byte) moved onto bits 4..5.
 inline __m256i top_bits(__m256i h, int k) {
@@ -48,8 +42,7 @@ template <int NT>
 void gemm8_q6_k(const void* w, const void* a, size_t act_stride, int64_t n, float* out, size_t out_stride) {
     const auto* x = static_cast<const BlockQ6_Kx8*>(w);
     const BlockQ8_K* y[NT];
-    for (int t = 0; t < NT; ++t)
-        y[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + static_cast<size_t>(t) * act_stride);
+    for (int t = 0; t < NT; ++t) y[t] = act_row<BlockQ8_K>(a, act_stride, t);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
