@@ -179,10 +179,13 @@ TEST(Routing, MatchesLlamaCppOnF32Models) {
         const auto model = Model::load(test::ref_path(name + ".gguf"));
         const auto layers = test::read_json(test::ref_path(name + ".routing.json"))["layers"];
         const Reference r(name);
-        SequenceState st(model->impl(), 512, 512, KvType::kF32);
+        SequenceState st(model->impl(), 512, KvType::kF32);
+        Workspace ws(model->impl(), 512, 512, 1);
+        ThreadPool pool(1);
         std::vector<RoutingRecord> trace;
-        st.routing_trace = &trace;
-        forward(model->impl(), st, r.ids.data(), static_cast<int64_t>(r.ids.size()), nullptr, false);
+        ws.routing_trace = &trace;
+        const SequenceChunk chunk{&st, r.ids.data(), static_cast<int64_t>(r.ids.size())};
+        forward(model->impl(), ws, pool, {&chunk, 1});
         ASSERT_EQ(trace.size(), layers.size() * r.ids.size());
         int checked = 0;
         for (const RoutingRecord& rec : trace) {

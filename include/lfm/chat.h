@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "lfm/error.h"
@@ -41,6 +42,13 @@ struct Message {
     static Message user(std::string text) { return make("user", std::move(text)); }
     static Message assistant(std::string text) { return make("assistant", std::move(text)); }
     static Message tool(std::string result) { return make("tool", std::move(result)); }
+
+    // A JSON list of messages in OpenAI's chat format: {"role", "content" (a string or a list of
+    // {"type": "text", "text"} parts), "reasoning_content", "tool_calls": [{"id", "type":
+    // "function", "function": {"name", "arguments": "<JSON text>"}}], "tool_call_id"}. Throws
+    // lfm::Error naming the message and the field that is wrong.
+    static std::vector<Message> parse_list(std::string_view json_text);
+    static std::string list_to_json(std::span<const Message> messages);
 
 private:
     static Message make(std::string role, std::string text) {

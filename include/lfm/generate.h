@@ -98,26 +98,38 @@ struct GenerateResult {
     std::vector<int32_t> tokens;
     StopReason stop_reason = StopReason::kEndOfTurn;
     Timings timings;
+    int64_t cached_tokens = 0;     // Chat: prompt tokens the session already held (not run again)
+    int64_t messages_dropped = 0;  // Chat: oldest messages dropped so the conversation fits the context
 };
 
-// Appends prompt to what the session holds, then samples until a stop rule fires. Stops on the
-// end-of-turn token (<|im_end|>), <|endoftext|> and the file's EOS; their text is not output.
+// Appends prompt to what the session holds (it may be empty when the session's logits are
+// current), then samples until a stop rule fires. Stops on the end-of-turn token (<|im_end|>),
+// <|endoftext|> and the file's EOS; their text is not output. The repetition penalty looks back
+// over the whole sequence the session holds.
 GenerateResult generate(Session& session, const Tokenizer& tokenizer, std::span<const int32_t> prompt,
                         const GenerateOptions& options, const GenerateEvents& events = {});
 
-// A conversation with the model through its chat template. Each send() renders the whole
-// conversation; when the rendered prompt extends what the session already holds, only the new
-// tokens are prefilled, otherwise the session starts over. Not thread-safe.
+// A conversation with the model through its chat template. Each reply renders the whole
+// conversation and the session keeps the longest prefix it shares with what it holds (the usual
+// next turn, but also an edited or dropped message), going back to a checkpoint where needed:
+// one is taken at the start of each turn's new tokens and at the end of each prompt. When the
+// conversation no longer fits the context, the oldest turns are dropped (never the system prompt
+// or the tools). Not thread-safe.
 class Chat {
 public:
     struct Options {
         SessionOptions session;
         std::string template_source;  // empty: the model file's own, else the built-in LFM2.5 one
         RenderOptions render;         // date, preserve_thinking, extra variables
+        // Tokens kept free for the reply when old turns must be dropped to fit the context
+        // (0: a quarter of the context, or max_tokens when that is less).
+        int64_t reply_room = 0;
     };
     Chat(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer, Options options);
     Chat(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer)
         : Chat(std::move(model), std::move(tokenizer), Options()) {}
+    // The tokenizer of the model's own file.
+    Chat(std::shared_ptr<const Model> model, Options options);
     ~Chat();
 
     void set_system(std::string text);  // "" removes it
@@ -135,11 +147,19 @@ public:
     GenerateResult reply(const GenerateOptions& options, const GenerateEvents& events = {});
 
     void reset();  // forgets every message but the system prompt
+    // Keeps the first n messages (n <= messages().size()): to edit or regenerate, truncate and
+    // add or reply again; the session keeps what the shorter conversation still shares.
+    void truncate(size_t n);
+    // The conversation (messages, tools) and the session's state in one file (Session::save);
+    // load restores both and refuses a file made with another model.
+    void save(const std::string& path) const;
+    void load(const std::string& path);
     const std::vector<Message>& messages() const;
     std::string render_prompt(bool add_generation_prompt = true) const;  // what the model is shown
     int64_t context_used() const;
     int64_t context_size() const;
     const ChatTemplate& chat_template() const;
+    const Session& session() const;
 
 private:
     struct Impl;

@@ -6,6 +6,8 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "lfm/error.h"
@@ -71,6 +73,8 @@ int default_thread_count();
 // larger than the caches): the limit of decode speed, since every token reads the active weights.
 double measure_read_bandwidth(int n_threads, uint64_t buffer_bytes = uint64_t{1} << 30);
 
+class Tokenizer;
+
 class Model {
 public:
     // Loads a GGUF file or a Hugging Face directory; throws lfm::Error.
@@ -78,6 +82,9 @@ public:
     ~Model();
 
     const ModelInfo& info() const;
+    // The tokenizer in the same file (GGUF) or directory (Hugging Face), read in the same load;
+    // null when the model has none (ModelInfo::has_tokenizer).
+    std::shared_ptr<const Tokenizer> tokenizer() const;
 
     struct Impl;
     const Impl& impl() const { return *impl_; }
@@ -88,14 +95,47 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// The threads and scratch memory that sessions run on. By default every session of a process
+// with the same thread count shares one (Runtime::shared), so N conversations do not mean N
+// thread pools fighting for the same cores, nor N copies of the scratch. A forward pass holds its
+// runtime for its duration: sessions on one runtime may be used from several threads at once
+// (one session per thread), and their passes take turns.
+class Runtime {
+public:
+    explicit Runtime(int n_threads = 0);  // 0: one per physical core
+    ~Runtime();
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
+
+    // The process's runtime for n_threads (0: one per physical core), made on first use and
+    // kept while any session holds it.
+    static std::shared_ptr<Runtime> shared(int n_threads = 0);
+    int n_threads() const;
+
+    struct Impl;
+    Impl& impl() const { return *impl_; }
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
 struct SessionOptions {
     int64_t n_ctx = 4096;   // tokens the session can hold; at most the model's context length
     int64_t n_batch = 512;  // prompt tokens processed per forward pass
     KvType kv_type = KvType::kF16;
-    int n_threads = 0;      // 0: one per physical core
+    int n_threads = 0;      // 0: one per physical core; used when runtime is null
+    std::shared_ptr<Runtime> runtime;  // null: Runtime::shared(n_threads)
+    // The conv layers' state is recurrent: to go back to an earlier position (rewind, a shared
+    // prefix) a session restores the nearest checkpoint before it and re-runs the tokens since.
+    // One is taken every checkpoint_interval positions (0: never automatically) and on request;
+    // at most max_checkpoints are kept, spread over the sequence (each is the conv state:
+    // 288 KiB for LFM2.5-8B-A1B).
+    int64_t checkpoint_interval = 512;
+    int max_checkpoints = 32;
 };
 
-// One sequence. Not thread-safe: use one Session per thread (they may share a Model).
+// One sequence: its tokens, KV cache, conv state and checkpoints. Not thread-safe: one thread
+// uses a session at a time; sessions on other threads may share its Model and Runtime.
 class Session {
 public:
     explicit Session(std::shared_ptr<const Model> model, const SessionOptions& options = {});
@@ -109,15 +149,55 @@ public:
     void decode(int32_t token);
     void reset();
 
+    // Makes the session hold exactly `tokens`, keeping the longest prefix it shares with what it
+    // holds (a next turn, an edited message, a regenerated reply, another branch) and running
+    // the rest; logits() are then the last token's. Returns the tokens kept. Going back costs the
+    // tokens between the nearest checkpoint and the end of the shared prefix.
+    int64_t sync(std::span<const int32_t> tokens);
+    // The first half of sync: goes back to the longest prefix shared with `tokens`, short of the
+    // last token of `tokens` (which must run again for its logits). Returns the new position;
+    // the caller prefills tokens[position..].
+    int64_t reuse_prefix(std::span<const int32_t> tokens);
+    // Goes back to `position` (<= position()); logits() are then those of the token before it.
+    void rewind(int64_t position);
+    // Remembers the conv state here, so that going back to this position later re-runs nothing.
+    void checkpoint();
+    std::vector<int64_t> checkpoint_positions() const;
+
+    // The state (tokens, KV rows up to the position, conv state, checkpoints, last logits) in a
+    // versioned file that names the model it was made with; load refuses another model or
+    // quantization, another KV type, and a truncated or corrupt file, leaving the session empty.
+    // app_data: bytes the application keeps with the state (Chat stores its conversation);
+    // load returns them.
+    void save(const std::string& path, std::string_view app_data = {}) const;
+    std::string load(const std::string& path);
+
     std::span<const float> logits() const;  // last token, n_vocab values
     std::span<const float> all_logits() const;  // rows of the last call with all_logits
+    std::span<const int32_t> tokens() const;     // the sequence held, position() ids
     int64_t position() const;  // tokens in the sequence so far
     int64_t n_ctx() const;
     const Model& model() const;
+    const std::shared_ptr<Runtime>& runtime() const;
+
+    struct Impl;
+    Impl& impl() const { return *impl_; }
 
 private:
-    struct Impl;
     std::unique_ptr<Impl> impl_;
 };
+
+// One session's part of a batched step: tokens to append to it.
+struct BatchStep {
+    Session* session;
+    std::span<const int32_t> tokens;
+};
+
+// Advances several sessions (distinct, of one model and one runtime) together: each forward pass
+// takes rows of every session up to the largest n_batch, so the weights are read once for all
+// of them (decoding B conversations at once, or a prompt beside others' decode steps);
+// attention and conv state stay per session. Afterwards each session's logits() are its last
+// token's.
+void run_batch(std::span<const BatchStep> steps);
 
 }  // namespace lfm

@@ -1,8 +1,12 @@
-// lfm::Chat: the conversation, rendered whole at every turn with the model's template; the
-// session keeps what it already holds when the new prompt extends it (the usual case), and
-// starts over when it does not (a template that rewrites history, e.g. dropping old reasoning).
+// lfm::Chat: the conversation, rendered whole at every turn with the model's template. The
+// session keeps the longest prefix it shares with the new prompt (Session::reuse_prefix), so a
+// template that rewrites history (dropping old reasoning, say) or an edited message costs only
+// the tokens from the checkpoint before the change. Checkpoints are taken where turns meet: at
+// the start of each turn's new tokens and at the end of each prompt.
 
 #include <algorithm>
+#include <chrono>
+#include <nlohmann/json.hpp>
 
 #include "lfm/generate.h"
 
@@ -13,14 +17,14 @@ struct Chat::Impl {
     std::shared_ptr<const Tokenizer> tokenizer;
     ChatTemplate tmpl;
     RenderOptions render_options;
+    int64_t reply_room;
     Session session;
     std::vector<Message> messages;  // the system prompt, if any, first
     std::vector<Tool> tools;
-    std::vector<int32_t> in_session;  // the tokens the session holds, in order
 
     Impl(std::shared_ptr<const Model> m, std::shared_ptr<const Tokenizer> t, const Options& o)
         : model(std::move(m)), tokenizer(std::move(t)), tmpl(pick_template(*tokenizer, o.template_source)),
-          render_options(o.render), session(model, o.session) {}
+          render_options(o.render), reply_room(o.reply_room), session(model, o.session) {}
 
     static ChatTemplate pick_template(const Tokenizer& tokenizer, const std::string& given) {
         std::string source = !given.empty() ? given
@@ -37,10 +41,35 @@ struct Chat::Impl {
         o.add_generation_prompt = add_generation_prompt;
         return tmpl.render(messages, tools, o);
     }
+
+    std::vector<int32_t> prompt_tokens(const GenerateOptions& options) const {
+        std::string text = render(true);
+        if (options.reasoning_budget == 0) text += "<think></think>";  // no thinking at all (spec §4)
+        return tokenizer->encode(text, false, true);  // the rendered prompt starts with its own BOS (spec §1.5)
+    }
+
+    // The oldest turn that may go: a user message and what answered it, up to the next user
+    // message. Never the system prompt, never the last user message and what follows it.
+    // Returns [first, last) or an empty range.
+    std::pair<size_t, size_t> oldest_turn() const {
+        size_t first = 0;
+        while (first < messages.size() && messages[first].role == "system") ++first;
+        size_t next = first + 1;
+        while (next < messages.size() && messages[next].role != "user") ++next;
+        if (next >= messages.size()) return {0, 0};
+        return {first, next};
+    }
 };
 
 Chat::Chat(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer, Options options) {
     if (!model || !tokenizer) throw Error(ErrorCode::kInvalidArgument, "Chat needs a model and a tokenizer");
+    impl_ = std::make_unique<Impl>(std::move(model), std::move(tokenizer), options);
+}
+
+Chat::Chat(std::shared_ptr<const Model> model, Options options) {
+    if (!model) throw Error(ErrorCode::kInvalidArgument, "Chat needs a model");
+    auto tokenizer = model->tokenizer();
+    if (!tokenizer) throw Error(ErrorCode::kInvalidFile, model->info().path + ": the model has no tokenizer");
     impl_ = std::make_unique<Impl>(std::move(model), std::move(tokenizer), options);
 }
 
@@ -64,13 +93,20 @@ const std::vector<Message>& Chat::messages() const { return impl_->messages; }
 int64_t Chat::context_used() const { return impl_->session.position(); }
 int64_t Chat::context_size() const { return impl_->session.n_ctx(); }
 const ChatTemplate& Chat::chat_template() const { return impl_->tmpl; }
+const Session& Chat::session() const { return impl_->session; }
 std::string Chat::render_prompt(bool add_generation_prompt) const { return impl_->render(add_generation_prompt); }
 
 void Chat::reset() {
     auto& m = impl_->messages;
     m.erase(std::remove_if(m.begin(), m.end(), [](const Message& x) { return x.role != "system"; }), m.end());
     impl_->session.reset();
-    impl_->in_session.clear();
+}
+
+void Chat::truncate(size_t n) {
+    if (n > impl_->messages.size())
+        throw Error(ErrorCode::kInvalidArgument, "Chat::truncate: the conversation has only " +
+                                                     std::to_string(impl_->messages.size()) + " messages");
+    impl_->messages.resize(n);
 }
 
 void Chat::add_message(Message message) { impl_->messages.push_back(std::move(message)); }
@@ -89,39 +125,72 @@ GenerateResult Chat::reply(const GenerateOptions& options, const GenerateEvents&
     Impl& s = *impl_;
     if (s.messages.empty() || s.messages.back().role == "assistant" || s.messages.back().role == "system")
         throw Error(ErrorCode::kInvalidArgument, "Chat::reply: the conversation must end with a user or tool message");
-    std::string prompt_text = s.render(true);
-    if (options.reasoning_budget == 0) prompt_text += "<think></think>";  // no thinking at all (spec §4)
-    // The rendered prompt starts with its own BOS: no second one (spec §1.5).
-    std::vector<int32_t> prompt = s.tokenizer->encode(prompt_text, false, true);
+    std::vector<int32_t> prompt = s.prompt_tokens(options);
 
-    size_t common = 0;
-    while (common < s.in_session.size() && common < prompt.size() && s.in_session[common] == prompt[common]) ++common;
-    if (common < s.in_session.size() || common == prompt.size()) {  // history changed: start over
-        s.session.reset();
-        s.in_session.clear();
-        common = 0;
+    // A full context: drop the oldest turns until the prompt leaves room for a reply.
+    const int64_t n_ctx = s.session.n_ctx();
+    int64_t room = s.reply_room > 0 ? s.reply_room : n_ctx / 4;
+    if (options.max_tokens >= 0) room = std::min(room, options.max_tokens);
+    int64_t dropped = 0;
+    while (static_cast<int64_t>(prompt.size()) + room > n_ctx) {
+        const auto [first, last] = s.oldest_turn();
+        if (first == last) break;  // nothing left to drop: generate() says the prompt is too long
+        s.messages.erase(s.messages.begin() + static_cast<std::ptrdiff_t>(first),
+                         s.messages.begin() + static_cast<std::ptrdiff_t>(last));
+        dropped += static_cast<int64_t>(last - first);
+        prompt = s.prompt_tokens(options);
     }
-    std::span<const int32_t> fresh(prompt.data() + common, prompt.size() - common);
+
+    if (static_cast<int64_t>(prompt.size()) > n_ctx)
+        throw Error(ErrorCode::kContextOverflow, "the prompt has " + std::to_string(prompt.size()) +
+                                                     " tokens but the context has room for " + std::to_string(n_ctx) +
+                                                     "; use a larger -c");
+    const auto t_prompt = std::chrono::steady_clock::now();
+    const int64_t kept = s.session.reuse_prefix(prompt);
+    s.session.checkpoint();  // where this turn's new tokens begin
+    s.session.prefill(std::span<const int32_t>(prompt).subspan(static_cast<size_t>(kept)));
+    s.session.checkpoint();  // where the reply begins: a template that rewrites old replies goes back here
+    const double prompt_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_prompt).count();
 
     GenerateOptions o = options;
     if (o.tools.empty()) o.tools = s.tools;
-    GenerateResult result;
-    try {
-        result = generate(s.session, *s.tokenizer, fresh, o, events);
-    } catch (...) {
-        s.session.reset();
-        s.in_session.clear();
-        throw;
-    }
-    s.in_session.assign(prompt.begin(), prompt.end());
-    s.in_session.insert(s.in_session.end(), result.tokens.begin(), result.tokens.end());
-    s.in_session.resize(static_cast<size_t>(s.session.position()));
+    GenerateResult result = generate(s.session, *s.tokenizer, {}, o, events);
+    result.timings.prompt_tokens = static_cast<int64_t>(prompt.size()) - kept;
+    result.timings.prompt_ms = prompt_ms;
+    result.cached_tokens = kept;
+    result.messages_dropped = dropped;
 
     Message reply = Message::assistant(result.reply.content);
     if (!result.reply.reasoning.empty()) reply.thinking = result.reply.reasoning;
     reply.tool_calls = result.reply.tool_calls;
     s.messages.push_back(std::move(reply));
     return result;
+}
+
+void Chat::save(const std::string& path) const {
+    nlohmann::json j;
+    j["messages"] = nlohmann::json::parse(Message::list_to_json(impl_->messages));
+    nlohmann::json tools = nlohmann::json::array();
+    for (const Tool& t : impl_->tools) tools.push_back(nlohmann::json::parse(t.to_json()));
+    j["tools"] = tools;
+    impl_->session.save(path, j.dump());
+}
+
+void Chat::load(const std::string& path) {
+    const std::string data = impl_->session.load(path);
+    std::vector<Message> messages;
+    std::vector<Tool> tools;
+    try {
+        const auto j = nlohmann::json::parse(data);
+        if (!j.is_object() || !j.contains("messages")) throw Error(ErrorCode::kInvalidFile, "no conversation in it");
+        messages = Message::parse_list(j["messages"].dump());
+        if (j.contains("tools")) tools = Tool::parse_list(j["tools"].dump());
+    } catch (const std::exception& ex) {
+        impl_->session.reset();
+        throw Error(ErrorCode::kInvalidFile, path + ": the session file holds no chat conversation (" + ex.what() + ")");
+    }
+    impl_->messages = std::move(messages);
+    impl_->tools = std::move(tools);
 }
 
 }  // namespace lfm

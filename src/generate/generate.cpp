@@ -70,7 +70,6 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, std::span<
         if (auto id = tokenizer.find_token(t)) stop_ids.push_back(*id);
 
     GenerateResult result;
-    std::vector<int32_t> history(prompt.begin(), prompt.end());  // for the repetition penalty
 
     // Output plumbing: reply splitter (or plain content), fed through the stop-string filter.
     ReplyStream::Events split_events{events.reasoning, events.content, events.tool_call, {}};
@@ -106,6 +105,8 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, std::span<
     if (!prompt.empty()) session.prefill(prompt);
     result.timings.prompt_tokens = static_cast<int64_t>(prompt.size());
     result.timings.prompt_ms = ms_since(t_prompt);
+    // for the repetition penalty: the whole sequence, earlier turns included
+    std::vector<int32_t> history(session.tokens().begin(), session.tokens().end());
 
     const auto t_gen = Clock::now();
     int64_t thinking_tokens = 0;
