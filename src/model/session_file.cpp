@@ -35,6 +35,8 @@ uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
 }
 constexpr uint64_t kFnvBasis = 0xcbf29ce484222325ull;
 
+const char* kv_name(DType t) { return t == DType::kF16 ? "f16" : t == DType::kQ8_0 ? "q8_0" : "f32"; }  // as --kv-type
+
 std::string describe(const ModelInfo& i) {
     return fmt::format("{} {}, {} layers, {} parameters", i.architecture, i.file_type, i.n_layer, i.n_params);
 }
@@ -78,8 +80,12 @@ public:
     }
     ~Reader() { std::fclose(f_); }
     void bytes(void* p, size_t n) {
-        if (n > 0 && std::fread(p, 1, n, f_) != n) fail("the file is truncated");
+        if (!try_bytes(p, n)) fail("the file is truncated");
+    }
+    bool try_bytes(void* p, size_t n) {
+        if (n > 0 && std::fread(p, 1, n, f_) != n) return false;
         hash_ = fnv1a(hash_, p, n);
+        return true;
     }
     template <class T>
     T value() {
@@ -199,8 +205,8 @@ std::string load_session(Session::Impl& session, const std::string& path) {
     SequenceState& s = session.state;
     const Model::Impl& m = session.model->impl();
     char magic[sizeof kMagic];
-    r.bytes(magic, sizeof magic);
-    if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) r.fail("it is not an lfm session file");
+    if (!r.try_bytes(magic, sizeof magic) || std::memcmp(magic, kMagic, sizeof kMagic) != 0)
+        r.fail("it is not an lfm session file");
     const auto version = r.value<uint32_t>();
     if (version != kVersion) r.fail(fmt::format("it is version {} of the format; this lfm reads version {}", version, kVersion));
     const std::string fingerprint = r.str(256), description = r.str(4096);
@@ -213,7 +219,7 @@ std::string load_session(Session::Impl& session, const std::string& path) {
         r.fail("its KV type is unknown: the file is corrupt");
     if (kv_type != static_cast<uint32_t>(s.kv_type))
         r.fail(fmt::format("its KV cache is {}; this session's is {} (use the same --kv-type)",
-                           traits(static_cast<DType>(kv_type)).name, traits(s.kv_type).name));
+                           kv_name(static_cast<DType>(kv_type)), kv_name(s.kv_type)));
     const auto pos = r.value<int64_t>();
     if (pos < 0 || pos > s.n_ctx)
         r.fail(fmt::format("it holds {} tokens; this session's context has room for {} (use a larger -c)", pos, s.n_ctx));
