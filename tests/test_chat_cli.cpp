@@ -141,3 +141,59 @@ TEST(ChatCli, CtrlCStopsAReplyAndKeepsTheSession) {
 
 }  // namespace
 }  // namespace lfm
+
+namespace lfm {
+namespace {
+
+// A conversation saved by --session comes back in a new process, and goes on from there; a
+// small context drops the oldest turns with a dim line instead of refusing every message.
+TEST(ChatCli, SessionFileResumesAndAFullContextDropsOldTurns) {
+    LFM_REQUIRE_SHARED();
+    const std::string file = test::temp_path("chat-cli.session");
+    std::filesystem::remove(file);
+    const std::vector<std::string> args = {"lfm", "chat", "-m", test::ref_path("tinyB-q8_0.gguf"), "--temp", "0",
+                                           "-n", "16", "-c", "200", "-t", "2", "--session", file};
+    {
+        Terminal t(args);
+        ASSERT_TRUE(t.started());
+        ASSERT_TRUE(t.wait_for("> ", 0)) << t.seen();
+        size_t m = t.mark();
+        for (int turn = 0; turn < 8; ++turn) {  // 200 tokens hold about three turns
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            t.type("Turn number " + std::to_string(turn) + " of a conversation that goes on\r");
+            ASSERT_TRUE(t.wait_for("of a conversation that goes on", m)) << t.seen();
+            m = t.seen().find("of a conversation that goes on", m) + 10;
+            ASSERT_TRUE(t.wait_for("\n> ", m)) << t.seen();
+            EXPECT_EQ(t.seen().find("error", m), std::string::npos) << t.seen();
+        }
+        EXPECT_NE(t.seen().find("oldest messages were dropped"), std::string::npos) << t.seen();
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        t.type("/quit\r");
+        EXPECT_EQ(t.exit_status(), 0) << t.seen();
+    }
+    ASSERT_TRUE(std::filesystem::exists(file));
+    Terminal t(args);
+    ASSERT_TRUE(t.started());
+    ASSERT_TRUE(t.wait_for("(resumed ", 0)) << t.seen();
+    ASSERT_TRUE(t.wait_for("> ", 0)) << t.seen();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    size_t m = t.mark();
+    t.type("/stats\r");
+    ASSERT_TRUE(t.wait_for("context ", m)) << t.seen();
+    EXPECT_EQ(t.seen().find("context 0 /", m), std::string::npos) << "nothing was resumed: " << t.seen();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    m = t.mark();
+    t.type("/retry\r");
+    ASSERT_TRUE(t.wait_for("\n> ", m)) << t.seen();
+    EXPECT_EQ(t.seen().find("error", m), std::string::npos) << t.seen();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    m = t.mark();
+    t.type("/load " + test::ref_path("tinyB-q8_0.gguf") + "\r");  // not a session file
+    ASSERT_TRUE(t.wait_for("not an lfm session file", m)) << t.seen();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    t.type("/quit\r");
+    EXPECT_EQ(t.exit_status(), 0) << t.seen();
+}
+
+}  // namespace
+}  // namespace lfm

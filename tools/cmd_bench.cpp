@@ -1,6 +1,9 @@
-// `lfm bench -m FILE | --synthetic TYPE  [-p 512] [-n 128] [-t 2] [-r 3] [-d DEPTH] [--kv-type f16|q8_0] [-o md|json]`
+// `lfm bench -m FILE | --synthetic TYPE  [-p 512] [-n 128] [-t 2] [-r 3] [-d DEPTH] [--parallel 1,2,4]
+//            [--kv-type f16|q8_0] [-o md|json]`
 // Prompt processing (pp) and generation (tg) speed, reported the way llama-bench does: the same
 // table columns, and with -o json the same field names, so scripts written for one read the other.
+// --parallel B runs B sequences together (one forward pass per step for all of them, as a server
+// with B slots does) and reports their aggregate tokens per second, with an n_parallel column.
 
 #include <fmt/format.h>
 
@@ -26,6 +29,7 @@ struct Result {
     std::string test;
     int threads;
     int64_t n_prompt, n_gen, n_depth;
+    int parallel;
     std::vector<double> samples_ns;
 };
 
@@ -36,19 +40,35 @@ std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint32_t seed) {
     return out;
 }
 
-// One timed run: fill the context to `depth` (untimed), then prompt `n_prompt` tokens or
-// generate `n_gen` tokens one at a time. Returns nanoseconds.
+// One timed run of `parallel` sequences (sharing one runtime): fill each context to `depth`
+// (untimed), then prompt `n_prompt` tokens into each or generate `n_gen` tokens one at a time in
+// each, all sequences advancing together. Returns nanoseconds.
 double run_once(const std::shared_ptr<const Model>& model, const SessionOptions& so, int64_t depth, int64_t n_prompt,
-                int64_t n_gen, uint32_t seed) {
-    Session s(model, so);
+                int64_t n_gen, uint32_t seed, int parallel) {
     const int64_t V = model->info().n_vocab;
-    if (depth > 0) s.prefill(random_tokens(depth, V, seed + 1));
-    const auto prompt = random_tokens(std::max<int64_t>(n_prompt, n_gen), V, seed);
+    std::vector<Session> sessions;
+    std::vector<std::vector<int32_t>> prompts;
+    for (int b = 0; b < parallel; ++b) {
+        Session& s = sessions.emplace_back(model, so);
+        if (depth > 0) s.prefill(random_tokens(depth, V, seed + 1 + 1000 * b));
+        prompts.push_back(random_tokens(std::max<int64_t>(n_prompt, n_gen), V, seed + 1000 * b));
+    }
+    std::vector<BatchStep> steps(static_cast<size_t>(parallel));
     const auto start = std::chrono::steady_clock::now();
-    if (n_prompt > 0) {
-        s.prefill(std::span<const int32_t>(prompt.data(), static_cast<size_t>(n_prompt)));
+    if (parallel == 1) {  // the plain single-sequence calls
+        if (n_prompt > 0) {
+            sessions[0].prefill(std::span<const int32_t>(prompts[0].data(), static_cast<size_t>(n_prompt)));
+        } else {
+            for (int64_t k = 0; k < n_gen; ++k) sessions[0].decode(prompts[0][static_cast<size_t>(k)]);
+        }
+    } else if (n_prompt > 0) {
+        for (int b = 0; b < parallel; ++b) steps[b] = {&sessions[b], std::span<const int32_t>(prompts[b].data(), static_cast<size_t>(n_prompt))};
+        run_batch(steps);
     } else {
-        for (int64_t k = 0; k < n_gen; ++k) s.decode(prompt[static_cast<size_t>(k)]);
+        for (int64_t k = 0; k < n_gen; ++k) {
+            for (int b = 0; b < parallel; ++b) steps[b] = {&sessions[b], std::span<const int32_t>(&prompts[b][static_cast<size_t>(k)], 1)};
+            run_batch(steps);
+        }
     }
     return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
 }
@@ -61,7 +81,7 @@ std::pair<double, double> mean_sd(const std::vector<double>& v) {
 }
 
 std::vector<double> tokens_per_second(const Result& r) {
-    const double tokens = static_cast<double>(r.n_prompt > 0 ? r.n_prompt : r.n_gen);
+    const double tokens = static_cast<double>((r.n_prompt > 0 ? r.n_prompt : r.n_gen) * r.parallel);
     std::vector<double> ts;
     for (double ns : r.samples_ns) ts.push_back(tokens * 1e9 / ns);
     return ts;
@@ -73,7 +93,7 @@ Command add_bench(CLI::App& app) {
     struct Opts {
         std::string model, synthetic, shape = "lfm2.5-8b-a1b", output = "md", kv_type = "f16";
         std::vector<int64_t> prompt{512}, gen{128}, depth{0};
-        std::vector<int> threads;
+        std::vector<int> threads, parallel{1};
         int reps = 3;
         int64_t batch = 512;
         bool no_repack = false;
@@ -87,6 +107,9 @@ Command add_bench(CLI::App& app) {
     app.add_option("-n,--n-gen", o->gen, "generated lengths (comma-separated; 0 skips)")->delimiter(',');
     app.add_option("-d,--n-depth", o->depth, "tokens already in the context (comma-separated)")->delimiter(',');
     app.add_option("-t,--threads", o->threads, "thread counts (comma-separated; default: physical cores)")->delimiter(',');
+    app.add_option("--parallel", o->parallel, "sequences run together (comma-separated; aggregate t/s)")
+        ->delimiter(',')
+        ->check(CLI::Range(1, 256));
     app.add_option("-r,--repetitions", o->reps, "repetitions of each test")->check(CLI::Range(1, 1000));
     app.add_option("-b,--batch-size", o->batch, "prompt tokens per forward pass")->check(CLI::Range(1, 1 << 20));
     app.add_option("-o,--output", o->output, "md or json")->check(CLI::IsMember({"md", "json"}));
@@ -118,16 +141,18 @@ Command add_bench(CLI::App& app) {
                     if (p > 0) tests.emplace_back(p, 0);
                 for (int64_t n : o->gen)
                     if (n > 0) tests.emplace_back(0, n);
-                for (const auto& [p, n] : tests) {
+                for (const auto& [p, n] : tests)
+                for (int parallel : o->parallel) {
                     SessionOptions so;
                     so.n_ctx = std::min<int64_t>(info.n_ctx_train, depth + p + n + 1);
                     so.n_batch = o->batch;
                     so.n_threads = threads;
                     so.kv_type = kv_type_named(o->kv_type);
                     Result r{(p > 0 ? fmt::format("pp{}", p) : fmt::format("tg{}", n)) + (depth > 0 ? fmt::format(" @ d{}", depth) : ""),
-                             threads, p, n, depth, {}};
-                    run_once(model, so, 0, std::min<int64_t>(p, 16), p > 0 ? 0 : std::min<int64_t>(n, 4), 7);  // warm-up
-                    for (int rep = 0; rep < o->reps; ++rep) r.samples_ns.push_back(run_once(model, so, depth, p, n, 100 + rep));
+                             threads, p, n, depth, parallel, {}};
+                    run_once(model, so, 0, std::min<int64_t>(p, 16), p > 0 ? 0 : std::min<int64_t>(n, 4), 7, parallel);  // warm-up
+                    for (int rep = 0; rep < o->reps; ++rep)
+                        r.samples_ns.push_back(run_once(model, so, depth, p, n, 100 + rep, parallel));
                     results.push_back(r);
                 }
             }
@@ -160,6 +185,7 @@ Command add_bench(CLI::App& app) {
                                {"n_prompt", r.n_prompt},
                                {"n_gen", r.n_gen},
                                {"n_depth", r.n_depth},
+                               {"n_parallel", r.parallel},
                                {"test_time", when},
                                {"avg_ns", static_cast<uint64_t>(avg_ns)},
                                {"stddev_ns", static_cast<uint64_t>(sd_ns)},
@@ -173,14 +199,18 @@ Command add_bench(CLI::App& app) {
         }
         // as llama-bench does, the cache type columns appear only when they are not the default
         const bool kv_columns = o->kv_type != "f16";
-        fmt::print("| model | size | params | backend | threads |{} test | t/s |\n", kv_columns ? " type_k | type_v |" : "");
-        fmt::print("| --- | ---: | ---: | --- | ---: |{} ---: | ---: |\n", kv_columns ? " ---: | ---: |" : "");
+        const bool parallel_column = o->parallel != std::vector<int>{1};
+        fmt::print("| model | size | params | backend | threads |{}{} test | t/s |\n", kv_columns ? " type_k | type_v |" : "",
+                   parallel_column ? " n_parallel |" : "");
+        fmt::print("| --- | ---: | ---: | --- | ---: |{}{} ---: | ---: |\n", kv_columns ? " ---: | ---: |" : "",
+                   parallel_column ? " ---: |" : "");
         const std::string kv_cells = kv_columns ? fmt::format(" {} | {} |", o->kv_type, o->kv_type) : "";
         for (const Result& r : results) {
             const auto [avg, sd] = mean_sd(tokens_per_second(r));
-            fmt::print("| {} | {:.2f} GiB | {:.2f} B | CPU ({}) | {} |{} {} | {:.2f} ± {:.2f} |\n", type,
+            fmt::print("| {} | {:.2f} GiB | {:.2f} B | CPU ({}) | {} |{}{} {} | {:.2f} ± {:.2f} |\n", type,
                        static_cast<double>(info.weight_bytes) / (1 << 30), static_cast<double>(info.n_params) / 1e9, isa,
-                       r.threads > 0 ? r.threads : default_thread_count(), kv_cells, r.test, avg, sd);
+                       r.threads > 0 ? r.threads : default_thread_count(), kv_cells,
+                       parallel_column ? fmt::format(" {} |", r.parallel) : "", r.test, avg, sd);
         }
         return 0;
     };

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <iostream>
 
@@ -27,6 +28,9 @@ constexpr const char* kHelp =
     "  /tools FILE        declare tools from a JSON file of function schemas (/tools off: none)\n"
     "  /think on|off      let the model think before answering, or ask it not to\n"
     "  /stats             speed of the last reply and context used\n"
+    "  /retry             answer the last message again\n"
+    "  /save FILE         save the conversation and its state (resume with /load or --session)\n"
+    "  /load FILE         resume a conversation saved with /save\n"
     "  /quit              leave (or Ctrl-D)\n"
     "  Ctrl-C stops a reply; end a line with \\ or type \"\"\" to write several lines.\n";
 
@@ -98,11 +102,14 @@ Command add_chat(CLI::App& app) {
         ModelFlags model;
         SamplingFlags sampling;
         bool hide_thinking = false;
+        std::string session_file;
     };
     auto o = std::make_shared<Opts>();
     add_model_flags(app, o->model);
     add_sampling_flags(app, o->sampling);
     app.add_flag("--hide-thinking", o->hide_thinking, "do not show the reasoning");
+    app.add_option("--session", o->session_file,
+                   "resume the conversation saved in FILE (if it exists) and save it there after every reply");
     return [o] {
         if (o->sampling.n_predict > o->model.ctx)
             throw Error(ErrorCode::kInvalidArgument, fmt::format("-n {} is more than the context size ({}); raise -c",
@@ -127,6 +134,11 @@ Command add_chat(CLI::App& app) {
         fmt::print("{}lfm chat{} · {} ({}, {}) · {} threads · {} · context {}\n", paint(kBold), paint(kReset),
                    info.path, info.architecture, info.file_type, threads, kernel_isa(), chat.context_size());
         fmt::print("Type /help for commands, Ctrl-C to stop a reply, Ctrl-D to quit.\n");
+        if (!o->session_file.empty() && std::filesystem::exists(o->session_file)) {
+            chat.load(o->session_file);  // the saved conversation's system prompt and tools replace the flags'
+            fmt::print("{}(resumed {} messages, {} tokens, from {}){}\n", paint(kDim), chat.messages().size(),
+                       chat.context_used(), o->session_file, paint(kReset));
+        }
         std::fflush(stdout);
 
         struct sigaction sa {};
@@ -168,8 +180,12 @@ Command add_chat(CLI::App& app) {
             end_thought();
             if (r.stop_reason == StopReason::kCancelled) fmt::print(" {}[stopped]{}", paint(kDim), paint(kReset));
             if (r.stop_reason == StopReason::kContextFull)
-                fmt::print("\n{}[the context is full: /reset to start over]{}", paint(kDim), paint(kReset));
+                fmt::print("\n{}[the context is full: the reply was cut]{}", paint(kDim), paint(kReset));
             fmt::print("\n");
+            if (r.messages_dropped > 0)
+                fmt::print("{}(the context was full: the {} oldest messages were dropped){}\n", paint(kDim),
+                           r.messages_dropped, paint(kReset));
+            if (!o->session_file.empty()) chat.save(o->session_file);
             g_interrupted = false;
             last = r.timings;
             return r;
@@ -209,6 +225,20 @@ Command add_chat(CLI::App& app) {
                         fmt::print("last reply: {} tokens at {:.1f} t/s; prompt {} tokens at {:.1f} t/s; context {} / {}\n",
                                    last.generated_tokens, last.generate_tokens_per_second(), last.prompt_tokens,
                                    last.prompt_tokens_per_second(), chat.context_used(), chat.context_size());
+                    } else if (cmd == "/save" || cmd == "/load") {
+                        if (arg.empty()) throw Error(ErrorCode::kInvalidArgument, cmd + " FILE");
+                        if (cmd == "/save") chat.save(arg);
+                        else chat.load(arg);
+                        fmt::print("({} {} messages, {} tokens, {} {})\n", cmd == "/save" ? "saved" : "loaded",
+                                   chat.messages().size(), chat.context_used(), cmd == "/save" ? "to" : "from", arg);
+                    } else if (cmd == "/retry") {
+                        const auto& msgs = chat.messages();
+                        size_t keep = msgs.size();
+                        while (keep > 0 && msgs[keep - 1].role == "assistant") --keep;
+                        if (keep == 0 || msgs[keep - 1].role == "system")
+                            throw Error(ErrorCode::kInvalidArgument, "/retry: there is no message to answer again");
+                        chat.truncate(keep);
+                        respond(std::nullopt);
                     } else {
                         fmt::print("unknown command {} (try /help)\n", cmd);
                     }

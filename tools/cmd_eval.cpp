@@ -1,6 +1,9 @@
-// `lfm eval -m MODEL --ids 1,2,3|@FILE [--batch N] [--ctx N] [--kv-type f16|f32|q8_0] [--logits-out FILE]`
+// `lfm eval -m MODEL --ids 1,2,3|@FILE [--batch N] [--ctx N] [--kv-type f16|f32|q8_0] [--logits-out FILE]
+//           [--load-session FILE] [--save-session FILE]`
 // Evaluates token ids, prints the argmax per position, and can save every position's logits as
-// raw little-endian float32 [n_tokens][n_vocab] (the layout of ../shared/reference).
+// raw little-endian float32 [n_tokens][n_vocab] (the layout of ../shared/reference). With a
+// session loaded first, the ids continue it: evaluating A, saving, then loading and evaluating B
+// gives the logits of evaluating A then B in one session.
 
 #include <fmt/format.h>
 
@@ -19,7 +22,7 @@ namespace lfm::cli {
 
 Command add_eval(CLI::App& app) {
     struct Opts {
-        std::string model, ids, logits_out, kv_type = "f16";
+        std::string model, ids, logits_out, kv_type = "f16", load_session, save_session;
         int64_t batch = 512, ctx = 0;
         int threads = 0;
         bool no_repack = false;
@@ -33,17 +36,23 @@ Command add_eval(CLI::App& app) {
     app.add_flag("--no-repack", o->no_repack, "use the weights as stored (no 8-row repacking at load)");
     app.add_option("--kv-type", o->kv_type, "KV cache type: f16, f32 or q8_0")->check(CLI::IsMember({"f16", "f32", "q8_0"}));
     app.add_option("--logits-out", o->logits_out, "write every position's logits as float32 [n][n_vocab]");
+    app.add_option("--load-session", o->load_session, "continue the session saved in FILE (same model and --kv-type)");
+    app.add_option("--save-session", o->save_session, "save the session (all tokens so far) to FILE at the end");
     return [o] {
         const std::vector<int32_t> ids = parse_ids(o->ids);
         ModelOptions mo;
         mo.repack = !o->no_repack;
         const auto model = Model::load(o->model, mo);
         SessionOptions so;
-        so.n_ctx = o->ctx > 0 ? o->ctx : static_cast<int64_t>(ids.size());
+        // Without -c: room for the ids, and 4096 more when they continue a loaded session.
+        so.n_ctx = o->ctx > 0 ? o->ctx
+                              : std::min(model->info().n_ctx_train,
+                                         static_cast<int64_t>(ids.size()) + (o->load_session.empty() ? 0 : 4096));
         so.n_batch = o->batch;
         so.kv_type = kv_type_named(o->kv_type);
         so.n_threads = o->threads;
         Session session(model, so);
+        if (!o->load_session.empty()) session.load(o->load_session);
         // One batch at a time, so memory holds one batch's logits (512 × 128K floats is 262 MB;
         // a whole 16K-token file would be 8 GB); the forward pass splits prompts into the same
         // batches, so the logits are those of one prefill of every id.
@@ -76,6 +85,7 @@ Command add_eval(CLI::App& app) {
             throw;
         }
         if (out != nullptr && (std::fclose(out) != 0 || !write_ok)) throw Error(ErrorCode::kIo, o->logits_out + ": write failed");
+        if (!o->save_session.empty()) session.save(o->save_session);
         fmt::print("{}\n", line);
         return 0;
     };

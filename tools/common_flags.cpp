@@ -92,7 +92,7 @@ LoadedModel load_model(const ModelFlags& flags) {
     m.model = Model::load(f.model, mo);
     if (!m.model->info().has_tokenizer)
         throw Error(ErrorCode::kInvalidFile, f.model + ": the model has no tokenizer (GGUF tokenizer.ggml.* or tokenizer.json)");
-    m.tokenizer = Tokenizer::load(f.model);
+    m.tokenizer = m.model->tokenizer();  // from the file already parsed: not read a second time
     m.session.n_ctx = f.ctx;
     m.session.n_batch = f.batch;
     m.session.kv_type = kv_type_named(f.kv_type);
