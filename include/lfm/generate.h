@@ -3,6 +3,7 @@
 // conversation that renders the model's own template and reuses the KV cache between turns.
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -10,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "lfm/chat.h"

@@ -11,8 +11,7 @@ int main(int argc, char** argv) {
     }
     try {
         auto model = lfm::Model::load(argv[1]);
-        auto tokenizer = lfm::Tokenizer::load(argv[1]);
-        lfm::Chat chat(model, tokenizer);
+        lfm::Chat chat(model, model->tokenizer());  // the tokenizer of the same file
         chat.set_tools(lfm::Tool::parse_list(R"([{"type": "function", "function": {
             "name": "get_weather", "description": "Current weather of a city",
             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}])"));
