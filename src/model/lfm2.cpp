@@ -362,30 +362,38 @@ void add_rows(float* h, const float* x, int64_t count) {
 }
 
 // The final norm and the head, for the rows whose logits a chunk asked for (all its rows, or its
-// last), gathered so the head's weights are read once for the whole pass.
+// last), gathered so the head's weights (a fifth of the bytes read per token) are read once for
+// the whole pass. Several chunks' rows go through one product into scratch and are copied out:
+// one product per chunk would stream the head once per sequence.
 void head(const Pass& p) {
     const Config& c = p.c;
     const Weights& w = p.m.weights;
     Workspace& ws = p.ws;
-    const int64_t H = c.n_embd;
-    std::vector<MatJob> jobs;
-    std::vector<int64_t> first_row;  // each job's first row among the gathered ones
-    int64_t row = 0, out_rows = 0;
+    const int64_t H = c.n_embd, V = w.output.n_out;
+    struct Out {
+        float* logits;
+        int64_t first_row, n;  // among the gathered rows
+    };
+    std::vector<Out> outs;
+    int64_t row = 0, n_out = 0;
     for (const SequenceChunk& chunk : p.chunks) {
         if (chunk.logits != nullptr) {
             const int64_t first = chunk.all_logits ? 0 : chunk.n - 1;
             for (int64_t t = first; t < chunk.n; ++t)
-                p.kt.rmsnorm(ws.h.data() + (row + t) * H, w.output_norm, ws.u.data() + (out_rows + t - first) * H, H, c.norm_eps);
-            jobs.push_back({&w.output, nullptr, ws.act_stride, chunk.logits, w.output.n_out, chunk.n - first});
-            first_row.push_back(out_rows);
-            out_rows += chunk.n - first;
+                p.kt.rmsnorm(ws.h.data() + (row + t) * H, w.output_norm, ws.u.data() + (n_out + t - first) * H, H, c.norm_eps);
+            outs.push_back({chunk.logits, n_out, chunk.n - first});
+            n_out += chunk.n - first;
         }
         row += chunk.n;
     }
-    if (out_rows == 0) return;
-    quantize_rows(p.kt, p.pool, w.output.type, ws.u.data(), H, H, out_rows, ws.act.data(), ws.act_stride);
-    for (size_t i = 0; i < jobs.size(); ++i) jobs[i].act = ws.act.data() + static_cast<size_t>(first_row[i]) * ws.act_stride;
-    run_jobs(p.kt, p.pool, jobs, 0);
+    if (n_out == 0) return;
+    quantize_rows(p.kt, p.pool, w.output.type, ws.u.data(), H, H, n_out, ws.act.data(), ws.act_stride);
+    const bool direct = outs.size() == 1;  // one chunk (a session's prompt or step): straight into its buffer
+    if (!direct) ws.logits.resize(static_cast<size_t>(n_out * V));
+    const MatJob job{&w.output, ws.act.data(), ws.act_stride, direct ? outs[0].logits : ws.logits.data(), V};
+    run_jobs(p.kt, p.pool, {&job, 1}, n_out);
+    if (!direct)
+        for (const Out& o : outs) std::copy_n(ws.logits.data() + o.first_row * V, o.n * V, o.logits);
 }
 
 }  // namespace

@@ -128,6 +128,7 @@ struct Workspace {
     size_t moe_in_stride = 0, moe_down_stride = 0;
     std::vector<MatJob> moe_jobs;
     std::vector<int64_t> row_pos;  // [n_rows] each row's position in its sequence
+    std::vector<float> logits;     // [rows][V] the head's output when several chunks want logits (grown on use)
 
     std::vector<RoutingRecord>* routing_trace = nullptr;  // debugging and tests only
 };
