@@ -155,9 +155,13 @@ public:
     // tokens between the nearest checkpoint and the end of the shared prefix.
     int64_t sync(std::span<const int32_t> tokens);
     // The first half of sync: goes back to the longest prefix shared with `tokens`, short of the
-    // last token of `tokens` (which must run again for its logits). Returns the new position;
-    // the caller prefills tokens[position..].
-    int64_t reuse_prefix(std::span<const int32_t> tokens);
+    // last token of `tokens` (which must run again for its logits); the caller then prefills
+    // tokens[kept..].
+    struct PrefixReuse {
+        int64_t kept = 0;      // the position now: tokens of `tokens` the session holds
+        int64_t replayed = 0;  // of those, re-run from the checkpoint before them (not reused)
+    };
+    PrefixReuse reuse_prefix(std::span<const int32_t> tokens);
     // Goes back to `position` (<= position()); logits() are then those of the token before it.
     void rewind(int64_t position);
     // Remembers the conv state here, so that going back to this position later re-runs nothing.

@@ -146,16 +146,26 @@ GenerateResult Chat::reply(const GenerateOptions& options, const GenerateEvents&
                                                      " tokens but the context has room for " + std::to_string(n_ctx) +
                                                      "; use a larger -c");
     const auto t_prompt = std::chrono::steady_clock::now();
-    const int64_t kept = s.session.reuse_prefix(prompt);
-    s.session.checkpoint();  // where this turn's new tokens begin
-    s.session.prefill(std::span<const int32_t>(prompt).subspan(static_cast<size_t>(kept)));
-    s.session.checkpoint();  // where the reply begins: a template that rewrites old replies goes back here
+    const Session::PrefixReuse reuse = s.session.reuse_prefix(prompt);
+    const std::span<const int32_t> all(prompt);
+    const auto n = static_cast<int64_t>(prompt.size());
+    // Checkpoints where turns meet: where this turn's new tokens begin; before the prompt's last
+    // token (regenerating this reply re-runs that one token); and where the reply begins (a
+    // template that re-renders old replies, dropping their reasoning, goes back there).
+    s.session.checkpoint();
+    if (n - 1 > reuse.kept) {
+        s.session.prefill(all.subspan(static_cast<size_t>(reuse.kept), static_cast<size_t>(n - 1 - reuse.kept)));
+        s.session.checkpoint();
+    }
+    s.session.prefill(all.subspan(static_cast<size_t>(n - 1)));
+    s.session.checkpoint();
     const double prompt_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_prompt).count();
+    const int64_t kept = reuse.kept - reuse.replayed;  // the tokens not computed again
 
     GenerateOptions o = options;
     if (o.tools.empty()) o.tools = s.tools;
     GenerateResult result = generate(s.session, *s.tokenizer, {}, o, events);
-    result.timings.prompt_tokens = static_cast<int64_t>(prompt.size()) - kept;
+    result.timings.prompt_tokens = n - kept;
     result.timings.prompt_ms = prompt_ms;
     result.cached_tokens = kept;
     result.messages_dropped = dropped;

@@ -176,22 +176,22 @@ void Session::decode(int32_t token) { prefill(std::span<const int32_t>(&token, 1
 
 void Session::reset() { impl_->clear(); }
 
-int64_t Session::reuse_prefix(std::span<const int32_t> tokens) {
+Session::PrefixReuse Session::reuse_prefix(std::span<const int32_t> tokens) {
     Impl& s = *impl_;
     if (tokens.empty()) {
         s.clear();
-        return 0;
+        return {};
     }
     const std::vector<int32_t>& held = s.state.tokens;
     const auto common = static_cast<int64_t>(
         std::mismatch(held.begin(), held.end(), tokens.begin(), tokens.end()).first - held.begin());
     const int64_t target = std::min(common, static_cast<int64_t>(tokens.size()) - 1);
-    if (target == s.state.pos) return target;
+    if (target == s.state.pos) return {target, 0};
     const std::vector<int32_t> replay(held.begin(), held.begin() + target);  // restore cuts held
     const int64_t from = s.state.restore_checkpoint(target);
     s.logits_valid = false;
     s.append(std::span<const int32_t>(replay).subspan(static_cast<size_t>(from)), Impl::Logits::kNone);
-    return target;
+    return {target, target - from};
 }
 
 int64_t Session::sync(std::span<const int32_t> tokens) {
@@ -207,7 +207,7 @@ int64_t Session::sync(std::span<const int32_t> tokens) {
                                                              tokens.size(), s.state.n_ctx));
     }
     s.check_ids(tokens);
-    const int64_t kept = reuse_prefix(tokens);
+    const int64_t kept = reuse_prefix(tokens).kept;
     s.append(tokens.subspan(static_cast<size_t>(kept)), Impl::Logits::kLast);
     return kept;
 }
