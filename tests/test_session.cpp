@@ -2,6 +2,7 @@
 // sessions in one forward pass, sessions on a shared runtime from two threads, and Chat when the
 // context is full. F32 KV caches throughout, on the tiny reference models.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -365,7 +366,7 @@ TEST(Chat, FiftyTurnsInASmallContext) {
     chat.set_tools(Tool::parse_list(R"([{"name": "get_time", "parameters": {"type": "object", "properties": {}}}])"));
     int64_t dropped = 0;
     for (int turn = 0; turn < 50; ++turn) {
-        const GenerateResult r = chat.send("Message number " + std::to_string(turn) + ", tell me more.", greedy(24));
+        const GenerateResult r = chat.send(fmt::format("Message number {}, tell me more.", turn), greedy(24));
         dropped += r.messages_dropped;
         ASSERT_LE(chat.context_used(), 256);
         ASSERT_EQ(chat.messages().front().role, "system");
@@ -388,7 +389,7 @@ TEST(Chat, RegenerateRerunsOnlyTheLastTurn) {
     co.session = options(1024, 512);
     co.render.date = "2026-12-06";
     Chat chat(model, co);
-    for (int turn = 0; turn < 4; ++turn) chat.send("Turn " + std::to_string(turn) + " says something long enough.", greedy(16));
+    for (int turn = 0; turn < 4; ++turn) chat.send(fmt::format("Turn {} says something long enough.", turn), greedy(16));
     const std::string before = chat.messages().back().content;
     const int64_t used = chat.context_used();
     chat.truncate(chat.messages().size() - 1);  // drop the last reply
