@@ -2,7 +2,8 @@
 // One-shot generation through the model's chat template (or plain completion with --raw).
 // The answer goes to stdout as it is generated; reasoning to stderr (dimmed on a terminal;
 // --hide-thinking drops it); tool calls to stdout as JSON lines. --json prints one object
-// {reasoning, content, tool_calls, stop_reason, timings} at the end instead.
+// {reasoning, content, tool_calls, stop_reason, timings} at the end instead. --json-schema,
+// --grammar, --regex, --json-object and --tool-choice constrain what is generated.
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -38,12 +39,14 @@ Command add_run(CLI::App& app) {
     struct Opts {
         ModelFlags model;
         SamplingFlags sampling;
+        ConstraintFlags constraint;
         std::string prompt, file, prompt_ids;
         bool raw = false, json = false, print_ids = false, hide_thinking = false, timings = false;
     };
     auto o = std::make_shared<Opts>();
     add_model_flags(app, o->model);
     add_sampling_flags(app, o->sampling);
+    add_constraint_flags(app, o->constraint);
     auto* p = app.add_option("-p,--prompt", o->prompt, "the prompt (or -f FILE, or standard input)");
     app.add_option("-f,--file", o->file, "read the prompt from a file")->excludes(p);
     app.add_option("--prompt-ids", o->prompt_ids, "the prompt as token ids (1,2,3 or @FILE); implies --raw")->excludes(p);
@@ -67,6 +70,7 @@ Command add_run(CLI::App& app) {
         GenerateOptions go = generate_options(o->sampling);
         go.tools = tools;
         go.parse_reply = !raw;
+        go.constraint = make_constraint(o->constraint, tools, !o->sampling.no_think, m.tokenizer);
         const bool color_err = use_color(STDERR_FILENO);
         GenerateEvents ev;
         if (!o->json) {

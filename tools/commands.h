@@ -20,5 +20,6 @@ Command add_chat(CLI::App& app);
 Command add_template(CLI::App& app);
 Command add_perplexity(CLI::App& app);
 Command add_pull(CLI::App& app);
+Command add_grammar_bench(CLI::App& app);
 
 }  // namespace lfm::cli

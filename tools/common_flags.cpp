@@ -53,6 +53,45 @@ void add_sampling_flags(CLI::App& app, SamplingFlags& f) {
     app.add_option("--date", f.date, "the date the template sees, YYYY-MM-DD (default: today)");
 }
 
+void add_constraint_flags(CLI::App& app, ConstraintFlags& f) {
+    auto* schema = app.add_option("--json-schema", f.json_schema_file, "the output is JSON matching this JSON Schema file");
+    auto* grammar = app.add_option("--grammar", f.grammar_file, "the output matches this GBNF grammar file (llama.cpp's format)")
+                        ->excludes(schema);
+    auto* regex = app.add_option("--regex", f.regex, "the output matches this regular expression")->excludes(schema)->excludes(grammar);
+    auto* object = app.add_flag("--json-object", f.json_object, "the output is a JSON object (any)")
+                       ->excludes(schema)->excludes(grammar)->excludes(regex);
+    app.add_option("--tool-choice", f.tool_choice, "required (call one or more of --tools) or a tool's name (call it)")
+        ->excludes(schema)->excludes(grammar)->excludes(regex)->excludes(object);
+}
+
+std::shared_ptr<const Constraint> make_constraint(const ConstraintFlags& f, const std::vector<Tool>& tools, bool thinking,
+                                                  std::shared_ptr<const Tokenizer> tokenizer) {
+    auto where = [](const std::string& path, const Error& e) { return Error(e.code(), path + ": " + e.what()); };
+    if (!f.json_schema_file.empty()) {
+        const std::string text = read_file(f.json_schema_file, "JSON schema");
+        try {
+            return Constraint::json_schema(text, tokenizer);
+        } catch (const Error& e) {
+            throw where(f.json_schema_file, e);
+        }
+    }
+    if (!f.grammar_file.empty()) {
+        const std::string text = read_file(f.grammar_file, "grammar");
+        try {
+            return Constraint::gbnf(text, tokenizer);
+        } catch (const Error& e) {
+            throw where(f.grammar_file, e);
+        }
+    }
+    if (!f.regex.empty()) return Constraint::regex(f.regex, tokenizer);
+    if (f.json_object) return Constraint::json_object(tokenizer);
+    if (!f.tool_choice.empty()) {
+        if (tools.empty()) throw Error(ErrorCode::kInvalidArgument, "--tool-choice needs --tools FILE");
+        return Constraint::tool_call(tools, f.tool_choice == "required" ? "" : f.tool_choice, thinking, tokenizer);
+    }
+    return nullptr;
+}
+
 GenerateOptions generate_options(const SamplingFlags& f) {
     GenerateOptions o;
     o.sampler = f.sampler;

@@ -43,6 +43,20 @@ struct SamplingFlags {
 void add_sampling_flags(CLI::App& app, SamplingFlags& flags);
 GenerateOptions generate_options(const SamplingFlags& flags);
 
+// Constrained output: at most one of --json-schema, --grammar, --regex, --json-object,
+// --tool-choice.
+struct ConstraintFlags {
+    std::string json_schema_file;
+    std::string grammar_file;
+    std::string regex;
+    bool json_object = false;
+    std::string tool_choice;  // "required" or a tool's name
+};
+void add_constraint_flags(CLI::App& app, ConstraintFlags& flags);
+// nullptr when no constraint flag is given. thinking: a forced tool call may think first.
+std::shared_ptr<const Constraint> make_constraint(const ConstraintFlags& flags, const std::vector<Tool>& tools,
+                                                  bool thinking, std::shared_ptr<const Tokenizer> tokenizer);
+
 struct LoadedModel {
     std::shared_ptr<const Model> model;
     std::shared_ptr<const Tokenizer> tokenizer;

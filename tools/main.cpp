@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
     add("bench", "Measure prompt and generation speed (llama-bench's table and JSON)", lfm::cli::add_bench);
     add("system", "Show the CPU features found and the kernel path chosen", lfm::cli::add_system);
     add("synth", "Write a full-shape model with random weights (for benchmarks)", lfm::cli::add_synth);
+    add("grammar-bench", "Walk a document through a constraint token by token and time the masks",
+        lfm::cli::add_grammar_bench);
 
     if (argc > 1 && argv[1][0] != '-') {
         bool known = false;

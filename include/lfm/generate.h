@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "lfm/chat.h"
+#include "lfm/constrain.h"
 #include "lfm/error.h"
 #include "lfm/model.h"
 #include "lfm/tokenizer.h"
@@ -43,6 +44,9 @@ public:
     // The next token. history: the sequence so far, prompt included (for the penalty).
     // Partial selection only: the cost is one pass over the logits plus work on k candidates.
     int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
+    // The same over the allowed tokens only (bit id % 64 of allowed[id / 64]; at least one set):
+    // the mask comes first, so top-k, top-p and min-p choose among allowed tokens.
+    int32_t sample(std::span<const float> logits, std::span<const int32_t> history, std::span<const uint64_t> allowed);
     const SamplerConfig& config() const { return config_; }
     uint64_t seed() const { return seed_; }
 
@@ -54,6 +58,9 @@ private:
     std::vector<std::pair<float, int32_t>> candidates_;  // (logit, id)
     std::vector<std::pair<int32_t, float>> penalized_;   // (id, penalized logit)
     std::vector<float> probs_;
+    std::vector<float> masked_;          // logits of the allowed tokens
+    std::vector<int32_t> masked_ids_;    // their ids
+    std::vector<int32_t> masked_history_;
 };
 
 enum class StopReason { kEndOfTurn, kMaxTokens, kStopString, kContextFull, kCancelled };
@@ -82,6 +89,10 @@ struct GenerateOptions {
     std::vector<Tool> tools;         // names the tool-call parser accepts (empty: any)
     bool ignore_eos = false;         // go on past the end-of-turn token (benchmarks, tests)
     const std::atomic<bool>* cancel = nullptr;  // set it (from any thread) to stop after this token
+    // Output that must match a JSON Schema, grammar, regex or tool call (lfm/constrain.h): each
+    // token is sampled among those it allows, and generation ends (end_of_turn) once it is
+    // complete and only the end may follow. Made for the same vocabulary as the tokenizer.
+    std::shared_ptr<const Constraint> constraint;
 };
 
 struct GenerateEvents {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "lfm/generate.h"
 #include "text/utf8.h"
@@ -69,6 +70,20 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, std::span<
     for (const char* t : {"<|im_end|>", "<|endoftext|>"})
         if (auto id = tokenizer.find_token(t)) stop_ids.push_back(*id);
 
+    // A constraint: its matcher follows the generation and masks each step's choice.
+    std::optional<ConstraintMatcher> matcher;
+    std::vector<uint64_t> mask;
+    int32_t end_id = stop_ids.empty() ? -1 : stop_ids.front();
+    if (auto im_end = tokenizer.find_token("<|im_end|>")) end_id = *im_end;
+    if (options.constraint) {
+        if (options.constraint->tokenizer().n_vocab() != tokenizer.n_vocab())
+            throw Error(ErrorCode::kInvalidArgument, "the constraint was made for another vocabulary (" +
+                                                         std::to_string(options.constraint->tokenizer().n_vocab()) +
+                                                         " tokens, not " + std::to_string(tokenizer.n_vocab()) + ")");
+        matcher.emplace(options.constraint);
+        mask.resize(matcher->mask_words());
+    }
+
     GenerateResult result;
 
     // Output plumbing: reply splitter (or plain content), fed through the stop-string filter.
@@ -121,11 +136,33 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, std::span<
             result.stop_reason = StopReason::kMaxTokens;
             break;
         }
-        const int32_t id = sampler.sample(session.logits(), history);
+        int32_t id;
+        if (!matcher) {
+            id = sampler.sample(session.logits(), history);
+        } else if (matcher->only_end() || matcher->ended()) {
+            id = end_id;  // complete, and nothing may follow: the turn ends here
+            matcher->advance(id);
+        } else {
+            // The mask first, then the sampler chain on what it allows; a single choice is taken.
+            matcher->fill_mask(mask);
+            size_t allowed = 0;
+            int32_t only = -1;
+            for (size_t w = 0; w < mask.size(); ++w)
+                if (mask[w]) {
+                    allowed += static_cast<size_t>(__builtin_popcountll(mask[w]));
+                    only = static_cast<int32_t>(w * 64 + static_cast<size_t>(__builtin_ctzll(mask[w])));
+                }
+            if (allowed == 0)
+                throw Error(ErrorCode::kInvalidArgument, "the constraint allows no token here (a bug: please report the grammar)");
+            id = allowed == 1 ? only : sampler.sample(session.logits(), history, mask);
+            if (!matcher->advance(id))
+                throw Error(ErrorCode::kInvalidArgument, "the constraint rejected a token its own mask allowed");
+        }
         ++result.timings.generated_tokens;
         result.tokens.push_back(id);
         if (events.token) events.token(id);
-        if (!options.ignore_eos && std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end()) {
+        const bool constraint_done = matcher && matcher->ended();
+        if ((!options.ignore_eos || constraint_done) && std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end()) {
             result.stop_reason = StopReason::kEndOfTurn;
             break;
         }
@@ -153,6 +190,10 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, std::span<
             thinking_tokens >= options.reasoning_budget) {
             budget_spent = true;
             std::vector<int32_t> close = tokenizer.encode("</think>", false, true);
+            // Under a constraint the thought closes only where the constraint allows it to.
+            if (matcher) {
+                if (close.size() != 1 || !matcher->advance(close[0])) continue;
+            }
             if (session.position() + static_cast<int64_t>(close.size()) > session.n_ctx()) {
                 result.stop_reason = StopReason::kContextFull;
                 break;

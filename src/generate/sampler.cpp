@@ -143,4 +143,31 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     return candidates_.front().second;
 }
 
+// Masked sampling: the allowed tokens' logits are gathered (in id order, so ties still go to the
+// lower id) and the usual chain runs on them alone. The penalty's history keeps only allowed ids,
+// mapped to their place in the gathered list: a disallowed token is no candidate anyway.
+int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history, std::span<const uint64_t> allowed) {
+    const size_t n = logits.size();
+    if (allowed.size() < (n + 63) / 64) throw Error(ErrorCode::kInvalidArgument, "sampler: the mask is shorter than the vocabulary");
+    masked_.clear();
+    masked_ids_.clear();
+    for (size_t w = 0; w < (n + 63) / 64; ++w) {
+        for (uint64_t bits = allowed[w]; bits != 0; bits &= bits - 1) {
+            const size_t id = w * 64 + static_cast<size_t>(__builtin_ctzll(bits));
+            if (id >= n) break;
+            masked_.push_back(logits[id]);
+            masked_ids_.push_back(static_cast<int32_t>(id));
+        }
+    }
+    if (masked_ids_.empty()) throw Error(ErrorCode::kInvalidArgument, "sampler: the mask allows no token");
+    masked_history_.clear();
+    for (int32_t id : history) {
+        auto it = std::lower_bound(masked_ids_.begin(), masked_ids_.end(), id);
+        if (it != masked_ids_.end() && *it == id) masked_history_.push_back(static_cast<int32_t>(it - masked_ids_.begin()));
+        else masked_history_.push_back(-1);  // keeps the window's length: repeat_last_n counts positions
+    }
+    const int32_t pick = sample(masked_, masked_history_);
+    return masked_ids_[static_cast<size_t>(pick)];
+}
+
 }  // namespace lfm

@@ -1,0 +1,759 @@
+// JSON Schema to grammar. Each schema node becomes an expression; $ref targets become named
+// rules (so recursive schemas are recursive rules). Object properties follow the schema's order
+// (required ones present, optional ones may be left out), which is how a grammar can say
+// "these keys, each once" without listing every permutation. Keywords that cannot be enforced
+// are errors naming the keyword and its JSON pointer, never ignored; annotations (title,
+// description, examples, ...) are skipped.
+//
+// The same compiler writes Python literals for tool-call arguments (Dialect::kPython): strings
+// in either quote, True/False/None, dicts and lists.
+
+#include <cmath>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "constrain/numbers.h"
+#include "constrain/sources.h"
+#include "lfm/error.h"
+
+namespace lfm::constrain {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// Whitespace between tokens: JSON allows any amount; a bound keeps a generation from writing
+// whitespace forever (40 covers pretty-printed documents nested ten deep).
+constexpr uint32_t kMaxWs = 40;
+constexpr int kMaxDepth = 128;
+
+const std::set<std::string>& annotation_keywords() {
+    static const std::set<std::string> k = {"$schema", "$id", "id", "title", "description", "default", "examples",
+                                            "$comment", "deprecated", "readOnly", "writeOnly", "contentEncoding",
+                                            "contentMediaType", "$anchor", "$defs", "definitions", "example"};
+    return k;
+}
+const std::set<std::string>& handled_keywords() {
+    static const std::set<std::string> k = {
+        "type", "properties", "required", "additionalProperties", "items", "prefixItems", "additionalItems",
+        "minItems", "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength",
+        "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "nullable",
+        "minProperties", "maxProperties", "uniqueItems", "multipleOf"};
+    return k;
+}
+
+std::string escape_pointer(const std::string& key) {
+    std::string out;
+    for (char c : key) {
+        if (c == '~') out += "~0";
+        else if (c == '/') out += "~1";
+        else out += c;
+    }
+    return out;
+}
+
+class SchemaCompiler {
+public:
+    SchemaCompiler(GrammarBuilder& b, const json& doc, Dialect dialect, std::string prefix, std::string pointer_prefix)
+        : b_(b), doc_(doc), dialect_(dialect), prefix_(std::move(prefix)), pointer_prefix_(std::move(pointer_prefix)) {}
+
+    [[noreturn]] void fail(const std::string& what, const std::string& ptr) const {
+        const std::string where = pointer_prefix_.empty() ? "#" + ptr : pointer_prefix_ + ptr;
+        throw Error(ErrorCode::kInvalidArgument, "json schema: " + what + " at " + where);
+    }
+
+    ExprPtr ws() {
+        if (!ws_) ws_ = rule_ref(b_.add(prefix_ + "ws", repeat(chars({{' ', ' '}, {'\t', '\n'}, {'\r', '\r'}}), 0, kMaxWs)));
+        return ws_;
+    }
+
+    // A rule for the value at ptr (schema s), made once per pointer.
+    ExprPtr rule_for(const json& s, const std::string& ptr, int depth) {
+        if (auto it = rules_.find(ptr); it != rules_.end()) return rule_ref(it->second);
+        uint32_t r = b_.declare(prefix_ + "v" + std::to_string(rules_.size()) + ptr);
+        rules_[ptr] = r;
+        b_.define(r, value(s, ptr, depth));
+        return rule_ref(r);
+    }
+
+    ExprPtr value(const json& s, const std::string& ptr, int depth) {
+        if (depth > kMaxDepth) fail("schema nested too deeply", ptr);
+        if (s.is_boolean()) {
+            if (!s.get<bool>()) fail("the schema 'false' matches nothing", ptr);
+            return any_value();
+        }
+        if (!s.is_object()) fail("a schema must be an object or a boolean", ptr);
+        for (const auto& [k, v] : s.items()) {
+            if (annotation_keywords().count(k) || handled_keywords().count(k)) continue;
+            fail("unsupported keyword \"" + k + "\"", ptr + "/" + escape_pointer(k));
+        }
+        if (s.contains("$ref")) {
+            json rest = without(s, {"$ref"});
+            const std::string target = ref_pointer(s["$ref"], ptr);
+            if (constraining(rest)) {
+                json merged = merge(resolve(target, ptr), rest, ptr, depth);
+                return value(merged, ptr, depth + 1);
+            }
+            return rule_for(resolve(target, ptr), target.substr(1), depth + 1);
+        }
+        if (s.contains("allOf")) {
+            const json& parts = s["allOf"];
+            if (!parts.is_array() || parts.empty()) fail("allOf must be a non-empty array", ptr + "/allOf");
+            json merged = without(s, {"allOf"});
+            for (size_t i = 0; i < parts.size(); ++i)
+                merged = merge(merged, deref(parts[i], ptr + "/allOf/" + std::to_string(i), depth), ptr, depth);
+            return value(merged, ptr, depth + 1);
+        }
+        if (s.contains("anyOf") || s.contains("oneOf")) {
+            if (s.contains("anyOf") && s.contains("oneOf")) fail("anyOf together with oneOf is not supported", ptr);
+            const char* key = s.contains("anyOf") ? "anyOf" : "oneOf";
+            const json& branches = s[key];
+            if (!branches.is_array() || branches.empty()) fail(std::string(key) + " must be a non-empty array", ptr + "/" + key);
+            json rest = without(s, {key});
+            std::vector<ExprPtr> alts;
+            for (size_t i = 0; i < branches.size(); ++i) {
+                const std::string bptr = ptr + "/" + key + "/" + std::to_string(i);
+                if (!constraining(rest)) {
+                    alts.push_back(value(branches[i], bptr, depth + 1));
+                    continue;
+                }
+                json merged = merge(rest, deref(branches[i], bptr, depth), bptr, depth);
+                alts.push_back(value(merged, bptr, depth + 1));
+            }
+            return alt(std::move(alts));
+        }
+        if (s.contains("nullable") && s["nullable"] == true)
+            return alt({value(without(s, {"nullable"}), ptr, depth + 1), null_literal()});
+        if (s.contains("const")) return literal(s["const"], 0);
+        if (s.contains("enum")) {
+            const json& values = s["enum"];
+            if (!values.is_array() || values.empty()) fail("enum must be a non-empty array", ptr + "/enum");
+            std::vector<ExprPtr> alts;
+            for (const json& v : values)
+                if (!s.contains("type") || type_allows(s["type"], v)) alts.push_back(literal(v, 0));
+            if (alts.empty()) fail("no enum value has the schema's type", ptr + "/enum");
+            return alt(std::move(alts));
+        }
+        check_unenforceable(s, ptr);
+        std::vector<std::string> types;
+        if (s.contains("type")) {
+            const json& t = s["type"];
+            if (t.is_string()) types.push_back(t.get<std::string>());
+            else if (t.is_array())
+                for (const json& x : t) {
+                    if (!x.is_string()) fail("type must be a string or an array of strings", ptr + "/type");
+                    types.push_back(x.get<std::string>());
+                }
+            else fail("type must be a string or an array of strings", ptr + "/type");
+            if (types.empty()) fail("an empty type list matches nothing", ptr + "/type");
+        } else {
+            // No type: the keywords say which kind of value is meant.
+            if (s.contains("properties") || s.contains("additionalProperties") || s.contains("required")) types = {"object"};
+            else if (s.contains("items") || s.contains("prefixItems") || s.contains("minItems") || s.contains("maxItems"))
+                types = {"array"};
+            else if (s.contains("pattern") || s.contains("format") || s.contains("minLength") || s.contains("maxLength"))
+                types = {"string"};
+            else if (s.contains("minimum") || s.contains("maximum") || s.contains("exclusiveMinimum") ||
+                     s.contains("exclusiveMaximum"))
+                types = {"number"};
+            else return any_value();
+        }
+        std::vector<ExprPtr> alts;
+        for (const std::string& t : types) alts.push_back(typed(s, t, ptr, depth));
+        return alt(std::move(alts));
+    }
+
+    ExprPtr any_value() {
+        if (any_) return rule_ref(*any_);
+        const uint32_t any = b_.declare(prefix_ + "any");
+        any_ = any;
+        const uint32_t member = b_.add(prefix_ + "any_member", seq({string_any(), ws(), lit(":"), ws(), rule_ref(any)}));
+        ExprPtr object = seq({lit("{"), ws(),
+                              opt(seq({rule_ref(member), star(seq({ws(), lit(","), ws(), rule_ref(member)}))})), ws(),
+                              lit("}")});
+        ExprPtr array = seq({lit("["), ws(), opt(seq({rule_ref(any), star(seq({ws(), lit(","), ws(), rule_ref(any)}))})),
+                             ws(), lit("]")});
+        b_.define(any, alt({object, array, string_any(), json_number(false), true_literal(), false_literal(), null_literal()}));
+        return rule_ref(any);
+    }
+
+    ExprPtr any_object() {
+        any_value();
+        return rule_ref(*b_.find(prefix_ + "any"));  // callers wrap: see json_object_grammar
+    }
+
+    ExprPtr string_any() {
+        if (!string_any_) string_any_ = rule_ref(b_.add(prefix_ + "string", quoted([](CharContext c) {
+                                                       return star(char_in(c, {{0, kMaxCodePoint}}));
+                                                   })));
+        return string_any_;
+    }
+
+    // A Python keyword-argument list for a tool's parameters: name=value, in the schema's order.
+    ExprPtr kwargs(const std::string& ptr) {
+        const json& s = doc_;
+        if (!s.is_object()) fail("tool parameters must be a JSON Schema object", ptr);
+        if (!s.contains("properties")) {  // undeclared: any names, any values
+            ExprPtr ident = seq({chars({{'A', 'Z'}, {'_', '_'}, {'a', 'z'}}),
+                                 repeat(chars({{'0', '9'}, {'A', 'Z'}, {'_', '_'}, {'a', 'z'}}), 0, 64)});
+            ExprPtr kw = seq({ident, lit("="), any_value()});
+            return opt(seq({kw, star(seq({lit(","), opt(lit(" ")), kw}))}));
+        }
+        if (s.contains("properties") && s["properties"].is_object())
+            for (const auto& [k, v] : s["properties"].items()) {
+                bool ok = !k.empty() && !(k[0] >= '0' && k[0] <= '9');
+                for (char ch : k) ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_');
+                if (!ok) fail("parameter name \"" + k + "\" is not a Python identifier (a call could not name it)", ptr + "/properties");
+            }
+        std::vector<Member> members = declared_members(s, ptr, 0, [](const std::string& name) { return lit(name + "="); });
+        return member_list(members, nullptr, lit(","), opt(lit(" ")), ptr);
+    }
+
+private:
+    struct Member {
+        ExprPtr expr;
+        bool required;
+    };
+
+    static json without(const json& s, std::initializer_list<const char*> keys) {
+        json out = s;
+        for (const char* k : keys) out.erase(k);
+        return out;
+    }
+    static bool constraining(const json& s) {
+        for (const auto& [k, v] : s.items())
+            if (!annotation_keywords().count(k)) return true;
+        return false;
+    }
+
+    std::string ref_pointer(const json& ref, const std::string& ptr) const {
+        if (!ref.is_string()) fail("$ref must be a string", ptr + "/$ref");
+        std::string r = ref.get<std::string>();
+        if (r.empty() || r[0] != '#') fail("only local references (#/...) are supported, not \"" + r + "\"", ptr + "/$ref");
+        return r;
+    }
+
+    const json& resolve(const std::string& target, const std::string& ptr) const {
+        if (target == "#") return doc_;
+        try {
+            return doc_.at(json::json_pointer(target.substr(1)));
+        } catch (const json::exception&) {
+            fail("$ref \"" + target + "\" points at nothing", ptr + "/$ref");
+        }
+    }
+
+    json deref(const json& s, const std::string& ptr, int depth) const {
+        if (depth > kMaxDepth) fail("$ref chain too long (or circular inside allOf)", ptr);
+        if (s.is_object() && s.contains("$ref")) {
+            json rest = without(s, {"$ref"});
+            json target = deref(resolve(ref_pointer(s["$ref"], ptr), ptr), ptr, depth + 1);
+            return constraining(rest) ? merge(target, rest, ptr, depth + 1) : target;
+        }
+        return s;
+    }
+
+    // allOf: one schema that means both (where that can be written as one).
+    json merge(const json& a0, const json& b0, const std::string& ptr, int depth) const {
+        json a = deref(a0, ptr, depth + 1), b = deref(b0, ptr, depth + 1);
+        if (a.is_boolean()) {
+            if (!a.get<bool>()) fail("allOf with 'false' matches nothing", ptr);
+            return b;
+        }
+        if (b.is_boolean()) {
+            if (!b.get<bool>()) fail("allOf with 'false' matches nothing", ptr);
+            return a;
+        }
+        if (a.contains("allOf")) a = merge_all(a, ptr, depth);
+        if (b.contains("allOf")) b = merge_all(b, ptr, depth);
+        json out = a;
+        for (const auto& [k, v] : b.items()) {
+            if (!out.contains(k)) {
+                out[k] = v;
+                continue;
+            }
+            json& o = out[k];
+            if (o == v || annotation_keywords().count(k)) continue;
+            if (k == "properties" && o.is_object() && v.is_object()) {
+                for (const auto& [pk, pv] : v.items()) o[pk] = o.contains(pk) ? json{{"allOf", json::array({o[pk], pv})}} : pv;
+            } else if (k == "required" && o.is_array() && v.is_array()) {
+                for (const json& r : v)
+                    if (std::find(o.begin(), o.end(), r) == o.end()) o.push_back(r);
+            } else if (k == "type") {
+                auto list = [](const json& t) {
+                    std::set<std::string> s;
+                    if (t.is_string()) s.insert(t.get<std::string>());
+                    else if (t.is_array())
+                        for (const json& x : t)
+                            if (x.is_string()) s.insert(x.get<std::string>());
+                    return s;
+                };
+                std::set<std::string> x = list(o), y = list(v);
+                json both = json::array();
+                for (const std::string& t : x) {
+                    if (y.count(t)) both.push_back(t);
+                    else if (t == "integer" && y.count("number")) both.push_back("integer");
+                    else if (t == "number" && y.count("integer")) both.push_back("integer");
+                }
+                if (both.empty()) fail("allOf combines types that share no value", ptr);
+                o = both;
+            } else if (k == "minimum" || k == "minLength" || k == "minItems" || k == "minProperties") {
+                if (v > o) o = v;
+            } else if (k == "maximum" || k == "maxLength" || k == "maxItems" || k == "maxProperties") {
+                if (v < o) o = v;
+            } else if ((k == "items" || k == "additionalProperties") && (o == false || v == false)) {
+                o = false;
+            } else if (k == "items" || k == "additionalProperties") {
+                o = json{{"allOf", json::array({o, v})}};
+            } else if (k == "enum" && o.is_array() && v.is_array()) {
+                json both = json::array();
+                for (const json& x : o)
+                    if (std::find(v.begin(), v.end(), x) != v.end()) both.push_back(x);
+                if (both.empty()) fail("allOf combines enums that share no value", ptr);
+                o = both;
+            } else {
+                fail("allOf combines two different \"" + k + "\" (not supported)", ptr);
+            }
+        }
+        return out;
+    }
+
+    json merge_all(const json& s, const std::string& ptr, int depth) const {
+        json out = without(s, {"allOf"});
+        if (!s["allOf"].is_array()) fail("allOf must be an array", ptr + "/allOf");
+        for (const json& part : s["allOf"]) out = merge(out, part, ptr, depth + 1);
+        return out;
+    }
+
+    static bool type_allows(const json& type, const json& v) {
+        auto one = [&](const std::string& t) {
+            if (t == "null") return v.is_null();
+            if (t == "boolean") return v.is_boolean();
+            if (t == "integer") return v.is_number_integer() || (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>());
+            if (t == "number") return v.is_number();
+            if (t == "string") return v.is_string();
+            if (t == "array") return v.is_array();
+            if (t == "object") return v.is_object();
+            return false;
+        };
+        if (type.is_string()) return one(type.get<std::string>());
+        if (type.is_array())
+            for (const json& t : type)
+                if (t.is_string() && one(t.get<std::string>())) return true;
+        return !type.is_string() && !type.is_array();
+    }
+
+    void check_unenforceable(const json& s, const std::string& ptr) const {
+        if (s.contains("uniqueItems") && s["uniqueItems"] == true)
+            fail("unsupported keyword \"uniqueItems\" (true)", ptr + "/uniqueItems");
+        if (s.contains("multipleOf")) {
+            const json& m = s["multipleOf"];
+            bool integral_one = m.is_number() && m.get<double>() == 1.0;
+            if (!integral_one) fail("unsupported keyword \"multipleOf\"", ptr + "/multipleOf");
+        }
+        if (s.contains("maxProperties")) fail("unsupported keyword \"maxProperties\"", ptr + "/maxProperties");
+        if (s.contains("minProperties")) {
+            const json& m = s["minProperties"];
+            size_t required = s.contains("required") && s["required"].is_array() ? s["required"].size() : 0;
+            if (!m.is_number_unsigned() || m.get<uint64_t>() > required)
+                fail("unsupported keyword \"minProperties\" (more than the required properties)", ptr + "/minProperties");
+        }
+    }
+
+    ExprPtr null_literal() { return dialect_ == Dialect::kJson ? lit("null") : alt({lit("None"), lit("null")}); }
+    ExprPtr true_literal() { return dialect_ == Dialect::kJson ? lit("true") : alt({lit("True"), lit("true")}); }
+    ExprPtr false_literal() { return dialect_ == Dialect::kJson ? lit("false") : alt({lit("False"), lit("false")}); }
+
+    // A string literal whose characters body(context) gives, in each quote the dialect allows.
+    template <typename Body>
+    ExprPtr quoted(Body body) {
+        if (dialect_ == Dialect::kJson) return seq({lit("\""), body(CharContext::kJsonString), lit("\"")});
+        return alt({seq({lit("'"), body(CharContext::kPythonSingle), lit("'")}),
+                    seq({lit("\""), body(CharContext::kPythonDouble), lit("\"")})});
+    }
+
+    ExprPtr string_literal(const std::string& text) {
+        return quoted([&](CharContext c) {
+            std::vector<ExprPtr> parts;
+            for (size_t i = 0; i < text.size();) {
+                size_t used = 0;
+                char32_t cp = decode_utf8_char(std::string_view(text).substr(i), &used);
+                if (used == 0) fail("a string that is not valid UTF-8", "");
+                // the canonical spelling of each character (the first alternative char_in gives)
+                ExprPtr e = char_in(c, {{cp, cp}});
+                parts.push_back(e->kind == Expr::Kind::kAlt ? e->items[0] : e);
+                i += used;
+            }
+            return seq(std::move(parts));
+        });
+    }
+
+    // Exactly this JSON value (const, enum), with any whitespace inside.
+    ExprPtr literal(const json& v, int depth) {
+        if (depth > kMaxDepth) fail("a const/enum value nested too deeply", "");
+        if (v.is_null()) return null_literal();
+        if (v.is_boolean()) return v.get<bool>() ? true_literal() : false_literal();
+        if (v.is_number()) return lit(v.dump());
+        if (v.is_string()) return string_literal(v.get<std::string>());
+        std::vector<ExprPtr> parts;
+        const bool object = v.is_object();
+        parts.push_back(lit(object ? "{" : "["));
+        parts.push_back(ws());
+        bool first = true;
+        for (const auto& [k, x] : v.items()) {
+            if (!first) parts.insert(parts.end(), {ws(), lit(","), ws()});
+            first = false;
+            if (object) parts.insert(parts.end(), {string_literal(k), ws(), lit(":"), ws()});
+            parts.push_back(literal(x, depth + 1));
+        }
+        parts.push_back(ws());
+        parts.push_back(lit(object ? "}" : "]"));
+        return seq(std::move(parts));
+    }
+
+    static std::optional<uint64_t> count(const json& s, const char* key, const std::string& ptr, const SchemaCompiler& c) {
+        if (!s.contains(key)) return std::nullopt;
+        const json& v = s[key];
+        if (v.is_number_unsigned()) return v.get<uint64_t>();
+        if (v.is_number_float() && v.get<double>() >= 0 && std::floor(v.get<double>()) == v.get<double>())
+            return static_cast<uint64_t>(v.get<double>());
+        c.fail(std::string(key) + " must be a non-negative integer", ptr + "/" + key);
+    }
+
+    ExprPtr typed(const json& s, const std::string& t, const std::string& ptr, int depth) {
+        if (t == "null") return null_literal();
+        if (t == "boolean") return alt({true_literal(), false_literal()});
+        if (t == "integer" || t == "number") return number(s, t == "integer", ptr);
+        if (t == "string") return string(s, ptr);
+        if (t == "array") return array(s, ptr, depth);
+        if (t == "object") return object(s, ptr, depth);
+        fail("unknown type \"" + t + "\"", ptr + "/type");
+    }
+
+    ExprPtr number(const json& s, bool integer, const std::string& ptr) {
+        std::optional<int64_t> lo, hi;
+        bool lo_ex = false, hi_ex = false;
+        auto bound = [&](const char* key, std::optional<int64_t>& out, bool& ex, bool exclusive, bool is_lower) {
+            if (!s.contains(key)) return;
+            const json& v = s[key];
+            if (v.is_boolean()) return;  // draft 4's exclusiveMinimum: true, read below
+            if (!v.is_number()) fail(std::string(key) + " must be a number", ptr + "/" + key);
+            double d = v.get<double>();
+            if (!std::isfinite(d) || std::fabs(d) >= 1e15) fail(std::string(key) + " beyond 1e15 is not supported", ptr + "/" + key);
+            double r = is_lower ? std::ceil(d) : std::floor(d);
+            bool exact = r == d;
+            if (!exact && !integer)
+                fail(std::string("a non-integer \"") + key + "\" on a number is not supported", ptr + "/" + key);
+            // integers: a fractional bound rounds inwards and becomes inclusive
+            const auto value = static_cast<int64_t>(r);
+            bool e = exclusive && exact;
+            if (!out || (is_lower ? (value > *out || (value == *out && e)) : (value < *out || (value == *out && e)))) {
+                out = value;
+                ex = e;
+            }
+        };
+        bound("minimum", lo, lo_ex, false, true);
+        bound("maximum", hi, hi_ex, false, false);
+        bound("exclusiveMinimum", lo, lo_ex, true, true);
+        bound("exclusiveMaximum", hi, hi_ex, true, false);
+        if (s.contains("exclusiveMinimum") && s["exclusiveMinimum"] == true) lo_ex = true;
+        if (s.contains("exclusiveMaximum") && s["exclusiveMaximum"] == true) hi_ex = true;
+        if (!lo && !hi) return json_number(integer);
+        ExprPtr e = bounded_number(lo, lo_ex, hi, hi_ex, integer);
+        if (!e) fail("no number satisfies minimum/maximum", ptr);
+        return e;
+    }
+
+    ExprPtr string(const json& s, const std::string& ptr) {
+        std::optional<uint64_t> min = count(s, "minLength", ptr, *this), max = count(s, "maxLength", ptr, *this);
+        if (min && max && *min > *max) fail("minLength > maxLength", ptr);
+        if (max && *max > 100000) fail("maxLength above 100000 is not supported", ptr + "/maxLength");
+        if (min && *min > 100000) fail("minLength above 100000 is not supported", ptr + "/minLength");
+        std::string pattern;
+        std::string pattern_ptr;
+        if (s.contains("format") && s["format"].is_string()) {
+            pattern = format_pattern(s["format"].get<std::string>());
+            pattern_ptr = ptr + "/format";
+        }
+        if (s.contains("pattern")) {
+            if (!s["pattern"].is_string()) fail("pattern must be a string", ptr + "/pattern");
+            if (!pattern.empty()) fail("pattern together with a format is not supported", ptr + "/pattern");
+            pattern = s["pattern"].get<std::string>();
+            pattern_ptr = ptr + "/pattern";
+        }
+        if (!pattern.empty()) {
+            if ((min && *min > 0) || max) fail("minLength/maxLength together with a pattern or format is not supported", ptr);
+            const bool search = pattern_ptr.ends_with("/pattern");
+            return quoted([&](CharContext c) {
+                try {
+                    return regex_expr(pattern, c, search);
+                } catch (const Error& e) {
+                    fail(e.what(), pattern_ptr);
+                }
+            });
+        }
+        const uint32_t lo = min ? static_cast<uint32_t>(*min) : 0;
+        const uint32_t hi = max ? static_cast<uint32_t>(*max) : Expr::kUnbounded;
+        return quoted([&](CharContext c) { return repeat(char_in(c, {{0, kMaxCodePoint}}), lo, hi); });
+    }
+
+    // Patterns for the formats JSON Schema names (RFC 3339 dates and times, RFC 4122 UUIDs, a
+    // practical subset of emails and URIs). Unknown formats are annotations: no constraint.
+    static std::string format_pattern(const std::string& f) {
+        // (leap seconds, :60, are left out: valid only at the end of a UTC day, which a pattern cannot check)
+        static const std::string date = R"(\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01]))";
+        static const std::string time = R"(([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d))";
+        if (f == "date") return date;
+        if (f == "time") return time;
+        if (f == "date-time") return date + "[Tt]" + time;
+        if (f == "uuid") return "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
+        if (f == "email") return R"([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)";
+        if (f == "uri") return R"([A-Za-z][A-Za-z0-9+.-]*:[^\s"\\<>{}|^`]+)";
+        if (f == "ipv4") return R"(((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))";
+        if (f == "hostname") return R"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)";
+        return "";
+    }
+
+    ExprPtr array(const json& s, const std::string& ptr, int depth) {
+        std::vector<ExprPtr> prefix;
+        ExprPtr items;  // nullptr: no items after the prefix
+        bool items_allowed = true;
+        const json* items_schema = nullptr;
+        std::string items_ptr;
+        if (s.contains("prefixItems")) {
+            const json& p = s["prefixItems"];
+            if (!p.is_array()) fail("prefixItems must be an array", ptr + "/prefixItems");
+            for (size_t i = 0; i < p.size(); ++i)
+                prefix.push_back(rule_for(p[i], ptr + "/prefixItems/" + std::to_string(i), depth + 1));
+            if (s.contains("items")) items_schema = &s["items"], items_ptr = ptr + "/items";
+        } else if (s.contains("items") && s["items"].is_array()) {  // draft 4-2019 tuples
+            const json& p = s["items"];
+            for (size_t i = 0; i < p.size(); ++i) prefix.push_back(rule_for(p[i], ptr + "/items/" + std::to_string(i), depth + 1));
+            if (s.contains("additionalItems")) items_schema = &s["additionalItems"], items_ptr = ptr + "/additionalItems";
+        } else if (s.contains("items")) {
+            items_schema = &s["items"], items_ptr = ptr + "/items";
+        }
+        if (items_schema && items_schema->is_boolean() && !items_schema->get<bool>()) items_allowed = false;
+        else if (items_schema) items = rule_for(*items_schema, items_ptr, depth + 1);
+        else items = any_value();
+        const uint64_t n_prefix = prefix.size();
+        uint64_t min = count(s, "minItems", ptr, *this).value_or(0);
+        std::optional<uint64_t> max = count(s, "maxItems", ptr, *this);
+        if (!items_allowed) max = max ? std::min(*max, n_prefix) : n_prefix;
+        if (max && min > *max) fail("minItems > maxItems (or more items required than the tuple allows)", ptr);
+        if (min > 10000 || (max && *max > 10000 && *max != UINT64_MAX)) {
+            if (min > 10000) fail("minItems above 10000 is not supported", ptr + "/minItems");
+            max.reset();  // large maxItems: effectively unbounded
+        }
+        ExprPtr comma = seq({ws(), lit(","), ws()});
+        // rest(k): elements k, k+1, ... each after a comma (at least one came before)
+        std::function<ExprPtr(uint64_t)> rest = [&](uint64_t k) -> ExprPtr {
+            if (max && k >= *max) return empty();
+            if (k >= n_prefix) {
+                const auto lo = static_cast<uint32_t>(min > k ? min - k : 0);
+                const uint32_t hi = max ? static_cast<uint32_t>(*max - k) : Expr::kUnbounded;
+                return repeat(seq({comma, items}), lo, hi);
+            }
+            ExprPtr one = seq({comma, prefix[k], rest(k + 1)});
+            return k < min ? one : opt(one);
+        };
+        ExprPtr first_item = n_prefix > 0 ? prefix[0] : items;
+        ExprPtr body;
+        if (max && *max == 0) body = empty();
+        else {
+            body = seq({first_item, rest(1)});
+            if (min == 0) body = opt(body);
+        }
+        return seq({lit("["), ws(), body, ws(), lit("]")});
+    }
+
+    std::vector<Member> declared_members(const json& s, const std::string& ptr, int depth,
+                                         const std::function<ExprPtr(const std::string&)>& key_of) {
+        std::vector<Member> members;
+        std::set<std::string> required;
+        if (s.contains("required")) {
+            if (!s["required"].is_array()) fail("required must be an array", ptr + "/required");
+            for (const json& r : s["required"]) {
+                if (!r.is_string()) fail("required must list strings", ptr + "/required");
+                required.insert(r.get<std::string>());
+            }
+        }
+        std::set<std::string> declared;
+        if (s.contains("properties")) {
+            const json& props = s["properties"];
+            if (!props.is_object()) fail("properties must be an object", ptr + "/properties");
+            for (const auto& [k, v] : props.items()) {
+                declared.insert(k);
+                const std::string pptr = ptr + "/properties/" + escape_pointer(k);
+                members.push_back({seq({key_of(k), rule_for(v, pptr, depth + 1)}), required.count(k) > 0});
+            }
+        }
+        for (const std::string& r : required)  // required but not described: any value
+            if (!declared.count(r)) {
+                const json& extra = s.contains("additionalProperties") ? s["additionalProperties"] : json(true);
+                if (extra == false) fail("\"" + r + "\" is required but additionalProperties is false", ptr + "/required");
+                members.push_back({seq({key_of(r), rule_for(extra, ptr + "/additionalProperties", depth + 1)}), true});
+            }
+        return members;
+    }
+
+    // The characters of a string that is none of the given words: a trie of the words, where
+    // leaving it (a character no word continues with, or an escape) frees the rest, and the
+    // string may end anywhere but at a word's end.
+    ExprPtr key_not_in(const std::vector<std::string>& words, CharContext c) {
+        struct Node {
+            std::map<char32_t, size_t> next;
+            bool word = false;
+        };
+        std::vector<Node> trie(1);
+        for (const std::string& w : words) {
+            size_t n = 0;
+            for (size_t i = 0; i < w.size();) {
+                size_t used = 0;
+                char32_t cp = decode_utf8_char(std::string_view(w).substr(i), &used);
+                if (used == 0) fail("a property name that is not valid UTF-8", "");
+                i += used;
+                auto it = trie[n].next.find(cp);
+                if (it == trie[n].next.end()) {
+                    trie.push_back({});
+                    it = trie[n].next.emplace(cp, trie.size() - 1).first;
+                }
+                n = it->second;
+            }
+            trie[n].word = true;
+        }
+        const std::vector<CodeRange> special = c == CharContext::kJsonString   ? std::vector<CodeRange>{{0, 0x1F}, {'"', '"'}, {'\\', '\\'}}
+                                               : c == CharContext::kPythonSingle ? std::vector<CodeRange>{{0, 0x1F}, {'\'', '\''}, {'\\', '\\'}}
+                                                                                 : std::vector<CodeRange>{{0, 0x1F}, {'"', '"'}, {'\\', '\\'}};
+        ExprPtr rest = star(char_in(c, {{0, kMaxCodePoint}}));
+        ExprPtr escape = char_in(c, special);
+        const std::string base = prefix_ + "key" + std::to_string(counter_++);
+        std::vector<uint32_t> ids(trie.size());
+        for (size_t n = 0; n < trie.size(); ++n) ids[n] = b_.declare(base + "/" + std::to_string(n));
+        for (size_t n = 0; n < trie.size(); ++n) {
+            std::vector<ExprPtr> alts;
+            if (!trie[n].word) alts.push_back(empty());
+            std::vector<CodeRange> taken = special;
+            for (const auto& [cp, child] : trie[n].next) {
+                std::string bytes;
+                append_char(bytes, cp);
+                alts.push_back(seq({lit(bytes), rule_ref(ids[child])}));
+                taken.push_back({cp, cp});
+            }
+            std::vector<CodeRange> other = normalize_ranges(taken, true);
+            if (!other.empty()) alts.push_back(seq({chars(other), rest}));
+            alts.push_back(seq({escape, rest}));
+            b_.define(ids[n], alt(std::move(alts)));
+        }
+        return rule_ref(ids[0]);
+    }
+
+    static void append_char(std::string& out, char32_t cp) {
+        if (cp < 0x80) out += static_cast<char>(cp);
+        else if (cp < 0x800) {
+            out += static_cast<char>(0xC0 | (cp >> 6));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out += static_cast<char>(0xE0 | (cp >> 12));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else {
+            out += static_cast<char>(0xF0 | (cp >> 18));
+            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        }
+    }
+
+    ExprPtr object(const json& s, const std::string& ptr, int depth) {
+        auto key_of = [&](const std::string& k) { return seq({string_literal(k), ws(), lit(":"), ws()}); };
+        std::vector<Member> members = declared_members(s, ptr, depth, key_of);
+        ExprPtr extra;
+        const json& add = s.contains("additionalProperties") ? s["additionalProperties"] : json(true);
+        if (!(add.is_boolean() && !add.get<bool>())) {
+            // an extra key is none of the declared ones (which have their own schemas)
+            std::vector<std::string> names;
+            if (s.contains("properties") && s["properties"].is_object())
+                for (const auto& [k, v] : s["properties"].items()) names.push_back(k);
+            if (s.contains("required") && s["required"].is_array())
+                for (const json& r : s["required"])
+                    if (r.is_string()) names.push_back(r.get<std::string>());
+            ExprPtr key = names.empty() ? string_any()
+                                        : quoted([&](CharContext c) { return key_not_in(names, c); });
+            extra = seq({key, ws(), lit(":"), ws(), rule_for(add, ptr + "/additionalProperties", depth + 1)});
+        }
+        return seq({lit("{"), ws(), member_list(members, extra, seq({ws(), lit(",")}), ws(), ptr), ws(), lit("}")});
+    }
+
+    // Members in order, required ones present, separated by sep; then any number of extra
+    // members. Built from the end as rules: first(i) = members from i on with none before,
+    // after(i) = the same when one came before (so each starts with a separator).
+    ExprPtr member_list(const std::vector<Member>& m, ExprPtr extra, ExprPtr sep, ExprPtr gap, const std::string& ptr) {
+        const std::string base = prefix_ + "obj" + std::to_string(counter_++) + ptr;
+        ExprPtr separator = seq({sep, gap});
+        ExprPtr after_tail = extra ? star(seq({separator, extra})) : empty();
+        ExprPtr first_tail = extra ? opt(seq({extra, star(seq({separator, extra}))})) : empty();
+        ExprPtr after = after_tail, first = first_tail;
+        for (size_t i = m.size(); i-- > 0;) {
+            ExprPtr a_next = after;
+            ExprPtr with = seq({separator, m[i].expr, a_next});
+            ExprPtr new_after = m[i].required ? with : alt({with, a_next});
+            ExprPtr f_with = seq({m[i].expr, a_next});
+            ExprPtr new_first = m[i].required ? f_with : alt({f_with, first});
+            after = rule_ref(b_.add(base + "/a" + std::to_string(i), new_after));
+            first = rule_ref(b_.add(base + "/f" + std::to_string(i), new_first));
+        }
+        return first;
+    }
+
+    GrammarBuilder& b_;
+    const json& doc_;
+    Dialect dialect_;
+    std::string prefix_, pointer_prefix_;
+    std::map<std::string, uint32_t> rules_;
+    ExprPtr ws_, string_any_;
+    std::optional<uint32_t> any_;
+    int counter_ = 0;
+};
+
+json parse_schema(std::string_view text, const std::string& what) {
+    try {
+        return json::parse(text);
+    } catch (const json::parse_error& e) {
+        throw Error(ErrorCode::kInvalidArgument, what + " is not valid JSON: " + e.what());
+    }
+}
+
+}  // namespace
+
+uint32_t add_schema_rules(GrammarBuilder& b, std::string_view schema_json, Dialect dialect, const std::string& prefix,
+                          const std::string& pointer_prefix) {
+    json doc = parse_schema(schema_json, "the JSON schema");
+    SchemaCompiler c(b, doc, dialect, prefix, pointer_prefix);
+    return b.add(prefix + "root", c.value(doc, "", 0));
+}
+
+Grammar json_schema_grammar(std::string_view schema_json) {
+    json doc = parse_schema(schema_json, "the JSON schema");
+    GrammarBuilder b;
+    SchemaCompiler c(b, doc, Dialect::kJson, "", "");
+    ExprPtr v = c.value(doc, "", 0);
+    uint32_t root = b.add("root", seq({c.ws(), v, c.ws()}));
+    return b.build(root);
+}
+
+Grammar json_object_grammar() {
+    json doc = {{"type", "object"}};
+    GrammarBuilder b;
+    SchemaCompiler c(b, doc, Dialect::kJson, "", "");
+    ExprPtr v = c.value(doc, "", 0);
+    uint32_t root = b.add("root", seq({c.ws(), v, c.ws()}));
+    return b.build(root);
+}
+
+ExprPtr python_kwargs(GrammarBuilder& b, const Tool& tool, const std::string& prefix) {
+    auto doc = std::make_shared<json>(parse_schema(tool.parameters, "the parameters of tool '" + tool.name + "'"));
+    SchemaCompiler c(b, *doc, Dialect::kPython, prefix, "tool '" + tool.name + "' parameters #");
+    return c.kwargs("");
+}
+
+}  // namespace lfm::constrain

@@ -1,0 +1,35 @@
+#pragma once
+// The vocabulary's byte strings as a trie laid out in depth-first order: node i holds one byte,
+// its depth, and the index just past its subtree, so a mask walks the array front to back and
+// skips a whole subtree in one step when the grammar rejects its byte. Built once per tokenizer
+// and shared (for_tokenizer caches it), since a 128K vocabulary takes tens of milliseconds.
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "lfm/tokenizer.h"
+
+namespace lfm::constrain {
+
+struct TokenTrie {
+    std::vector<uint8_t> byte;        // per node
+    std::vector<uint16_t> depth;      // 1 for a first byte
+    std::vector<uint32_t> end;        // one past the last node of the subtree
+    std::vector<uint32_t> ids_begin;  // tokens ending at node i: ids[ids_begin[i] .. ids_begin[i + 1])
+    std::vector<int32_t> ids;
+    uint16_t max_depth = 0;
+    int32_t n_vocab = 0;
+    // Control and user-defined tokens (BOS, <|im_end|>, <think> ...): not in the trie; a grammar
+    // names them as whole tokens.
+    std::vector<int32_t> special;
+    // Tokens that stand for no bytes at all (unused slots): never allowed.
+    size_t n_empty = 0;
+
+    size_t size() const { return byte.size(); }
+    static std::shared_ptr<const TokenTrie> build(const Tokenizer& tokenizer);
+    // The trie of this tokenizer, built on first use and kept while the tokenizer lives.
+    static std::shared_ptr<const TokenTrie> for_tokenizer(const std::shared_ptr<const Tokenizer>& tokenizer);
+};
+
+}  // namespace lfm::constrain

@@ -1,0 +1,522 @@
+// The constraint engine: documents accepted and rejected token by token on the Llama-3
+// vocabulary (128,256 tokens), masks checked token by token against the matcher, random walks
+// through the masks (never empty before the end; every finished walk validates against its
+// schema with python3-jsonschema), clear errors, and constrained generation on a tiny model.
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+
+#include "constrain/grammar.h"
+#include "lfm/constrain.h"
+#include "lfm/generate.h"
+#include "test_util.h"
+
+namespace lfm {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+std::shared_ptr<const Tokenizer> llama3() {
+    static auto tok = Tokenizer::load(test::shared_path("data/tokenizer-llama3-bpe/ggml-vocab-llama-bpe.gguf"));
+    return tok;
+}
+
+#define REQUIRE_LLAMA3()                                                                                 \
+    do {                                                                                                 \
+        if (!std::filesystem::exists(test::shared_path("data/tokenizer-llama3-bpe/ggml-vocab-llama-bpe.gguf"))) \
+            GTEST_SKIP() << "../shared/data/tokenizer-llama3-bpe is not beside the repository";          \
+    } while (0)
+
+bool bit(const std::vector<uint64_t>& mask, int32_t id) { return (mask[static_cast<size_t>(id) / 64] >> (id % 64)) & 1; }
+
+// Walks text's tokens (as a model would write them) through the constraint; each must be in
+// the mask, and the end must be allowed after the last.
+bool accepts(const std::shared_ptr<const Constraint>& c, const std::string& text) {
+    const Tokenizer& tok = c->tokenizer();
+    ConstraintMatcher m(c);
+    std::vector<uint64_t> mask(m.mask_words());
+    for (int32_t id : tok.encode(text, false, false)) {
+        m.fill_mask(mask);
+        const bool allowed = bit(mask, id);
+        EXPECT_EQ(allowed, m.allows(id)) << "mask and matcher disagree on token " << id;
+        if (!allowed) return false;
+        EXPECT_TRUE(m.advance(id));
+    }
+    m.fill_mask(mask);
+    bool end = false;
+    if (auto eos = tok.eos()) end = bit(mask, *eos);
+    EXPECT_EQ(end, m.is_complete());
+    return m.is_complete();
+}
+
+struct Case {
+    const char* name;
+    const char* schema;
+    std::vector<std::string> valid, invalid;
+};
+
+const std::vector<Case>& schema_cases() {
+    static const std::vector<Case> cases = {
+        {"types", R"({"type": ["string", "null", "boolean"]})", {R"("hi")", "null", "true", " false\n"}, {"1", "{}", "nul", R"("a)"}},
+        {"object", R"({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}},
+                      "required": ["a"], "additionalProperties": false})",
+         {R"({"a": 1})", R"({"a":-12,"b":"x"})", "{\n  \"a\": 3,\n  \"b\": \"\"\n}"},
+         {R"({})", R"({"b": "x"})", R"({"a": 1, "c": 2})", R"({"a": "1"})", R"({"a": 1.5})", R"({"a": 01})"}},
+        {"additional", R"({"type": "object", "properties": {"a": {"type": "boolean"}}, "additionalProperties": {"type": "number"}})",
+         {R"({"a": true, "x": 1.5, "y": -2e3})", R"({})", R"({"z": 0})"}, {R"({"x": "s"})", R"({"a": 1})"}},
+        {"array", R"({"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 3})",
+         {"[1]", "[1, 2, 3]", "[ 4 ,5 ]"}, {"[]", "[1,2,3,4]", "[1.0]", "[\"a\"]"}},
+        {"tuple", R"({"type": "array", "prefixItems": [{"type": "string"}, {"type": "number"}], "items": false})",
+         {R"(["a", 1])", R"(["a"])", "[]"}, {R"(["a", 1, 2])", R"([1, "a"])"}},
+        {"enum_const", R"({"type": "object", "properties": {"u": {"enum": ["celsius", "fahrenheit", 3, null]},
+                          "k": {"const": {"x": [1, true]}}}, "required": ["u", "k"]})",
+         {R"({"u": "celsius", "k": {"x": [1, true]}})", R"({"u": 3, "k": {"x":[1,true]}})", R"({"u": null, "k": {"x": [1, true]}})"},
+         {R"({"u": "kelvin", "k": {"x": [1, true]}})", R"({"u": "celsius", "k": {"x": [2, true]}})"}},
+        {"anyof", R"({"anyOf": [{"type": "integer", "minimum": 10}, {"type": "string", "maxLength": 2}]})",
+         {"10", "99999", R"("ab")", R"("")"}, {"9", R"("abc")", "true"}},
+        {"oneof", R"({"oneOf": [{"type": "integer"}, {"type": "array", "items": {"type": "string"}}]})", {"3", R"(["a"])"}, {"3.5", "[1]"}},
+        {"anyof_allof", R"({"type": "object", "allOf": [{"properties": {"a": {"type": "integer"}}, "required": ["a"]},
+                          {"properties": {"b": {"type": "string"}}, "required": ["b"]}],
+                          "anyOf": [{"properties": {"c": {"const": 1}}}, {"properties": {"d": {"const": 2}}}]})",
+         {R"({"a": 1, "b": "x"})", R"({"a": 1, "b": "x", "c": 1})", R"({"a": 1, "b": "x", "d": 2})"}, {R"({"a": 1})", R"({"b": "x"})"}},
+        {"ref_recursive", R"({"$ref": "#/$defs/node", "$defs": {"node": {"type": "object",
+                           "properties": {"v": {"type": "integer"}, "kids": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+                           "required": ["v"], "additionalProperties": false}}})",
+         {R"({"v": 1})", R"({"v": 1, "kids": [{"v": 2}, {"v": 3, "kids": [{"v": 4}]}]})"}, {R"({"v": 1, "kids": [{}]})", R"({"kids": []})"}},
+        {"string_length", R"({"type": "string", "minLength": 2, "maxLength": 4})",
+         {R"("ab")", R"("abcd")", R"("é\n")", R"("日本語")"}, {R"("a")", R"("abcde")", "\"a\nb\""}},
+        {"pattern", R"({"type": "string", "pattern": "^[A-Z]{2}-\\d{3}$"})", {R"("AB-123")"}, {R"("ab-123")", R"("AB-1234")", R"("AB123")"}},
+        {"pattern_search", R"({"type": "string", "pattern": "ab+c"})", {R"("xxabbbcyy")", R"("abc")"}, {R"("ac")", R"("")"}},
+        {"formats", R"({"type": "object", "properties": {"dt": {"type": "string", "format": "date-time"},
+                      "d": {"type": "string", "format": "date"}, "t": {"type": "string", "format": "time"},
+                      "u": {"type": "string", "format": "uuid"}, "e": {"type": "string", "format": "email"},
+                      "w": {"type": "string", "format": "uri"}}})",
+         {R"({"dt": "2024-02-29T13:45:00Z", "d": "1999-12-31", "t": "23:59:59+02:00",
+              "u": "123e4567-e89b-12d3-a456-426614174000", "e": "a.b@example.com", "w": "https://x.org/a?b=c"})"},
+         {R"({"dt": "2024-02-29 13:45"})", R"({"d": "1999-13-01"})", R"({"u": "123"})", R"({"e": "nope"})", R"({"w": "no scheme"})"}},
+        {"integer_bounds", R"({"type": "integer", "minimum": -15, "maximum": 120})", {"-15", "0", "7", "99", "120"}, {"-16", "121", "1000", "-0"}},
+        {"exclusive", R"({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 10})", {"0.5", "9.999", "1", "5.25"}, {"0", "10", "10.0", "-1", "0.0"}},
+        {"number_bounds", R"({"type": "number", "minimum": -2, "maximum": 3})", {"-2", "-1.5", "3", "3.000", "0"}, {"-2.01", "3.1", "4"}},
+        {"draft4_exclusive", R"({"type": "integer", "minimum": 5, "exclusiveMinimum": true})", {"6", "600"}, {"5", "4"}},
+        {"any", R"({})", {R"({"a": [1, {"b": null}], "c": "d"})", "1.5e10", "[]"}, {"{a: 1}", "[1,]"}},
+        {"nullable_required", R"({"type": "object", "properties": {"x": {"type": "string", "nullable": true}}, "required": ["x", "y"]})",
+         {R"({"x": null, "y": [1]})", R"({"x": "s", "y": 2})"}, {R"({"x": null})"}},
+    };
+    return cases;
+}
+
+TEST(Constrain, SchemasAcceptValidAndRejectInvalidTokenByToken) {
+    REQUIRE_LLAMA3();
+    for (const Case& c : schema_cases()) {
+        SCOPED_TRACE(c.name);
+        auto constraint = Constraint::json_schema(c.schema, llama3());
+        for (const std::string& v : c.valid) EXPECT_TRUE(accepts(constraint, v)) << v;
+        for (const std::string& v : c.invalid) EXPECT_FALSE(accepts(constraint, v)) << v;
+    }
+}
+
+// Integer and number bounds, value by value.
+TEST(Constrain, NumericBoundsAreExact) {
+    REQUIRE_LLAMA3();
+    for (auto [lo, hi] : std::vector<std::pair<int, int>>{{-15, 120}, {0, 9}, {7, 1003}, {-300, -12}, {99, 101}}) {
+        auto c = Constraint::json_schema(json{{"type", "integer"}, {"minimum", lo}, {"maximum", hi}}.dump(), llama3());
+        ConstraintMatcher m(c);
+        for (int v = lo - 40; v <= hi + 40; ++v) {
+            m.reset();
+            const bool ok = m.advance_bytes(std::to_string(v)) && m.is_complete();
+            EXPECT_EQ(ok, v >= lo && v <= hi) << v << " in [" << lo << ", " << hi << "]";
+        }
+    }
+    auto c = Constraint::json_schema(R"({"type": "number", "exclusiveMinimum": -3, "maximum": 2})", llama3());
+    ConstraintMatcher m(c);
+    for (int tenths = -50; tenths <= 50; ++tenths) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.1f", tenths / 10.0);
+        m.reset();
+        const bool ok = m.advance_bytes(text) && m.is_complete();
+        EXPECT_EQ(ok, tenths > -30 && tenths <= 20) << text;
+    }
+}
+
+// The mask is what the matcher says of each token, for the whole vocabulary, in a few states.
+TEST(Constrain, MaskMatchesTokenByTokenCheck) {
+    REQUIRE_LLAMA3();
+    auto c = Constraint::json_schema(schema_cases()[1].schema, llama3());
+    ConstraintMatcher m(c);
+    std::vector<uint64_t> mask(m.mask_words());
+    for (const char* prefix : {"", "{", "{\"a\": 1", "{\"a\": 1, \"b\": \"x"}) {
+        m.reset();
+        ASSERT_TRUE(m.advance_bytes(prefix));
+        m.fill_mask(mask);
+        size_t n = 0;
+        for (int32_t id = 0; id < llama3()->n_vocab(); ++id) {
+            ASSERT_EQ(bit(mask, id), m.allows(id)) << "token " << id << " after '" << prefix << "'";
+            n += bit(mask, id);
+        }
+        EXPECT_GT(n, 0u);
+    }
+}
+
+// Random walks: each step picks an allowed token at random (closing tokens favoured so walks
+// end). The mask must never be empty before the end; finished walks are valid JSON.
+std::vector<std::string> random_walks(const std::shared_ptr<const Constraint>& c, int n, uint64_t seed, size_t max_steps) {
+    const Tokenizer& tok = c->tokenizer();
+    std::vector<int32_t> ends;
+    if (auto eos = tok.eos()) ends.push_back(*eos);
+    for (const char* e : {"<|im_end|>", "<|endoftext|>"})
+        if (auto id = tok.find_token(e)) ends.push_back(*id);
+    std::mt19937_64 rng(seed);
+    std::vector<char> closing(static_cast<size_t>(tok.n_vocab()), 0);
+    for (int32_t id = 0; id < tok.n_vocab(); ++id) {
+        const std::string b = tok.token_bytes(id, true);
+        closing[static_cast<size_t>(id)] = b.find_first_of("\"]})'") != std::string::npos || tok.is_special(id);
+    }
+    std::vector<std::string> out;
+    ConstraintMatcher m(c);
+    std::vector<uint64_t> mask(m.mask_words());
+    for (int w = 0; w < n; ++w) {
+        m.reset();
+        std::vector<int32_t> ids;
+        bool done = false;
+        for (size_t step = 0; step < max_steps && !done; ++step) {
+            m.fill_mask(mask);
+            std::vector<int32_t> allowed, close;
+            for (int32_t id = 0; id < tok.n_vocab(); ++id)
+                if (bit(mask, id)) {
+                    allowed.push_back(id);
+                    if (closing[static_cast<size_t>(id)]) close.push_back(id);
+                }
+            EXPECT_FALSE(allowed.empty()) << "empty mask after " << tok.decode(ids);
+            if (allowed.empty()) break;
+            if (m.is_complete() && (rng() % 3 == 0 || m.only_end())) {
+                done = true;
+                break;
+            }
+            const auto& pool = !close.empty() && rng() % 5 < 2 ? close : allowed;
+            int32_t id = pool[rng() % pool.size()];
+            if (std::find(ends.begin(), ends.end(), id) != ends.end()) {  // the end: allowed only when complete
+                EXPECT_TRUE(m.is_complete());
+                done = true;
+                break;
+            }
+            EXPECT_TRUE(m.advance(id));
+            ids.push_back(id);
+        }
+        if (done) out.push_back(tok.decode(ids, true));
+    }
+    return out;
+}
+
+// Validates documents against schemas with python3-jsonschema (formats checked too);
+// returns an empty string or the failures.
+std::string python_validate(const json& cases) {
+    const std::string in = test::temp_path("validate.json");
+    std::ofstream(in) << cases.dump();
+    const std::string script = test::temp_path("validate.py");
+    std::ofstream(script) << R"PY(import json, sys
+import jsonschema
+cases = json.load(open(sys.argv[1]))
+bad = []
+for c in cases:
+    cls = jsonschema.validators.validator_for(c["schema"])
+    v = cls(c["schema"], format_checker=cls.FORMAT_CHECKER)
+    for d in c["docs"]:
+        try:
+            doc = json.loads(d)
+        except Exception as e:
+            bad.append("not JSON: %r (%s)" % (d, e)); continue
+        errs = list(v.iter_errors(doc))
+        if errs: bad.append("%r: %s" % (d, errs[0].message))
+print("\n".join(bad))
+)PY";
+    FILE* p = ::popen(("python3 " + script + " " + in + " 2>&1").c_str(), "r");
+    if (!p) return "cannot run python3";
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    const int rc = ::pclose(p);
+    if (rc != 0) return "python3 failed: " + out;
+    while (!out.empty() && (out.back() == '\n')) out.pop_back();
+    return out;
+}
+
+bool have_python_jsonschema() { return std::system("python3 -c 'import jsonschema' >/dev/null 2>&1") == 0; }
+
+TEST(Constrain, RandomWalksValidateAgainstTheirSchemas) {
+    REQUIRE_LLAMA3();
+    if (!have_python_jsonschema()) GTEST_SKIP() << "python3-jsonschema is not installed (.ci/deps installs it)";
+    json cases = json::array();
+    size_t finished = 0;
+    uint64_t seed = 1;
+    for (const Case& c : schema_cases()) {
+        SCOPED_TRACE(c.name);
+        auto constraint = Constraint::json_schema(c.schema, llama3());
+        std::vector<std::string> docs = random_walks(constraint, 4, seed++, 400);
+        finished += docs.size();
+        for (const std::string& d : docs) EXPECT_TRUE(json::accept(d)) << d;
+        cases.push_back({{"schema", json::parse(c.schema)}, {"docs", docs}});
+    }
+    EXPECT_GT(finished, schema_cases().size() * 2);
+    EXPECT_EQ(python_validate(cases), "");
+}
+
+TEST(Constrain, JsonObjectGbnfAndRegex) {
+    REQUIRE_LLAMA3();
+    auto obj = Constraint::json_object(llama3());
+    EXPECT_TRUE(accepts(obj, R"({"a": [1, 2, {"b": null}]})"));
+    EXPECT_TRUE(accepts(obj, "{}"));
+    EXPECT_FALSE(accepts(obj, "[1]"));
+    EXPECT_FALSE(accepts(obj, "\"s\""));
+
+    auto g = Constraint::gbnf(R"(# a list of moves
+root   ::= move ("," ws move)* "."?
+move   ::= piece? [a-h] [1-8] ( "=" [QRBN] )?
+piece  ::= [KQRBN]
+ws     ::= [ \t]*
+)", llama3());
+    EXPECT_TRUE(accepts(g, "e4, Nf3, a8=Q."));
+    EXPECT_TRUE(accepts(g, "Kb1"));
+    EXPECT_FALSE(accepts(g, "e9"));
+    EXPECT_FALSE(accepts(g, "e4,"));
+
+    auto arith = Constraint::gbnf("root ::= expr\nexpr ::= term (([-+*/]) term)*\nterm ::= [0-9]+ | \"(\" expr \")\"\n", llama3());
+    EXPECT_TRUE(accepts(arith, "(1+2)*34-(5/(6))"));
+    EXPECT_FALSE(accepts(arith, "(1+2"));
+
+    auto re = Constraint::regex(R"((\+\d{1,3} )?\(\d{3}\) \d{3}-\d{4}|[a-z]+@[a-z]+\.(com|org))", llama3());
+    EXPECT_TRUE(accepts(re, "(555) 123-4567"));
+    EXPECT_TRUE(accepts(re, "+33 (555) 123-4567"));
+    EXPECT_TRUE(accepts(re, "me@example.org"));
+    EXPECT_FALSE(accepts(re, "me@example.net"));
+    EXPECT_FALSE(accepts(re, "555-1234"));
+    auto unicode = Constraint::regex("[à-ÿ]{2}\\u00e9.", llama3());
+    EXPECT_TRUE(accepts(unicode, "àÿé日"));
+    EXPECT_FALSE(accepts(unicode, "abé日"));
+}
+
+void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
+    try {
+        f();
+        ADD_FAILURE() << "no error (expected one mentioning " << parts[0] << ")";
+    } catch (const Error& e) {
+        for (const std::string& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
+    }
+}
+
+TEST(Constrain, ClearErrors) {
+    REQUIRE_LLAMA3();
+    auto tok = llama3();
+    auto schema = [&](const char* s) { return [=] { Constraint::json_schema(s, tok); }; };
+    expect_error(schema(R"({"type": "object", "properties": {"a": {"not": {"type": "string"}}}})"), {"\"not\"", "#/properties/a/not"});
+    expect_error(schema(R"({"patternProperties": {"^x": {}}})"), {"patternProperties", "#/patternProperties"});
+    expect_error(schema(R"({"items": {"if": {}, "then": {}}})"), {"\"if\"", "#/items/if"});
+    expect_error(schema(R"({"type": "array", "uniqueItems": true})"), {"uniqueItems"});
+    expect_error(schema(R"({"$ref": "#/$defs/missing"})"), {"$defs/missing"});
+    expect_error(schema(R"({"$ref": "https://example.com/s.json"})"), {"local"});
+    expect_error(schema(R"({"type": "number", "minimum": 0.5})"), {"minimum"});
+    expect_error(schema(R"({"type": "string", "pattern": "(a)\\1"})"), {"backreference", "#/pattern"});
+    expect_error(schema(R"({"type": "strin"})"), {"unknown type"});
+    expect_error(schema("{not json"), {"not valid JSON"});
+    expect_error(schema(R"({"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"})"), {"never finish"});
+
+    auto gbnf = [&](const char* g) { return [=] { Constraint::gbnf(g, tok); }; };
+    expect_error(gbnf("root ::= foo\n"), {"'foo'", "not defined"});
+    expect_error(gbnf("start ::= \"a\"\n"), {"root"});
+    expect_error(gbnf("root ::= root \"a\" | \"b\"\n"), {"left-recursive"});
+    expect_error(gbnf("root ::= \"abc\n"), {"unterminated", "line 1"});
+    expect_error(gbnf("root ::= [a-\n"), {"line 1"});
+    expect_error(gbnf("root ::= \"a\"\nroot ::= \"b\"\n"), {"defined twice", "line 2"});
+    expect_error(gbnf("root ::= (\"a\"\n"), {"')'"});
+    expect_error(gbnf("root ::= \"a\" x ::= \"b\"\n"), {"newline"});
+
+    auto regex = [&](const char* r) { return [=] { Constraint::regex(r, tok); }; };
+    expect_error(regex("(?=a)b"), {"lookaround"});
+    expect_error(regex("(ab"), {"')'"});
+    expect_error(regex("a)"), {"unbalanced"});
+    expect_error(regex("\\bword"), {"word boundaries"});
+    expect_error(regex("[z-a]"), {"out of order"});
+
+    // The Llama-3 vocabulary has no LFM tool-call tokens.
+    std::vector<Tool> tools(1);
+    tools[0].name = "f";
+    expect_error([&] { Constraint::tool_call(tools, "", false, tok); }, {"<|tool_call_start|>"});
+    expect_error([&] { Constraint::tool_call(tools, "g", false, tok); }, {"'g'", "not a declared tool"});
+    expect_error([&] { Constraint::tool_call({}, "", false, tok); }, {"no tools"});
+}
+
+// The expression lowering: UTF-8 ranges split into byte sequences that cover exactly the range.
+TEST(Constrain, Utf8RangeSplitting) {
+    for (constrain::CodeRange r : std::vector<constrain::CodeRange>{{0, 0x10FFFF}, {0x7F, 0x801}, {0xD000, 0xE100}, {0x10000, 0x10FFFF}}) {
+        size_t covered = 0;
+        for (const auto& s : constrain::utf8_sequences(r)) {
+            size_t n = 1;
+            for (auto [lo, hi] : s) n *= static_cast<size_t>(hi - lo + 1);
+            covered += n;
+        }
+        size_t expected = r.hi - r.lo + 1;
+        if (r.lo <= 0xDFFF && r.hi >= 0xD800) expected -= std::min<size_t>(r.hi, 0xDFFF) - std::max<size_t>(r.lo, 0xD800) + 1;
+        EXPECT_EQ(covered, expected) << std::hex << static_cast<uint32_t>(r.lo) << "-" << static_cast<uint32_t>(r.hi);
+    }
+}
+
+// The tiny reference model: its vocabulary has <|tool_call_start|> / <|tool_call_end|>.
+struct Tiny {
+    std::shared_ptr<const Model> model;
+    std::shared_ptr<const Tokenizer> tokenizer;
+};
+Tiny tiny() {
+    Tiny t;
+    t.model = Model::load(test::ref_path("tinyB-q8_0.gguf"));
+    t.tokenizer = t.model->tokenizer();
+    return t;
+}
+SessionOptions small_session() {
+    SessionOptions o;
+    o.n_ctx = 1024;
+    o.n_threads = 2;
+    return o;
+}
+
+const char* kTools = R"([
+  {"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+    "parameters": {"type": "object", "properties": {
+        "city": {"type": "string", "maxLength": 12},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        "days": {"type": "integer", "minimum": 1, "maximum": 14}},
+      "required": ["city"]}}},
+  {"type": "function", "function": {"name": "set_alarm", "parameters": {"type": "object", "properties": {
+        "time": {"type": "string", "format": "time"}, "repeat": {"type": "boolean"},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 5}, "maxItems": 2},
+        "opts": {"type": "object", "properties": {"volume": {"type": "number", "minimum": 0, "maximum": 1}}, "additionalProperties": false}},
+      "required": ["time", "repeat"]}}}
+])";
+
+TEST(Constrain, ToolCallWalksParseToDeclaredToolsWithValidArguments) {
+    LFM_REQUIRE_SHARED();
+    if (!have_python_jsonschema()) GTEST_SKIP() << "python3-jsonschema is not installed";
+    Tiny t = tiny();
+    std::vector<Tool> tools = Tool::parse_list(kTools);
+    std::map<std::string, json> params;
+    for (const Tool& tool : tools) params[tool.name] = json::parse(tool.parameters);
+    json cases = json::array();
+    for (const char* name : {"", "set_alarm"}) {
+        auto c = Constraint::tool_call(tools, name, true, t.tokenizer);
+        std::vector<std::string> walks = random_walks(c, 12, 7, 600);
+        EXPECT_GE(walks.size(), 6u);
+        for (const std::string& w : walks) {
+            const size_t b = w.find("<|tool_call_start|>"), e = w.find("<|tool_call_end|>");
+            ASSERT_TRUE(b != std::string::npos && e != std::string::npos) << w;
+            ToolCallParse p = parse_tool_calls(std::string_view(w).substr(b + 19, e - b - 19), tools);
+            ASSERT_TRUE(p.ok()) << p.error << "\n" << w;
+            ASSERT_FALSE(p.calls.empty());
+            if (*name) {
+                EXPECT_EQ(p.calls.size(), 1u);
+            }
+            for (const ToolCall& call : p.calls) {
+                if (*name) {
+                    EXPECT_EQ(call.name, name);
+                }
+                cases.push_back({{"schema", params.at(call.name)}, {"docs", {call.arguments}}});
+            }
+        }
+    }
+    EXPECT_EQ(python_validate(cases), "");
+}
+
+TEST(Constrain, GenerationOnATinyModelFollowsTheSchema) {
+    LFM_REQUIRE_SHARED();
+    if (!have_python_jsonschema()) GTEST_SKIP() << "python3-jsonschema is not installed";
+    Tiny t = tiny();
+    const char* schema = R"({"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 10}, "age": {"type": "integer", "minimum": 0, "maximum": 150},
+        "tags": {"type": "array", "items": {"enum": ["a", "b", "c"]}, "maxItems": 3}, "ok": {"type": "boolean"}},
+      "required": ["name", "age", "tags", "ok"], "additionalProperties": false})";
+    auto c = Constraint::json_schema(schema, t.tokenizer);
+    json cases = json::array({{{"schema", json::parse(schema)}, {"docs", json::array()}}});
+    const std::vector<int32_t> prompt = t.tokenizer->encode("Give me a JSON person:", true, false);
+    for (uint64_t seed : {1, 2, 3, 4}) {
+        Session session(t.model, small_session());
+        GenerateOptions o;
+        o.sampler.seed = seed;
+        o.sampler.temperature = seed == 1 ? 0.0f : 1.0f;
+        o.max_tokens = 600;
+        o.parse_reply = false;
+        o.constraint = c;
+        GenerateResult r = generate(session, *t.tokenizer, prompt, o);
+        EXPECT_EQ(r.stop_reason, StopReason::kEndOfTurn) << r.text;
+        cases[0]["docs"].push_back(r.text);
+    }
+    EXPECT_EQ(python_validate(cases), "");
+}
+
+TEST(Constrain, ForcedToolCallOnATinyModel) {
+    LFM_REQUIRE_SHARED();
+    if (!have_python_jsonschema()) GTEST_SKIP() << "python3-jsonschema is not installed";
+    Tiny t = tiny();
+    std::vector<Tool> tools = Tool::parse_list(kTools);
+    json cases = json::array();
+    for (const char* name : {"", "get_weather"}) {
+        Chat::Options co;
+        co.session = small_session();
+        co.render.date = "2026-01-01";
+        Chat chat(t.model, t.tokenizer, co);
+        chat.set_tools(tools);
+        GenerateOptions o;
+        o.sampler.seed = 5;
+        o.max_tokens = 400;
+        o.constraint = Constraint::tool_call(tools, name, true, t.tokenizer);
+        GenerateResult r = chat.send("Weather in Paris?", o);
+        EXPECT_EQ(r.stop_reason, StopReason::kEndOfTurn) << r.text;
+        ASSERT_FALSE(r.reply.tool_calls.empty()) << r.text;
+        for (const ToolCall& call : r.reply.tool_calls) {
+            const Tool* tool = nullptr;
+            for (const Tool& x : tools)
+                if (x.name == call.name) tool = &x;
+            ASSERT_NE(tool, nullptr) << call.name;
+            if (*name) {
+                EXPECT_EQ(call.name, name);
+            }
+            cases.push_back({{"schema", json::parse(tool->parameters)}, {"docs", {call.arguments}}});
+        }
+    }
+    EXPECT_EQ(python_validate(cases), "");
+}
+
+// The mask comes before the sampler chain: a full mask changes nothing, and top-k / greedy
+// choose among allowed tokens only.
+TEST(Constrain, MaskedSamplingComesFirst) {
+    std::vector<float> logits(5000);
+    std::mt19937 gen(3);
+    std::normal_distribution<float> dist(0, 2);
+    for (float& x : logits) x = dist(gen);
+    std::vector<uint64_t> all((logits.size() + 63) / 64, ~uint64_t{0});
+    SamplerConfig c;
+    c.temperature = 1.0f;
+    c.seed = 11;
+    Sampler a(c), b(c);
+    std::vector<int32_t> history = {1, 2, 3};
+    for (int i = 0; i < 50; ++i) EXPECT_EQ(a.sample(logits, history), b.sample(logits, history, all));
+    const auto best = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    std::vector<uint64_t> some(all.size(), 0);
+    for (int32_t id : {7, 700, 4999}) some[static_cast<size_t>(id) / 64] |= uint64_t{1} << (id % 64);
+    c.top_k = 1;
+    Sampler k1(c);
+    const int32_t pick = k1.sample(logits, {}, some);
+    EXPECT_NE(pick, best);
+    int32_t want = 7;
+    for (int32_t id : {700, 4999})
+        if (logits[static_cast<size_t>(id)] > logits[static_cast<size_t>(want)]) want = id;
+    EXPECT_EQ(pick, want);
+    c.top_k = 80;
+    c.min_p = 0.5f;
+    Sampler mp(c);
+    for (int i = 0; i < 20; ++i) {
+        const int32_t x = mp.sample(logits, {}, some);
+        EXPECT_TRUE(x == 7 || x == 700 || x == 4999);
+    }
+}
+
+}  // namespace
+}  // namespace lfm

@@ -1,0 +1,121 @@
+// `lfm grammar-bench -m VOCAB.gguf --json-schema SCHEMA.json --instance DOC.json [--grammar FILE] [--json]`
+// Tokenizes the instance as a model would write it (the file's text exactly, no BOS, special
+// token text not parsed), walks the constraint token by token, and times each mask:
+// {"accepted", "rejected_at" (byte offset or null), "tokens", "compile_ms",
+//  "mask_us": {"mean", "p50", "p99", "max"}}. Exit 0 whether accepted or not; exit 2 with one
+// line on stderr when the constraint does not compile.
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "common_flags.h"
+#include "lfm/constrain.h"
+
+namespace lfm::cli {
+
+Command add_grammar_bench(CLI::App& app) {
+    struct Opts {
+        std::string model, schema, grammar, regex, instance;
+        bool json = false, json_object = false;
+    };
+    auto o = std::make_shared<Opts>();
+    app.add_option("-m,--model", o->model, "a GGUF file (a vocabulary-only one will do) or tokenizer.json")->required();
+    auto* s = app.add_option("--json-schema", o->schema, "the JSON Schema file");
+    auto* g = app.add_option("--grammar", o->grammar, "a GBNF grammar file instead of a schema")->excludes(s);
+    auto* r = app.add_option("--regex", o->regex, "a regular expression instead of a schema")->excludes(s)->excludes(g);
+    app.add_flag("--json-object", o->json_object, "any JSON object instead of a schema")->excludes(s)->excludes(g)->excludes(r);
+    app.add_option("--instance", o->instance, "the document to walk through the constraint")->required();
+    app.add_flag("--json", o->json, "print one JSON object");
+    return [o] {
+        using Clock = std::chrono::steady_clock;
+        auto tokenizer = Tokenizer::load(o->model);
+        const std::string text = read_file(o->instance, "instance");
+        std::string source;
+        if (!o->schema.empty()) source = read_file(o->schema, "JSON schema");
+        else if (!o->grammar.empty()) source = read_file(o->grammar, "grammar");
+        else if (o->regex.empty() && !o->json_object)
+            throw Error(ErrorCode::kInvalidArgument, "give --json-schema FILE, --grammar FILE, --regex RE or --json-object");
+        // The vocabulary trie is built once per tokenizer and shared by every constraint: build
+        // it first, so compile_ms is the constraint's own cost.
+        Constraint::regex("x", tokenizer);
+        std::shared_ptr<const Constraint> constraint;
+        const auto t0 = Clock::now();
+        try {
+            if (!o->schema.empty()) constraint = Constraint::json_schema(source, tokenizer);
+            else if (!o->grammar.empty()) constraint = Constraint::gbnf(source, tokenizer);
+            else if (!o->regex.empty()) constraint = Constraint::regex(o->regex, tokenizer);
+            else constraint = Constraint::json_object(tokenizer);
+        } catch (const Error& e) {
+            const std::string& file = !o->schema.empty() ? o->schema : o->grammar;
+            fmt::print(stderr, "lfm: error: {}{}\n", file.empty() ? "" : file + ": ", e.what());
+            return 2;
+        }
+        const double compile_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+
+        const std::vector<int32_t> ids = tokenizer->encode(text, false, false);
+        ConstraintMatcher matcher(constraint);
+        std::vector<uint64_t> mask(matcher.mask_words());
+        std::vector<double> times;
+        times.reserve(ids.size() + 1);
+        auto timed_mask = [&] {
+            const auto t = Clock::now();
+            matcher.fill_mask(mask);
+            times.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count());
+        };
+        auto allowed = [&](int32_t id) { return (mask[static_cast<size_t>(id) / 64] >> (id % 64)) & 1; };
+        bool accepted = true;
+        int64_t rejected_at = -1;
+        size_t offset = 0;
+        for (int32_t id : ids) {
+            timed_mask();
+            if (!allowed(id) || !matcher.advance(id)) {
+                accepted = false;
+                rejected_at = static_cast<int64_t>(offset);
+                break;
+            }
+            offset += tokenizer->token_bytes(id, false).size();
+        }
+        if (accepted) {
+            timed_mask();  // the end: an end-of-turn token must be allowed now
+            bool can_end = false;
+            for (const char* t : {"<|im_end|>", "<|endoftext|>"})
+                if (auto id = tokenizer->find_token(t)) can_end = can_end || allowed(*id);
+            if (auto eos = tokenizer->eos()) can_end = can_end || allowed(*eos);
+            if (!can_end || !matcher.is_complete()) {
+                accepted = false;
+                rejected_at = static_cast<int64_t>(text.size());
+            }
+        }
+        std::vector<double> sorted = times;
+        std::sort(sorted.begin(), sorted.end());
+        auto pct = [&](double p) {
+            if (sorted.empty()) return 0.0;
+            size_t k = static_cast<size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
+            return sorted[std::min(k, sorted.size() - 1)];
+        };
+        double mean = 0;
+        for (double t : times) mean += t;
+        mean = times.empty() ? 0 : mean / static_cast<double>(times.size());
+        nlohmann::ordered_json j;
+        j["accepted"] = accepted;
+        j["rejected_at"] = rejected_at < 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(rejected_at);
+        j["tokens"] = ids.size();
+        j["compile_ms"] = compile_ms;
+        j["mask_us"] = {{"mean", mean}, {"p50", pct(0.5)}, {"p99", pct(0.99)}, {"max", sorted.empty() ? 0.0 : sorted.back()}};
+        if (o->json) {
+            fmt::print("{}\n", j.dump());
+        } else {
+            fmt::print("{} ({} tokens{}); compile {:.2f} ms; mask mean {:.1f} us, p50 {:.1f}, p99 {:.1f}, max {:.1f}\n",
+                       accepted ? "accepted" : "rejected", ids.size(),
+                       accepted ? "" : fmt::format(", at byte {}", rejected_at), compile_ms, mean, pct(0.5), pct(0.99),
+                       sorted.empty() ? 0.0 : sorted.back());
+        }
+        return 0;
+    };
+}
+
+}  // namespace lfm::cli
