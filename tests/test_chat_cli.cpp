@@ -160,7 +160,10 @@ TEST(ChatCli, SessionFileResumesAndAFullContextDropsOldTurns) {
         size_t m = t.mark();
         for (int turn = 0; turn < 8; ++turn) {  // 200 tokens hold about three turns
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
-            t.type("Turn number " + std::to_string(turn) + " of a conversation that goes on\r");
+            std::string line = "Turn number ";
+            line += std::to_string(turn);
+            line += " of a conversation that goes on\r";
+            t.type(line);
             ASSERT_TRUE(t.wait_for("of a conversation that goes on", m)) << t.seen();
             m = t.seen().find("of a conversation that goes on", m) + 10;
             ASSERT_TRUE(t.wait_for("\n> ", m)) << t.seen();
