@@ -9,6 +9,42 @@
 
 namespace lfm {
 
+namespace constrain {
+namespace {
+
+std::vector<int32_t> end_tokens_of(const Tokenizer& tok) {
+    std::vector<int32_t> ids;
+    if (auto eos = tok.eos()) ids.push_back(*eos);
+    for (const char* t : {"<|im_end|>", "<|endoftext|>"})
+        if (auto id = tok.find_token(t)) ids.push_back(*id);
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    return ids;
+}
+
+}  // namespace
+
+std::shared_ptr<const Compiled> Compiled::bind(Grammar grammar, std::shared_ptr<const Tokenizer> tokenizer,
+                                               std::string kind) {
+    if (!tokenizer) throw Error(ErrorCode::kInvalidArgument, "constraint: no tokenizer");
+    auto c = std::make_shared<Compiled>();
+    for (const std::string& t : grammar.tokens) {
+        auto id = tokenizer->find_token(t);
+        if (!id) throw Error(ErrorCode::kInvalidArgument, "constraint: the tokenizer has no " + t + " token");
+        c->token_ids.push_back(*id);
+    }
+    c->grammar = std::move(grammar);
+    c->trie = TokenTrie::for_tokenizer(tokenizer);
+    c->end_tokens = end_tokens_of(*tokenizer);
+    if (c->end_tokens.empty())
+        throw Error(ErrorCode::kInvalidArgument, "constraint: the tokenizer has no end-of-turn or EOS token to end with");
+    c->tokenizer = std::move(tokenizer);
+    c->kind = std::move(kind);
+    return c;
+}
+
+}  // namespace constrain
+
 struct Constraint::Impl {
     std::shared_ptr<const constrain::Compiled> compiled;
 };

@@ -16,36 +16,7 @@ constexpr size_t kMaxStacks = 20000;     // parses alive at once
 constexpr size_t kMaxNodes = 1u << 24;   // distinct stack nodes in one generation
 constexpr size_t kMaxMaskCache = 256u << 20;  // bytes of cached masks
 
-std::vector<int32_t> end_tokens_of(const Tokenizer& tok) {
-    std::vector<int32_t> ids;
-    if (auto eos = tok.eos()) ids.push_back(*eos);
-    for (const char* t : {"<|im_end|>", "<|endoftext|>"})
-        if (auto id = tok.find_token(t)) ids.push_back(*id);
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    return ids;
-}
-
 }  // namespace
-
-std::shared_ptr<const Compiled> Compiled::bind(Grammar grammar, std::shared_ptr<const Tokenizer> tokenizer,
-                                               std::string kind) {
-    if (!tokenizer) throw Error(ErrorCode::kInvalidArgument, "constraint: no tokenizer");
-    auto c = std::make_shared<Compiled>();
-    for (const std::string& t : grammar.tokens) {
-        auto id = tokenizer->find_token(t);
-        if (!id) throw Error(ErrorCode::kInvalidArgument, "constraint: the tokenizer has no " + t + " token");
-        c->token_ids.push_back(*id);
-    }
-    c->grammar = std::move(grammar);
-    c->trie = TokenTrie::for_tokenizer(tokenizer);
-    c->end_tokens = end_tokens_of(*tokenizer);
-    if (c->end_tokens.empty())
-        throw Error(ErrorCode::kInvalidArgument, "constraint: the tokenizer has no end-of-turn or EOS token to end with");
-    c->tokenizer = std::move(tokenizer);
-    c->kind = std::move(kind);
-    return c;
-}
 
 Matcher::Matcher(std::shared_ptr<const Compiled> compiled) : c_(std::move(compiled)) {
     nodes_.push_back({UINT32_MAX, UINT32_MAX});  // kEmptyStack
@@ -214,8 +185,9 @@ bool Matcher::allows(int32_t token) {
         const Grammar::Elem& e = g.elems[nodes_[top].pos];
         if (e.op == Op::kToken && c_->token_ids[e.arg] == token) return true;
     }
-    if (c_->tokenizer->is_special(token)) return false;
-    const std::string bytes = c_->tokenizer->token_bytes(token, false);
+    const TokenTrie& t = *c_->trie;
+    if (t.is_special[static_cast<size_t>(token)]) return false;
+    const std::string& bytes = t.bytes_of[static_cast<size_t>(token)];
     if (bytes.empty()) return false;
     uint32_t s = state_;
     for (unsigned char b : bytes)
@@ -235,7 +207,7 @@ bool Matcher::advance(int32_t token) {
         return true;
     }
     uint32_t s = state_;
-    for (unsigned char b : c_->tokenizer->token_bytes(token, false)) s = next(s, b);
+    for (unsigned char b : c_->trie->bytes_of[static_cast<size_t>(token)]) s = next(s, b);
     state_ = s;
     return true;
 }

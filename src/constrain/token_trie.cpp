@@ -1,29 +1,29 @@
 #include "constrain/token_trie.h"
 
 #include <algorithm>
-#include <map>
-#include <mutex>
 #include <string>
 
 namespace lfm::constrain {
 
-std::shared_ptr<const TokenTrie> TokenTrie::build(const Tokenizer& tokenizer) {
+std::shared_ptr<const TokenTrie> TokenTrie::from_vocab(std::vector<std::string> bytes, std::vector<uint8_t> special) {
     auto t = std::make_shared<TokenTrie>();
-    t->n_vocab = tokenizer.n_vocab();
+    t->n_vocab = static_cast<int32_t>(bytes.size());
+    special.resize(bytes.size(), 0);
     std::vector<std::pair<std::string, int32_t>> words;
-    words.reserve(static_cast<size_t>(t->n_vocab));
+    words.reserve(bytes.size());
     for (int32_t id = 0; id < t->n_vocab; ++id) {
-        if (tokenizer.is_special(id)) {
+        if (special[static_cast<size_t>(id)]) {
             t->special.push_back(id);
             continue;
         }
-        std::string bytes = tokenizer.token_bytes(id, false);
-        if (bytes.empty()) {
+        if (bytes[static_cast<size_t>(id)].empty()) {
             ++t->n_empty;
             continue;
         }
-        words.emplace_back(std::move(bytes), id);
+        words.emplace_back(bytes[static_cast<size_t>(id)], id);
     }
+    t->bytes_of = std::move(bytes);
+    t->is_special = std::move(special);
     // Sorted byte strings are the trie's nodes in depth-first order: each word adds the nodes of
     // its prefixes longer than what it shares with the word before.
     std::sort(words.begin(), words.end());
@@ -61,20 +61,6 @@ std::shared_ptr<const TokenTrie> TokenTrie::build(const Tokenizer& tokenizer) {
     }
     t->ids_begin.push_back(static_cast<uint32_t>(t->ids.size()));
     return t;
-}
-
-std::shared_ptr<const TokenTrie> TokenTrie::for_tokenizer(const std::shared_ptr<const Tokenizer>& tokenizer) {
-    // Keyed by the tokenizer's address, checked against a weak pointer so that a new tokenizer
-    // at a freed one's address does not get its trie.
-    static std::mutex mutex;
-    static std::map<const Tokenizer*, std::pair<std::weak_ptr<const Tokenizer>, std::shared_ptr<const TokenTrie>>> cache;
-    std::lock_guard lock(mutex);
-    std::erase_if(cache, [](const auto& entry) { return entry.second.first.expired(); });
-    auto it = cache.find(tokenizer.get());
-    if (it != cache.end()) return it->second.second;
-    auto trie = build(*tokenizer);
-    cache[tokenizer.get()] = {tokenizer, trie};
-    return trie;
 }
 
 }  // namespace lfm::constrain

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "lfm/tokenizer.h"
@@ -26,7 +27,14 @@ struct TokenTrie {
     // Tokens that stand for no bytes at all (unused slots): never allowed.
     size_t n_empty = 0;
 
+    // Per token id: its bytes, and whether it is special (kept for advancing by a token).
+    std::vector<std::string> bytes_of;
+    std::vector<uint8_t> is_special;
+
     size_t size() const { return byte.size(); }
+    // bytes[id] and special[id] for every id (token_trie.cpp: no tokenizer needed, so the
+    // fuzzer can build one from a made-up vocabulary).
+    static std::shared_ptr<const TokenTrie> from_vocab(std::vector<std::string> bytes, std::vector<uint8_t> special);
     static std::shared_ptr<const TokenTrie> build(const Tokenizer& tokenizer);
     // The trie of this tokenizer, built on first use and kept while the tokenizer lives.
     static std::shared_ptr<const TokenTrie> for_tokenizer(const std::shared_ptr<const Tokenizer>& tokenizer);
