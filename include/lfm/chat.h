@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "lfm/error.h"
+#include "lfm/tokenizer.h"
 
 namespace lfm {
 
@@ -93,6 +94,9 @@ public:
 
     // The LFM2.5-8B-A1B template, for model files that carry none.
     static const std::string& builtin_source();
+    // The template a model uses: `source` when given, else the tokenizer file's own, else the
+    // built-in one; BOS and EOS texts from the tokenizer.
+    static ChatTemplate for_tokenizer(const Tokenizer& tokenizer, const std::string& source = {});
 
     std::string render(std::span<const Message> messages, std::span<const Tool> tools = {},
                        const RenderOptions& options = {}) const;

@@ -32,7 +32,10 @@ struct SamplerConfig {
     float top_p = 1.0f;                // keep the smallest set with this much probability; 1: off
     float min_p = 0.0f;                // drop tokens below min_p x the top probability; 0: off
     float repetition_penalty = 1.05f;  // HF's rule on each distinct recent token; 1: off
-    int repeat_last_n = 64;            // tokens the penalty looks back over (llama.cpp's default); -1: all
+    int repeat_last_n = 64;            // tokens the penalties look back over (llama.cpp's default); -1: all
+    // OpenAI's penalties over the same window: logit -= frequency × count + presence × (count > 0)
+    float frequency_penalty = 0.0f;
+    float presence_penalty = 0.0f;
     uint64_t seed = kRandomSeed;       // kRandomSeed: a fresh one each run
 
     void validate() const;  // throws lfm::Error naming the field out of range
@@ -56,7 +59,8 @@ private:
     uint64_t seed_;
     std::mt19937_64 rng_;
     std::vector<std::pair<float, int32_t>> candidates_;  // (logit, id)
-    std::vector<std::pair<int32_t, float>> penalized_;   // (id, penalized logit)
+    std::vector<std::pair<int32_t, float>> penalized_;   // (id, penalized logit), by id
+    std::vector<int32_t> recent_;                        // the penalty window, sorted
     std::vector<float> probs_;
     std::vector<float> masked_;          // logits of the allowed tokens
     std::vector<int32_t> masked_ids_;    // their ids

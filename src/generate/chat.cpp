@@ -23,18 +23,8 @@ struct Chat::Impl {
     std::vector<Tool> tools;
 
     Impl(std::shared_ptr<const Model> m, std::shared_ptr<const Tokenizer> t, const Options& o)
-        : model(std::move(m)), tokenizer(std::move(t)), tmpl(pick_template(*tokenizer, o.template_source)),
+        : model(std::move(m)), tokenizer(std::move(t)), tmpl(ChatTemplate::for_tokenizer(*tokenizer, o.template_source)),
           render_options(o.render), reply_room(o.reply_room), session(model, o.session) {}
-
-    static ChatTemplate pick_template(const Tokenizer& tokenizer, const std::string& given) {
-        std::string source = !given.empty() ? given
-                             : !tokenizer.chat_template().empty() ? tokenizer.chat_template()
-                                                                  : ChatTemplate::builtin_source();
-        auto text_of = [&](std::optional<int32_t> id, const char* fallback) {
-            return id ? tokenizer.token_bytes(*id, true) : std::string(fallback);
-        };
-        return ChatTemplate(source, text_of(tokenizer.bos(), "<|startoftext|>"), text_of(tokenizer.eos(), "<|im_end|>"));
-    }
 
     std::string render(bool add_generation_prompt) const {
         RenderOptions o = render_options;

@@ -18,6 +18,7 @@ void SamplerConfig::validate() const {
     if (!(min_p >= 0.0f && min_p <= 1.0f)) bad("min-p must be in [0, 1]");
     if (!(repetition_penalty > 0.0f) || !std::isfinite(repetition_penalty)) bad("repetition penalty must be > 0");
     if (repeat_last_n < -1) bad("repeat-last-n must be >= -1 (-1: the whole sequence)");
+    if (!std::isfinite(frequency_penalty) || !std::isfinite(presence_penalty)) bad("frequency and presence penalties must be finite");
 }
 
 Sampler::Sampler(const SamplerConfig& config) : config_(config) {
@@ -61,19 +62,25 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     const auto n = static_cast<int32_t>(logits.size());
     if (n == 0) throw Error(ErrorCode::kInvalidArgument, "sampler: no logits");
 
-    // Repetition penalty (HF): each distinct recent token's logit divided by the penalty when
-    // positive, multiplied when negative. Kept aside; the logits are not copied.
+    // Penalties on each distinct recent token: HF's repetition penalty (its logit divided by the
+    // penalty when positive, multiplied when negative), then OpenAI's frequency and presence
+    // penalties. Kept aside, sorted by id; the logits are not copied.
     penalized_.clear();
-    if (config_.repetition_penalty != 1.0f) {
-        size_t window = config_.repeat_last_n < 0 ? history.size()
-                                                  : std::min(history.size(), static_cast<size_t>(config_.repeat_last_n));
-        for (int32_t id : history.subspan(history.size() - window)) {
+    if (config_.repetition_penalty != 1.0f || config_.frequency_penalty != 0.0f || config_.presence_penalty != 0.0f) {
+        const size_t window = config_.repeat_last_n < 0 ? history.size()
+                                                        : std::min(history.size(), static_cast<size_t>(config_.repeat_last_n));
+        recent_.assign(history.end() - static_cast<std::ptrdiff_t>(window), history.end());
+        std::sort(recent_.begin(), recent_.end());
+        for (size_t i = 0; i < recent_.size();) {
+            const int32_t id = recent_[i];
+            size_t count = 0;
+            for (; i < recent_.size() && recent_[i] == id; ++i) ++count;
             if (id < 0 || id >= n) continue;
-            if (std::any_of(penalized_.begin(), penalized_.end(), [&](const auto& p) { return p.first == id; })) continue;
             float v = logits[static_cast<size_t>(id)];
-            penalized_.emplace_back(id, v > 0 ? v / config_.repetition_penalty : v * config_.repetition_penalty);
+            if (config_.repetition_penalty != 1.0f) v = v > 0 ? v / config_.repetition_penalty : v * config_.repetition_penalty;
+            v -= config_.frequency_penalty * static_cast<float>(count) + config_.presence_penalty;
+            penalized_.emplace_back(id, v);
         }
-        std::sort(penalized_.begin(), penalized_.end());
     }
     // Candidates: the top k by logit (all tokens when top-k is off; the top 1 when greedy).
     // With P penalized tokens, the top k after the penalty are among the top k + P before it and
