@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
         commands[sub] = make(*sub);
     };
     add("chat", "Chat with a model in the terminal", lfm::cli::add_chat);
+    add("serve", "Serve the model over HTTP: OpenAI's chat completions and completions APIs", lfm::cli::add_serve);
     add("run", "Generate one reply (through the chat template) or a plain completion", lfm::cli::add_run);
     add("perplexity", "Perplexity of a text, and KL divergence against saved logits", lfm::cli::add_perplexity);
     add("template", "Render a conversation with a chat template, or split a reply (--parse)", lfm::cli::add_template);

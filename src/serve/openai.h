@@ -1,0 +1,64 @@
+#pragma once
+// OpenAI's wire format, both ways, without sockets: a request body becomes a Job (the prompt's
+// tokens and the generation options), and results become response objects and stream chunks.
+// Every malformed request is an ApiError (a 4xx naming the field), never an exception of
+// another kind.
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "api_error.h"
+#include "lfm/constrain.h"
+#include "lfm/generate.h"
+
+namespace lfm::serve {
+
+using json = nlohmann::ordered_json;
+
+// What the server knows that requests need.
+struct ApiContext {
+    std::shared_ptr<const Tokenizer> tokenizer;
+    const ChatTemplate* chat_template = nullptr;
+    GenerateOptions defaults;     // the command line's sampling defaults
+    int64_t n_ctx = 4096;         // tokens per slot
+    std::string model_name;
+    size_t max_json_depth = 64;
+};
+
+// One request, ready for a slot.
+struct Request {
+    enum class Kind { kChat, kCompletion };
+    Kind kind = Kind::kChat;
+    std::vector<int32_t> prompt;
+    GenerateOptions options;
+    bool stream = false;
+    bool include_usage = false;
+    int top_logprobs = -1;  // -1: no logprobs; 0..20
+    bool echo = false;      // completions: the prompt text first
+    std::string prompt_text;
+};
+
+// The body parsed as JSON within the depth limit; ApiError(400) naming the problem otherwise.
+json parse_body(const std::string& body, size_t max_depth);
+
+Request parse_chat_request(const json& body, const ApiContext& ctx);
+Request parse_completion_request(const json& body, const ApiContext& ctx);
+// The conversation as the model sees it ({"messages", "tools", ...} like a chat request).
+std::string apply_template(const json& body, const ApiContext& ctx);
+
+// A token's log probability and the most likely alternatives, from the logits it was sampled from.
+struct TokenLogprob {
+    int32_t id = 0;
+    float logprob = 0;
+    std::vector<std::pair<int32_t, float>> top;
+};
+TokenLogprob token_logprob(std::span<const float> logits, int32_t id, int top_n);
+json logprob_json(const TokenLogprob& lp, const Tokenizer& tokenizer);
+
+// "stop", "length" or "tool_calls".
+std::string finish_reason(const GenerateResult& result);
+json usage_json(int64_t prompt_tokens, int64_t cached_tokens, int64_t completion_tokens);
+json tool_calls_json(const std::vector<ToolCall>& calls);
+
+}  // namespace lfm::serve
