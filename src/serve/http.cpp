@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "lfm/serve.h"
+#include "dialect.h"
 #include "scheduler.h"
 #include "web_page.h"
 
@@ -36,8 +37,11 @@ struct Server::Impl {
     Clock::time_point started = Clock::now();
 
     void routes();
-    void log(const httplib::Request& req, int status, int64_t prompt, int64_t cached, int64_t generated, Clock::time_point t0) const;
-    void chat_or_completion(const httplib::Request& req, httplib::Response& res, bool chat);
+    void log(const std::string& method, const std::string& path, int status, int64_t prompt, int64_t cached, int64_t generated,
+             Clock::time_point t0) const;
+    void log(const httplib::Request& req, int status, Clock::time_point t0) const { log(req.method, req.path, status, 0, 0, 0, t0); }
+    enum class Api { kChat, kCompletion, kAnthropic };
+    void generation_endpoint(const httplib::Request& req, httplib::Response& res, Api api);
     void require_ready() const {
         if (!ready) throw ApiError(503, "the model is loading", "", "server_loading");
     }
@@ -45,9 +49,7 @@ struct Server::Impl {
 
 namespace {
 
-json error_body(const ApiError& e) {
-    return json{{"error", {{"message", e.what()}, {"type", e.type}, {"param", e.param.empty() ? json() : json(e.param)}, {"code", json()}}}};
-}
+json error_body(const ApiError& e) { return serve::openai_error(e); }
 
 void send_json(httplib::Response& res, int status, const json& body) {
     res.status = status;
@@ -56,160 +58,94 @@ void send_json(httplib::Response& res, int status, const json& body) {
 
 int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
 
-bool write(httplib::DataSink& sink, const std::string& s) { return sink.write(s.data(), s.size()); }
-bool write_event(httplib::DataSink& sink, const json& j) { return write(sink, fmt::format("data: {}\n\n", j.dump())); }
-
-// What the events of a job add up to, and how they become OpenAI's objects.
-struct Reply {
-    std::string id, model;
-    int64_t created = unix_now();
-    bool chat = true;
-    std::string reasoning, content;
-    std::vector<ToolCall> calls;
-    json logprobs = json::array();
-    std::optional<Event> done;
-    std::string error;
-};
-
-json chat_message(const Reply& r) {
-    json m{{"role", "assistant"}, {"content", r.content.empty() && !r.calls.empty() ? json() : json(r.content)}};
-    if (!r.reasoning.empty()) m["reasoning_content"] = r.reasoning;
-    if (!r.calls.empty()) m["tool_calls"] = serve::tool_calls_json(r.calls);
-    return m;
-}
-
-json final_body(const Reply& r) {
-    const GenerateResult& g = r.done->result;
-    const json usage = serve::usage_json(r.done->prompt_tokens, r.done->cached_tokens, g.timings.generated_tokens);
-    json choice{{"index", 0}};
-    if (r.chat) {
-        choice["message"] = chat_message(r);
-        choice["logprobs"] = r.logprobs.empty() ? json() : json{{"content", r.logprobs}};
-    } else {
-        choice["text"] = r.content;
-        choice["logprobs"] = r.logprobs.empty() ? json() : json{{"content", r.logprobs}};
-    }
-    choice["finish_reason"] = serve::finish_reason(g);
-    return json{{"id", r.id},
-                {"object", r.chat ? "chat.completion" : "text_completion"},
-                {"created", r.created},
-                {"model", r.model},
-                {"choices", json::array({choice})},
-                {"usage", usage},
-                {"timings", {{"prompt_n", g.timings.prompt_tokens}, {"prompt_ms", g.timings.prompt_ms},
-                             {"predicted_n", g.timings.generated_tokens}, {"predicted_ms", g.timings.generate_ms}}}};
-}
-
-json chunk(const Reply& r, json delta_or_text, const json& finish = json()) {
-    json choice{{"index", 0}};
-    if (r.chat) choice["delta"] = std::move(delta_or_text);
-    else choice["text"] = std::move(delta_or_text);
-    choice["logprobs"] = json();
-    choice["finish_reason"] = finish;
-    return json{{"id", r.id}, {"object", r.chat ? "chat.completion.chunk" : "text_completion"}, {"created", r.created},
-                {"model", r.model}, {"choices", json::array({choice})}};
-}
+bool write(httplib::DataSink& sink, const std::string& s) { return s.empty() || sink.write(s.data(), s.size()); }
 
 }  // namespace
 
-void Server::Impl::log(const httplib::Request& req, int status, int64_t prompt, int64_t cached, int64_t generated,
-                       Clock::time_point t0) const {
+void Server::Impl::log(const std::string& method, const std::string& path, int status, int64_t prompt, int64_t cached,
+                       int64_t generated, Clock::time_point t0) const {
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     if (options.log_json) {
-        fmt::print(stderr, "{}\n", json{{"method", req.method}, {"path", req.path}, {"status", status}, {"prompt_tokens", prompt},
+        fmt::print(stderr, "{}\n", json{{"method", method}, {"path", path}, {"status", status}, {"prompt_tokens", prompt},
                                         {"cached_tokens", cached}, {"generated_tokens", generated}, {"ms", std::round(ms * 10) / 10}}
                                        .dump());
     } else {
-        fmt::print(stderr, "{} {} {} prompt={} cached={} generated={} {:.1f} ms\n", req.method, req.path, status, prompt, cached,
+        fmt::print(stderr, "{} {} {} prompt={} cached={} generated={} {:.1f} ms\n", method, path, status, prompt, cached,
                    generated, ms);
     }
 }
 
-void Server::Impl::chat_or_completion(const httplib::Request& req, httplib::Response& res, bool chat) {
+void Server::Impl::generation_endpoint(const httplib::Request& req, httplib::Response& res, Api api) {
     const auto t0 = Clock::now();
     require_ready();
     const json body = serve::parse_body(req.body, options.max_json_depth);
-    serve::Request request = chat ? serve::parse_chat_request(body, ctx) : serve::parse_completion_request(body, ctx);
+    serve::Request request = api == Api::kChat         ? serve::parse_chat_request(body, ctx)
+                             : api == Api::kCompletion ? serve::parse_completion_request(body, ctx)
+                                                       : serve::parse_anthropic_request(body, ctx);
     auto job = std::make_shared<Job>(std::move(request));
     if (!scheduler->submit(job)) {
         res.set_header("Retry-After", "1");
         throw ApiError(503, "all slots are busy and the queue is full; retry shortly", "", "server_overloaded");
     }
-    auto reply = std::make_shared<Reply>();
-    reply->id = fmt::format("{}-{}", chat ? "chatcmpl" : "cmpl", next_id++);
+    auto reply = std::make_shared<serve::Reply>();
+    reply->id = fmt::format("{}-{}", api == Api::kChat ? "chatcmpl" : api == Api::kCompletion ? "cmpl" : "msg", next_id++);
     reply->model = ctx.model_name;
-    reply->chat = chat;
-    const bool stream = job->request.stream, include_usage = job->request.include_usage;
-    if (!chat && job->request.echo) reply->content = job->request.prompt_text;
-    const Tokenizer& tok = *ctx.tokenizer;
-
-    // Applies one event to the reply; in a stream, writes it. false: the client is gone.
-    auto apply = [reply, stream, &tok](const Event& e, httplib::DataSink* sink) {
-        const Reply& r = *reply;
+    reply->created = unix_now();
+    const bool stream = job->request.stream;
+    if (api == Api::kCompletion && job->request.echo) reply->content = job->request.prompt_text;
+    std::shared_ptr<serve::Dialect> dialect = api == Api::kChat         ? serve::openai_chat_dialect(job->request.include_usage)
+                                              : api == Api::kCompletion ? serve::openai_completion_dialect(job->request.include_usage)
+                                                                        : serve::anthropic_dialect();
+    const Tokenizer* tok = ctx.tokenizer.get();
+    // Adds one event to the reply (numbering tool calls); the dialect formats it afterwards.
+    auto apply = [reply, tok](Event& e) {
         switch (e.kind) {
-            case Event::Kind::kReasoning:
-                reply->reasoning += e.text;
-                return !stream || write_event(*sink, chunk(r, json{{"reasoning_content", e.text}}));
-            case Event::Kind::kContent:
-                reply->content += e.text;
-                return !stream || write_event(*sink, chunk(r, r.chat ? json{{"content", e.text}} : json(e.text)));
-            case Event::Kind::kToolCall: {
-                ToolCall c = e.call;
-                if (c.id.empty()) c.id = fmt::format("call_{}_{}", r.id.substr(r.id.find('-') + 1), r.calls.size());
-                reply->calls.push_back(c);
-                json delta{{"tool_calls", json::array({{{"index", r.calls.size() - 1}, {"id", c.id}, {"type", "function"},
-                                                        {"function", {{"name", c.name}, {"arguments", c.arguments}}}}})}};
-                return !stream || write_event(*sink, chunk(r, delta));
-            }
-            case Event::Kind::kLogprob: {
-                json lp = serve::logprob_json(e.logprob, tok);
-                reply->logprobs.push_back(lp);
-                if (!stream) return true;
-                json c = chunk(r, r.chat ? json::object() : json(""));
-                c["choices"][0]["logprobs"] = json{{"content", json::array({lp})}};
-                return write_event(*sink, c);
-            }
-            case Event::Kind::kPromptProgress:  // a comment: keeps clients and proxies from timing out
-                return !stream || write(*sink, fmt::format(": prompt {}/{}\n\n", e.prompt_done, e.prompt_tokens));
-            case Event::Kind::kDone: reply->done = e; return true;
-            case Event::Kind::kError: reply->error = e.text; return true;
+            case Event::Kind::kReasoning: reply->reasoning += e.text; break;
+            case Event::Kind::kContent: reply->content += e.text; break;
+            case Event::Kind::kToolCall:
+                if (e.call.id.empty()) e.call.id = fmt::format("call_{}_{}", reply->id.substr(reply->id.find('-') + 1), reply->calls.size());
+                reply->calls.push_back(e.call);
+                break;
+            case Event::Kind::kLogprob: reply->logprobs.push_back(serve::logprob_json(e.logprob, *tok)); break;
+            case Event::Kind::kDone: reply->done = e; break;
+            case Event::Kind::kError: reply->error = e.text; break;
+            case Event::Kind::kPromptProgress: break;
         }
-        return true;
+    };
+    auto log_done = [this, reply, t0, method = req.method, path = req.path](int status) {
+        const bool ok = reply->done.has_value();
+        log(method, path, status, ok ? reply->done->prompt_tokens : 0, ok ? reply->done->cached_tokens : 0,
+            ok ? reply->done->result.timings.generated_tokens : 0, t0);
     };
 
     if (stream) {
         res.set_header("Cache-Control", "no-cache");
         res.set_chunked_content_provider(
             "text/event-stream",
-            [this, job, reply, apply, include_usage, t0, &req](size_t, httplib::DataSink& sink) {
-                if (reply->chat && !write_event(sink, chunk(*reply, json{{"role", "assistant"}, {"content", ""}}))) {
+            [job, reply, dialect, apply, log_done](size_t, httplib::DataSink& sink) {
+                if (!write(sink, dialect->stream_start(*reply))) {
                     job->cancelled = true;
                     return false;
                 }
                 while (!reply->done && reply->error.empty()) {
-                    auto e = job->pop(std::chrono::milliseconds(250));
-                    const bool alive = e ? apply(*e, &sink) : write(sink, ": keep-alive\n\n");
+                    std::optional<Event> e = job->pop(std::chrono::milliseconds(250));
+                    bool alive;
+                    if (e) {
+                        apply(*e);
+                        alive = write(sink, dialect->stream_event(*reply, *e));
+                    } else {
+                        alive = write(sink, ": keep-alive\n\n");
+                    }
                     if (!alive) {  // the client went away: stop within a token and free the slot
                         job->cancelled = true;
+                        log_done(499);
                         return false;
                     }
                 }
-                if (!reply->error.empty()) {
-                    write_event(sink, error_body(ApiError(500, reply->error)));
-                } else {
-                    const GenerateResult& g = reply->done->result;
-                    write_event(sink, chunk(*reply, reply->chat ? json::object() : json(""), serve::finish_reason(g)));
-                    if (include_usage) {
-                        json u = chunk(*reply, json::object());
-                        u["choices"] = json::array();
-                        u["usage"] = serve::usage_json(reply->done->prompt_tokens, reply->done->cached_tokens, g.timings.generated_tokens);
-                        write_event(sink, u);
-                    }
-                }
-                write(sink, "data: [DONE]\n\n");
+                if (!reply->error.empty()) write(sink, dialect->stream_error(ApiError(500, reply->error)));
+                else write(sink, dialect->stream_end(*reply));
                 sink.done();
-                log(req, 200, reply->done ? reply->done->prompt_tokens : 0, reply->done ? reply->done->cached_tokens : 0,
-                    reply->done ? reply->done->result.timings.generated_tokens : 0, t0);
+                log_done(reply->error.empty() ? 200 : 500);
                 return true;
             },
             [job](bool) { job->cancelled = true; });  // finished or not: nothing more to generate
@@ -220,55 +156,59 @@ void Server::Impl::chat_or_completion(const httplib::Request& req, httplib::Resp
     // before JSON is valid) is written, and a failed write cancels the job.
     res.set_chunked_content_provider(
         "application/json",
-        [this, job, reply, apply, t0, &req](size_t, httplib::DataSink& sink) {
+        [job, reply, dialect, apply, log_done](size_t, httplib::DataSink& sink) {
             auto last = Clock::now();
             while (!reply->done && reply->error.empty()) {
-                auto e = job->pop(std::chrono::milliseconds(250));
+                std::optional<Event> e = job->pop(std::chrono::milliseconds(250));
                 if (e) {
-                    apply(*e, nullptr);
+                    apply(*e);
                     last = Clock::now();
                 } else if (Clock::now() - last > std::chrono::seconds(1)) {
                     if (!write(sink, " ")) {
                         job->cancelled = true;
+                        log_done(499);
                         return false;
                     }
                     last = Clock::now();
                 }
             }
-            if (!reply->error.empty()) {
-                write(sink, error_body(ApiError(500, reply->error)).dump());
-                log(req, 500, 0, 0, 0, t0);
-            } else {
-                write(sink, final_body(*reply).dump());
-                log(req, 200, reply->done->prompt_tokens, reply->done->cached_tokens, reply->done->result.timings.generated_tokens, t0);
-            }
+            if (!reply->error.empty()) write(sink, dialect->error_body(ApiError(500, reply->error)).dump());
+            else write(sink, dialect->body(*reply).dump());
             sink.done();
+            log_done(reply->error.empty() ? 200 : 500);
             return true;
         },
         [job](bool) { job->cancelled = true; });
 }
 
 void Server::Impl::routes() {
-    // Every handler's ApiError becomes its status and OpenAI's error object.
-    auto guarded = [this](auto handler) {
-        return [this, handler](const httplib::Request& req, httplib::Response& res) {
+    // Every handler's ApiError becomes its status and the API's error object (Anthropic's on
+    // /v1/messages, OpenAI's elsewhere).
+    auto guarded_as = [this](auto handler, bool anthropic) {
+        return [this, handler, anthropic](const httplib::Request& req, httplib::Response& res) {
             ++http_requests;
             const auto t0 = Clock::now();
+            auto fail = [&](const ApiError& e) {
+                ++http_errors;
+                send_json(res, e.status, anthropic ? serve::anthropic_dialect()->error_body(e) : error_body(e));
+                log(req, e.status, t0);
+            };
             try {
                 handler(req, res);
             } catch (const ApiError& e) {
-                ++http_errors;
-                send_json(res, e.status, error_body(e));
-                log(req, e.status, 0, 0, 0, t0);
+                fail(e);
             } catch (const Error& e) {
-                ++http_errors;
                 const int status = e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kContextOverflow ? 400 : 500;
-                send_json(res, status, error_body(ApiError(status, e.what())));
-                log(req, status, 0, 0, 0, t0);
+                fail(ApiError(status, e.what()));
             }
         };
     };
-    auto simple = [this](const httplib::Request& req, int status, Clock::time_point t0) { log(req, status, 0, 0, 0, t0); };
+    auto guarded = [guarded_as](auto handler) { return guarded_as(handler, false); };
+    auto endpoint = [this, guarded_as](Api api) {
+        return guarded_as([this, api](const httplib::Request& req, httplib::Response& res) { generation_endpoint(req, res, api); },
+                          api == Api::kAnthropic);
+    };
+    auto simple = [this](const httplib::Request& req, int status, Clock::time_point t0) { log(req, status, t0); };
 
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
         if (!options.cors_origin.empty()) {
@@ -329,8 +269,9 @@ void Server::Impl::routes() {
                                                                   {"n_ctx", ctx.n_ctx}}}}})}});
         simple(req, 200, Clock::now());
     }));
-    http.Post("/v1/chat/completions", guarded([this](const httplib::Request& req, httplib::Response& res) { chat_or_completion(req, res, true); }));
-    http.Post("/v1/completions", guarded([this](const httplib::Request& req, httplib::Response& res) { chat_or_completion(req, res, false); }));
+    http.Post("/v1/chat/completions", endpoint(Api::kChat));
+    http.Post("/v1/completions", endpoint(Api::kCompletion));
+    http.Post("/v1/messages", endpoint(Api::kAnthropic));
     http.Post("/tokenize", guarded([this, simple](const httplib::Request& req, httplib::Response& res) {
         const auto t0 = Clock::now();
         require_ready();

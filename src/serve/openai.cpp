@@ -2,6 +2,8 @@
 
 #include "openai.h"
 
+#include "fields.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,60 +11,7 @@
 
 namespace lfm::serve {
 
-namespace {
-
-[[noreturn]] void bad(const std::string& param, const std::string& message) { throw ApiError(400, message, param); }
-
-// Nesting depth of a JSON text, counted outside strings: checked before parsing, so a body of a
-// million '[' is refused without recursing a million deep.
-size_t json_depth(const std::string& s) {
-    size_t depth = 0, max_depth = 0;
-    bool in_string = false;
-    for (size_t i = 0; i < s.size(); ++i) {
-        const char c = s[i];
-        if (in_string) {
-            if (c == '\\') ++i;
-            else if (c == '"') in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            max_depth = std::max(max_depth, ++depth);
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            --depth;
-        }
-    }
-    return max_depth;
-}
-
-const json* field(const json& body, const char* key) {
-    auto it = body.find(key);
-    return it == body.end() || it->is_null() ? nullptr : &*it;
-}
-
-double number(const json& body, const char* key, double lo, double hi, double fallback) {
-    const json* v = field(body, key);
-    if (v == nullptr) return fallback;
-    if (!v->is_number()) bad(key, fmt::format("'{}' must be a number", key));
-    const double x = v->get<double>();
-    if (!(x >= lo && x <= hi)) bad(key, fmt::format("'{}' must be between {} and {}, not {}", key, lo, hi, x));
-    return x;
-}
-
-int64_t integer(const json& body, const char* key, int64_t lo, int64_t hi, int64_t fallback) {
-    const json* v = field(body, key);
-    if (v == nullptr) return fallback;
-    if (!v->is_number_integer()) bad(key, fmt::format("'{}' must be an integer", key));
-    const auto x = v->get<int64_t>();
-    if (x < lo || x > hi) bad(key, fmt::format("'{}' must be between {} and {}, not {}", key, lo, hi, x));
-    return x;
-}
-
-bool boolean(const json& body, const char* key, bool fallback) {
-    const json* v = field(body, key);
-    if (v == nullptr) return fallback;
-    if (!v->is_boolean()) bad(key, fmt::format("'{}' must be true or false", key));
-    return v->get<bool>();
-}
+using namespace fields;
 
 // The sampling fields common to chat and completions.
 void parse_sampling(const json& body, const ApiContext& ctx, Request& r) {
@@ -117,6 +66,8 @@ void parse_sampling(const json& body, const ApiContext& ctx, Request& r) {
     }
 }
 
+namespace {
+
 void check_fits(const Request& r, const ApiContext& ctx) {
     if (r.prompt.empty()) bad("messages", "the prompt is empty");
     if (static_cast<int64_t>(r.prompt.size()) >= ctx.n_ctx)
@@ -136,6 +87,37 @@ std::vector<Tool> parse_tools(const json& body) {
 }
 
 }  // namespace
+
+void build_chat(const ChatSpec& spec, const ApiContext& ctx, Request& r) {
+    std::string text;
+    try {
+        text = ctx.chat_template->render(spec.messages, spec.tools, spec.render);
+    } catch (const Error& e) {
+        bad("messages", fmt::format("the chat template cannot render this conversation: {}", e.what()));
+    }
+    if (!spec.thinking) {
+        text += "<think></think>";  // no thinking at all (spec §4), as lfm chat does
+        r.options.reasoning_budget = 0;
+    } else if (spec.thinking_budget >= 0) {
+        r.options.reasoning_budget = spec.thinking_budget;
+    }
+    r.prompt_text = text;
+    r.prompt = ctx.tokenizer->encode(text, false, true);  // the rendered prompt starts with its own BOS
+    r.options.tools = spec.tools;
+    const char* param = spec.force_tool ? "tool_choice" : "response_format";
+    try {
+        if (spec.force_tool)
+            r.options.constraint = Constraint::tool_call(spec.tools, spec.tool_name, spec.thinking, ctx.tokenizer);
+        else if (spec.format == ChatSpec::Format::kJsonObject)
+            r.options.constraint = Constraint::json_object(ctx.tokenizer);
+        else if (spec.format == ChatSpec::Format::kJsonSchema)
+            r.options.constraint = Constraint::json_schema(spec.schema, ctx.tokenizer);
+    } catch (const Error& e) {
+        bad(param, e.what());
+    }
+    check_fits(r, ctx);
+    if (r.options.max_tokens < 0 || r.options.max_tokens > ctx.n_ctx) r.options.max_tokens = -1;  // the context ends it
+}
 
 json parse_body(const std::string& body, size_t max_depth) {
     if (json_depth(body) > max_depth) bad("", fmt::format("the JSON body nests deeper than {} levels", max_depth));
@@ -183,62 +165,47 @@ Request parse_chat_request(const json& body, const ApiContext& ctx) {
     boolean(body, "parallel_tool_calls", true);
 
     // thinking off: chat_template_kwargs.enable_thinking = false, or reasoning_effort "none"
-    bool thinking = true;
-    RenderOptions render;
+    ChatSpec spec;
+    spec.messages = std::move(conversation);
+    spec.tools = std::move(tools);
+    spec.force_tool = force;
+    spec.tool_name = forced;
     if (const json* kw = field(body, "chat_template_kwargs")) {
         if (!kw->is_object()) bad("chat_template_kwargs", "'chat_template_kwargs' must be an object");
-        if (kw->contains("enable_thinking")) thinking = boolean(*kw, "enable_thinking", true);
-        render.extra_json = kw->dump();
+        if (kw->contains("enable_thinking")) spec.thinking = boolean(*kw, "enable_thinking", true);
+        spec.render.extra_json = kw->dump();
     }
     if (const json* effort = field(body, "reasoning_effort")) {
         if (!effort->is_string()) bad("reasoning_effort", "'reasoning_effort' must be a string");
         const std::string e = effort->get<std::string>();
-        if (e == "none") thinking = false;
+        if (e == "none") spec.thinking = false;
         else if (e != "minimal" && e != "low" && e != "medium" && e != "high")
             bad("reasoning_effort", "'reasoning_effort' must be none, minimal, low, medium or high");
     }
-    if (!thinking) r.options.reasoning_budget = 0;
-
-    std::string text;
-    try {
-        text = ctx.chat_template->render(conversation, tools, render);
-    } catch (const Error& e) {
-        bad("messages", fmt::format("the chat template cannot render this conversation: {}", e.what()));
-    }
-    if (!thinking) text += "<think></think>";  // no thinking at all (spec §4), as lfm chat does
-    r.prompt_text = text;
-    r.prompt = ctx.tokenizer->encode(text, false, true);  // the rendered prompt starts with its own BOS
-    r.options.tools = tools;
-
-    // constraints: a forced tool call, or a response format
-    try {
-        if (force) {
-            r.options.constraint = Constraint::tool_call(tools, forced, thinking, ctx.tokenizer);
-        } else if (const json* rf = field(body, "response_format")) {
+    if (!force) {
+        if (const json* rf = field(body, "response_format")) {
             if (!rf->is_object() || !rf->contains("type") || !(*rf)["type"].is_string())
                 bad("response_format", "'response_format' must be an object with a 'type'");
             const std::string type = (*rf)["type"].get<std::string>();
             if (type == "json_object") {
-                r.options.constraint = Constraint::json_object(ctx.tokenizer);
+                spec.format = ChatSpec::Format::kJsonObject;
             } else if (type == "json_schema") {
                 const json* js = field(*rf, "json_schema");
                 if (js == nullptr || !js->is_object() || !js->contains("schema"))
                     bad("response_format", "response_format json_schema needs 'json_schema': {'name', 'schema'}");
-                r.options.constraint = Constraint::json_schema((*js)["schema"].dump(), ctx.tokenizer);
+                spec.format = ChatSpec::Format::kJsonSchema;
+                spec.schema = (*js)["schema"].dump();
             } else if (type != "text") {
                 bad("response_format", "response_format type must be text, json_object or json_schema");
             }
         }
-    } catch (const Error& e) {
-        bad(force ? "tool_choice" : "response_format", e.what());
     }
+    build_chat(spec, ctx, r);
 
     if (const json* lp = field(body, "logprobs"); lp != nullptr && boolean(body, "logprobs", false))
         r.top_logprobs = static_cast<int>(integer(body, "top_logprobs", 0, 20, 0));
     else if (field(body, "top_logprobs"))
         bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
-    check_fits(r, ctx);
-    if (r.options.max_tokens < 0 || r.options.max_tokens > ctx.n_ctx) r.options.max_tokens = -1;  // the context ends it
     return r;
 }
 

@@ -39,10 +39,28 @@ struct Request {
     std::string prompt_text;
 };
 
+// A conversation to render, whichever API it came in: the shared half of chat requests.
+struct ChatSpec {
+    std::vector<Message> messages;
+    std::vector<Tool> tools;
+    bool force_tool = false;     // a tool call is required
+    std::string tool_name;       // the one to call; empty: any declared tool
+    bool thinking = true;        // false: "<think></think>" is prefilled
+    int64_t thinking_budget = -1;
+    RenderOptions render;
+    enum class Format { kText, kJsonObject, kJsonSchema } format = Format::kText;
+    std::string schema;          // kJsonSchema
+};
+// Renders, tokenizes and constrains the conversation into r (r.options already holds the sampling).
+void build_chat(const ChatSpec& spec, const ApiContext& ctx, Request& r);
+
 // The body parsed as JSON within the depth limit; ApiError(400) naming the problem otherwise.
 json parse_body(const std::string& body, size_t max_depth);
 
 Request parse_chat_request(const json& body, const ApiContext& ctx);
+Request parse_anthropic_request(const json& body, const ApiContext& ctx);
+// The sampling fields shared by the OpenAI requests (temperature, top_p, max_tokens, stop, ...).
+void parse_sampling(const json& body, const ApiContext& ctx, Request& r);
 Request parse_completion_request(const json& body, const ApiContext& ctx);
 // The conversation as the model sees it ({"messages", "tools", ...} like a chat request).
 std::string apply_template(const json& body, const ApiContext& ctx);
