@@ -1,8 +1,10 @@
 #pragma once
-// `lfm serve`: an HTTP server with OpenAI's chat completions and completions APIs, for the
-// programs (agents, IDE plugins, SDKs) that talk to a local model that way.
-//   POST /v1/chat/completions   POST /v1/completions   GET /v1/models   GET /health
-//   POST /tokenize   POST /detokenize   POST /apply-template   GET /metrics
+// `lfm serve`: an HTTP server with OpenAI's chat completions, completions and Responses APIs and
+// Anthropic's Messages API, for the programs (agents, IDE plugins, SDKs, Codex, Claude Code)
+// that talk to a local model that way.
+//   POST /v1/chat/completions   POST /v1/completions   POST /v1/responses   POST /v1/messages
+//   GET /v1/models   GET /health   POST /tokenize   POST /detokenize   POST /apply-template
+//   GET /metrics   GET / (a chat page)
 // --parallel slots run in one forward pass per step; a request that shares a prefix with what
 // a slot holds reuses it. Listens on 127.0.0.1 unless told otherwise.
 

@@ -181,16 +181,21 @@ public:
 
     std::string stream_event(const Reply& r, const Event& e) override {
         switch (e.kind) {
-            case Event::Kind::kReasoning:
-                return open(Block::kThinking, json{{"type", "thinking"}, {"thinking", ""}, {"signature", ""}}) +
-                       delta(json{{"type", "thinking_delta"}, {"thinking", e.text}});
-            case Event::Kind::kContent:
-                return open(Block::kText, json{{"type", "text"}, {"text", ""}}) + delta(json{{"type", "text_delta"}, {"text", e.text}});
+            // (statements in order: open() moves the block index that delta() reads)
+            case Event::Kind::kReasoning: {
+                std::string out = open(Block::kThinking, json{{"type", "thinking"}, {"thinking", ""}, {"signature", ""}});
+                return out + delta(json{{"type", "thinking_delta"}, {"thinking", e.text}});
+            }
+            case Event::Kind::kContent: {
+                std::string out = open(Block::kText, json{{"type", "text"}, {"text", ""}});
+                return out + delta(json{{"type", "text_delta"}, {"text", e.text}});
+            }
             case Event::Kind::kToolCall: {
                 const ToolCall& c = r.calls.back();
                 json start = tool_use_block(c);
                 start["input"] = json::object();
-                std::string out = open(Block::kToolUse, start) + delta(json{{"type", "input_json_delta"}, {"partial_json", c.arguments}});
+                std::string out = open(Block::kToolUse, start);
+                out += delta(json{{"type", "input_json_delta"}, {"partial_json", c.arguments}});
                 return out + close();
             }
             case Event::Kind::kPromptProgress: return sse("ping", json{{"type", "ping"}});

@@ -40,6 +40,7 @@ json openai_error(const ApiError& e);
 std::unique_ptr<Dialect> openai_chat_dialect(bool include_usage);
 std::unique_ptr<Dialect> openai_completion_dialect(bool include_usage);
 std::unique_ptr<Dialect> anthropic_dialect();
+std::unique_ptr<Dialect> responses_dialect();
 
 std::string sse(const json& data);                            // "data: {...}\n\n"
 std::string sse(const std::string& event, const json& data);  // "event: NAME\ndata: {...}\n\n"

@@ -40,7 +40,7 @@ struct Server::Impl {
     void log(const std::string& method, const std::string& path, int status, int64_t prompt, int64_t cached, int64_t generated,
              Clock::time_point t0) const;
     void log(const httplib::Request& req, int status, Clock::time_point t0) const { log(req.method, req.path, status, 0, 0, 0, t0); }
-    enum class Api { kChat, kCompletion, kAnthropic };
+    enum class Api { kChat, kCompletion, kAnthropic, kResponses };
     void generation_endpoint(const httplib::Request& req, httplib::Response& res, Api api);
     void require_ready() const {
         if (!ready) throw ApiError(503, "the model is loading", "", "server_loading");
@@ -81,21 +81,23 @@ void Server::Impl::generation_endpoint(const httplib::Request& req, httplib::Res
     const json body = serve::parse_body(req.body, options.max_json_depth);
     serve::Request request = api == Api::kChat         ? serve::parse_chat_request(body, ctx)
                              : api == Api::kCompletion ? serve::parse_completion_request(body, ctx)
-                                                       : serve::parse_anthropic_request(body, ctx);
+                             : api == Api::kAnthropic  ? serve::parse_anthropic_request(body, ctx)
+                                                       : serve::parse_responses_request(body, ctx);
     auto job = std::make_shared<Job>(std::move(request));
     if (!scheduler->submit(job)) {
         res.set_header("Retry-After", "1");
         throw ApiError(503, "all slots are busy and the queue is full; retry shortly", "", "server_overloaded");
     }
     auto reply = std::make_shared<serve::Reply>();
-    reply->id = fmt::format("{}-{}", api == Api::kChat ? "chatcmpl" : api == Api::kCompletion ? "cmpl" : "msg", next_id++);
+    reply->id = fmt::format("{}-{}", api == Api::kChat ? "chatcmpl" : api == Api::kCompletion ? "cmpl" : api == Api::kAnthropic ? "msg" : "r", next_id++);
     reply->model = ctx.model_name;
     reply->created = unix_now();
     const bool stream = job->request.stream;
     if (api == Api::kCompletion && job->request.echo) reply->content = job->request.prompt_text;
     std::shared_ptr<serve::Dialect> dialect = api == Api::kChat         ? serve::openai_chat_dialect(job->request.include_usage)
                                               : api == Api::kCompletion ? serve::openai_completion_dialect(job->request.include_usage)
-                                                                        : serve::anthropic_dialect();
+                                              : api == Api::kAnthropic  ? serve::anthropic_dialect()
+                                                                        : serve::responses_dialect();
     const Tokenizer* tok = ctx.tokenizer.get();
     // Adds one event to the reply (numbering tool calls); the dialect formats it afterwards.
     auto apply = [reply, tok](Event& e) {
@@ -103,7 +105,8 @@ void Server::Impl::generation_endpoint(const httplib::Request& req, httplib::Res
             case Event::Kind::kReasoning: reply->reasoning += e.text; break;
             case Event::Kind::kContent: reply->content += e.text; break;
             case Event::Kind::kToolCall:
-                if (e.call.id.empty()) e.call.id = fmt::format("call_{}_{}", reply->id.substr(reply->id.find('-') + 1), reply->calls.size());
+                // ids unique across requests: a client matches results to calls by them over a whole conversation
+                e.call.id = fmt::format("call_{}_{}", reply->id.substr(reply->id.find('-') + 1), reply->calls.size());
                 reply->calls.push_back(e.call);
                 break;
             case Event::Kind::kLogprob: reply->logprobs.push_back(serve::logprob_json(e.logprob, *tok)); break;
@@ -272,6 +275,7 @@ void Server::Impl::routes() {
     http.Post("/v1/chat/completions", endpoint(Api::kChat));
     http.Post("/v1/completions", endpoint(Api::kCompletion));
     http.Post("/v1/messages", endpoint(Api::kAnthropic));
+    http.Post("/v1/responses", endpoint(Api::kResponses));
     http.Post("/tokenize", guarded([this, simple](const httplib::Request& req, httplib::Response& res) {
         const auto t0 = Clock::now();
         require_ready();

@@ -59,6 +59,7 @@ json parse_body(const std::string& body, size_t max_depth);
 
 Request parse_chat_request(const json& body, const ApiContext& ctx);
 Request parse_anthropic_request(const json& body, const ApiContext& ctx);
+Request parse_responses_request(const json& body, const ApiContext& ctx);
 // The sampling fields shared by the OpenAI requests (temperature, top_p, max_tokens, stop, ...).
 void parse_sampling(const json& body, const ApiContext& ctx, Request& r);
 Request parse_completion_request(const json& body, const ApiContext& ctx);
