@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "constrain/grammar.h"
 #include "lfm/constrain.h"
@@ -61,8 +62,9 @@ const std::vector<Case>& schema_cases() {
         {"types", R"({"type": ["string", "null", "boolean"]})", {R"("hi")", "null", "true", " false\n"}, {"1", "{}", "nul", R"("a)"}},
         {"object", R"({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}},
                       "required": ["a"], "additionalProperties": false})",
-         {R"({"a": 1})", R"({"a":-12,"b":"x"})", "{\n  \"a\": 3,\n  \"b\": \"\"\n}"},
-         {R"({})", R"({"b": "x"})", R"({"a": 1, "c": 2})", R"({"a": "1"})", R"({"a": 1.5})", R"({"a": 01})"}},
+         {R"({"a": 1})", R"({"a":-12,"b":"x"})", "{\n  \"a\": 3,\n  \"b\": \"\"\n}", R"({"b": "y", "a": 2})"},
+         {R"({})", R"({"b": "x"})", R"({"a": 1, "c": 2})", R"({"a": "1"})", R"({"a": 1.5})", R"({"a": 01})",
+          R"({"a": 1, "b": "x", "a": 2})", R"({"b": "x", "b": "y", "a": 1})"}},
         {"additional", R"({"type": "object", "properties": {"a": {"type": "boolean"}}, "additionalProperties": {"type": "number"}})",
          {R"({"a": true, "x": 1.5, "y": -2e3})", R"({})", R"({"z": 0})"}, {R"({"x": "s"})", R"({"a": 1})"}},
         {"array", R"({"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 3})",
@@ -156,6 +158,69 @@ TEST(Constrain, MaskMatchesTokenByTokenCheck) {
         }
         EXPECT_GT(n, 0u);
     }
+}
+
+// The same, at every token of a document, for constraints whose masks come from several shared
+// per-position entries and their context-dependent tokens (string ends, whitespace, nesting).
+TEST(Constrain, MaskMatchesTokenByTokenCheckAlongDocuments) {
+    REQUIRE_LLAMA3();
+    const std::vector<std::pair<std::shared_ptr<const Constraint>, std::string>> cases = {
+        {Constraint::json_schema(R"({"type": "object", "properties": {"a": {"type": "string", "maxLength": 3},
+            "b": {"type": "array", "items": {"type": "object", "properties": {"c": {"type": "number"}}}}, "d": {"enum": ["x", "yz"]}}})",
+                                 llama3()),
+         "{\"a\": \"ab\", \"b\": [{\"c\": -1.5e3}, {}], \"d\": \"yz\"}"},
+        {Constraint::json_object(llama3()), "{ \"k\": [1, \"two\", {\"three\": null}],\n  \"e\": \"\u00e9t\\n\" }"},
+        {Constraint::gbnf("root ::= (\"- \" [a-z]+ \" \"? \"\\n\")+\n", llama3()), "- apples\n- eggs \n"},
+    };
+    for (const auto& [c, text] : cases) {
+        ConstraintMatcher m(c);
+        std::vector<uint64_t> mask(m.mask_words());
+        std::vector<int32_t> ids = llama3()->encode(text, false, false);
+        for (size_t step = 0; step <= ids.size(); ++step) {
+            m.fill_mask(mask);
+            size_t n = 0;
+            for (int32_t id = 0; id < llama3()->n_vocab(); ++id) {
+                ASSERT_EQ(bit(mask, id), m.allows(id)) << "token " << id << " at step " << step << " of " << text;
+                n += bit(mask, id);
+            }
+            EXPECT_GT(n, 0u);
+            if (step < ids.size()) {
+                ASSERT_TRUE(m.advance(ids[step])) << text << " step " << step;
+            }
+        }
+        EXPECT_TRUE(m.is_complete());
+    }
+}
+
+// One Constraint, several generations on several threads at once (the server's case): every
+// thread gets the masks a lone matcher gets.
+TEST(Constrain, SharedConstraintAcrossThreads) {
+    REQUIRE_LLAMA3();
+    const std::string text = "{\"a\": \"some text\", \"b\": [{\"c\": 12.5}, {\"c\": -3}], \"d\": \"x\"}";
+    auto make = [] {
+        return Constraint::json_schema(R"({"type": "object", "properties": {"a": {"type": "string"},
+            "b": {"type": "array", "items": {"type": "object", "properties": {"c": {"type": "number"}}}}, "d": {"enum": ["x", "yz"]}}})",
+                                       llama3());
+    };
+    const std::vector<int32_t> ids = llama3()->encode(text, false, false);
+    auto masks_of = [&](const std::shared_ptr<const Constraint>& c) {
+        std::vector<std::vector<uint64_t>> out;
+        ConstraintMatcher m(c);
+        for (size_t step = 0; step <= ids.size(); ++step) {
+            out.emplace_back(m.mask_words());
+            m.fill_mask(out.back());
+            if (step < ids.size() && !m.advance(ids[step])) return out;
+        }
+        return out;
+    };
+    const auto expected = masks_of(make());
+    ASSERT_EQ(expected.size(), ids.size() + 1);
+    auto shared = make();
+    std::vector<std::vector<std::vector<uint64_t>>> got(4);
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < got.size(); ++t) threads.emplace_back([&, t] { got[t] = masks_of(shared); });
+    for (auto& th : threads) th.join();
+    for (const auto& g : got) EXPECT_TRUE(g == expected);
 }
 
 // Random walks: each step picks an allowed token at random (closing tokens favoured so walks

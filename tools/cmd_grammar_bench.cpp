@@ -1,8 +1,11 @@
 // `lfm grammar-bench -m VOCAB.gguf --json-schema SCHEMA.json --instance DOC.json [--grammar FILE] [--json]`
+// (or --regex RE, --json-object, or --tools TOOLS.json [--tool-choice NAME|required]: a forced
+// tool call; TOOLS.json a list of {"name", "parameters"} or OpenAI-style {"function": {...}})
 // Tokenizes the instance as a model would write it (the file's text exactly, no BOS, special
 // token text not parsed), walks the constraint token by token, and times each mask:
 // {"accepted", "rejected_at" (byte offset or null), "tokens", "compile_ms",
-//  "mask_us": {"mean", "p50", "p99", "max"}}. Exit 0 whether accepted or not; exit 2 with one
+//  "mask_us": {"mean", "p50", "p99", "max"}, "matcher_kib" (the matcher's own memory at the end),
+//  "shared_cache_kib" (the masks the Constraint keeps for all its matchers)}. Exit 0 whether accepted or not; exit 2 with one
 // line on stderr when the constraint does not compile.
 
 #include <fmt/format.h>
@@ -19,7 +22,7 @@ namespace lfm::cli {
 
 Command add_grammar_bench(CLI::App& app) {
     struct Opts {
-        std::string model, schema, grammar, regex, instance;
+        std::string model, schema, grammar, regex, instance, tools, tool_choice = "required";
         bool json = false, json_object = false;
     };
     auto o = std::make_shared<Opts>();
@@ -28,6 +31,9 @@ Command add_grammar_bench(CLI::App& app) {
     auto* g = app.add_option("--grammar", o->grammar, "a GBNF grammar file instead of a schema")->excludes(s);
     auto* r = app.add_option("--regex", o->regex, "a regular expression instead of a schema")->excludes(s)->excludes(g);
     app.add_flag("--json-object", o->json_object, "any JSON object instead of a schema")->excludes(s)->excludes(g)->excludes(r);
+    auto* tools_opt = app.add_option("--tools", o->tools, "a JSON file of tools: bench the forced tool-call grammar")
+                  ->excludes(s)->excludes(g)->excludes(r);
+    app.add_option("--tool-choice", o->tool_choice, "with --tools: required (any tool) or a tool's name")->needs(tools_opt);
     app.add_option("--instance", o->instance, "the document to walk through the constraint")->required();
     app.add_flag("--json", o->json, "print one JSON object");
     return [o] {
@@ -37,6 +43,7 @@ Command add_grammar_bench(CLI::App& app) {
         std::string source;
         if (!o->schema.empty()) source = read_file(o->schema, "JSON schema");
         else if (!o->grammar.empty()) source = read_file(o->grammar, "grammar");
+        else if (!o->tools.empty()) source = read_file(o->tools, "tools");
         else if (o->regex.empty() && !o->json_object)
             throw Error(ErrorCode::kInvalidArgument, "give --json-schema FILE, --grammar FILE, --regex RE or --json-object");
         // The vocabulary trie is built once per tokenizer and shared by every constraint: build
@@ -48,15 +55,30 @@ Command add_grammar_bench(CLI::App& app) {
             if (!o->schema.empty()) constraint = Constraint::json_schema(source, tokenizer);
             else if (!o->grammar.empty()) constraint = Constraint::gbnf(source, tokenizer);
             else if (!o->regex.empty()) constraint = Constraint::regex(o->regex, tokenizer);
+            else if (!o->tools.empty()) {
+                std::vector<Tool> tools;
+                for (const auto& x : nlohmann::json::parse(source)) {
+                    const auto& f = x.contains("function") ? x["function"] : x;
+                    Tool tool;
+                    tool.name = f.at("name").get<std::string>();
+                    if (f.contains("parameters")) tool.parameters = f["parameters"].dump();
+                    tools.push_back(std::move(tool));
+                }
+                const std::string name = o->tool_choice == "required" ? "" : o->tool_choice;
+                constraint = Constraint::tool_call(tools, name, false, tokenizer);
+            }
             else constraint = Constraint::json_object(tokenizer);
+        } catch (const nlohmann::json::exception& e) {
+            fmt::print(stderr, "lfm: error: {}: {}\n", o->tools, e.what());
+            return 2;
         } catch (const Error& e) {
-            const std::string& file = !o->schema.empty() ? o->schema : o->grammar;
+            const std::string& file = !o->schema.empty() ? o->schema : !o->grammar.empty() ? o->grammar : o->tools;
             fmt::print(stderr, "lfm: error: {}{}\n", file.empty() ? "" : file + ": ", e.what());
             return 2;
         }
         const double compile_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 
-        const std::vector<int32_t> ids = tokenizer->encode(text, false, false);
+        const std::vector<int32_t> ids = tokenizer->encode(text, false, !o->tools.empty());  // a tool call names its special tokens
         ConstraintMatcher matcher(constraint);
         std::vector<uint64_t> mask(matcher.mask_words());
         std::vector<double> times;
@@ -106,13 +128,16 @@ Command add_grammar_bench(CLI::App& app) {
         j["tokens"] = ids.size();
         j["compile_ms"] = compile_ms;
         j["mask_us"] = {{"mean", mean}, {"p50", pct(0.5)}, {"p99", pct(0.99)}, {"max", sorted.empty() ? 0.0 : sorted.back()}};
+        j["matcher_kib"] = static_cast<double>(matcher.memory_bytes()) / 1024;
+        j["shared_cache_kib"] = static_cast<double>(constraint->cache_bytes()) / 1024;
         if (o->json) {
             fmt::print("{}\n", j.dump());
         } else {
-            fmt::print("{} ({} tokens{}); compile {:.2f} ms; mask mean {:.1f} us, p50 {:.1f}, p99 {:.1f}, max {:.1f}\n",
+            fmt::print("{} ({} tokens{}); compile {:.2f} ms; mask mean {:.1f} us, p50 {:.1f}, p99 {:.1f}, max {:.1f}; "
+                       "matcher {:.0f} KiB, shared cache {:.0f} KiB\n",
                        accepted ? "accepted" : "rejected", ids.size(),
                        accepted ? "" : fmt::format(", at byte {}", rejected_at), compile_ms, mean, pct(0.5), pct(0.99),
-                       sorted.empty() ? 0.0 : sorted.back());
+                       sorted.empty() ? 0.0 : sorted.back(), j["matcher_kib"].get<double>(), j["shared_cache_kib"].get<double>());
         }
         return 0;
     };

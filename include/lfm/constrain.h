@@ -32,7 +32,9 @@ public:
     // additionalProperties, items, prefixItems, minItems, maxItems, enum, const, anyOf, oneOf
     // (as anyOf), allOf (merged), $ref / $defs / definitions (recursion too), minLength,
     // maxLength, pattern, format (date-time, date, time, uuid, email, uri, ...), minimum,
-    // maximum, exclusiveMinimum, exclusiveMaximum. Object properties come in the schema's order.
+    // maximum, exclusiveMinimum, exclusiveMaximum. Object properties come in any order (each at most
+    // once, extra ones after the declared ones) when an object declares up to 8; beyond that, in the
+    // schema's order (the grammar would grow as 2^n).
     // Any other keyword is an error naming it and its JSON pointer.
     static std::shared_ptr<const Constraint> json_schema(std::string_view schema_json, std::shared_ptr<const Tokenizer> tok);
     static std::shared_ptr<const Constraint> json_object(std::shared_ptr<const Tokenizer> tok);  // any JSON object
@@ -52,6 +54,9 @@ public:
     const std::string& kind() const;  // "json_schema", "json_object", "gbnf", "regex", "tool_call"
     const Tokenizer& tokenizer() const;
     size_t n_rules() const;  // size of the compiled grammar, for diagnostics
+    // Bytes of mask data this constraint keeps for all its matchers (per grammar position; at
+    // most 64 MiB, then masks are computed without being kept).
+    size_t cache_bytes() const;
 
     struct Impl;
     const Impl& impl() const { return *impl_; }
@@ -62,8 +67,9 @@ private:
     friend struct ConstraintAccess;
 };
 
-// One generation's position in a constraint. Not thread-safe; cheap to create (it builds its
-// parser tables lazily, as the generation goes).
+// One generation's position in a constraint. Not thread-safe (but any number of matchers of one
+// Constraint may run on different threads); cheap to create (it builds its parser tables lazily,
+// as the generation goes, and keeps them under 4 MiB).
 class ConstraintMatcher {
 public:
     explicit ConstraintMatcher(std::shared_ptr<const Constraint> constraint);
@@ -85,6 +91,7 @@ public:
     bool only_end() const;     // complete, and nothing but the end of the turn may follow
     bool ended() const;        // an end-of-turn token was taken
     void reset();              // back to the start
+    size_t memory_bytes() const;  // this matcher's own tables (the Constraint's cache not counted)
     const Constraint& constraint() const;
 
 private:

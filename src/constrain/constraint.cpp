@@ -64,6 +64,7 @@ Constraint::~Constraint() = default;
 const std::string& Constraint::kind() const { return impl_->compiled->kind; }
 const Tokenizer& Constraint::tokenizer() const { return *impl_->compiled->tokenizer; }
 size_t Constraint::n_rules() const { return impl_->compiled->grammar.alts.size(); }
+size_t Constraint::cache_bytes() const { return impl_->compiled->masks.bytes(); }
 
 std::shared_ptr<const Constraint> Constraint::json_schema(std::string_view schema_json, std::shared_ptr<const Tokenizer> tok) {
     return ConstraintAccess::make(constrain::json_schema_grammar(schema_json), std::move(tok), "json_schema");
@@ -114,6 +115,7 @@ bool ConstraintMatcher::is_complete() const { return impl_->matcher.complete(); 
 bool ConstraintMatcher::only_end() const { return impl_->matcher.only_end(); }
 bool ConstraintMatcher::ended() const { return impl_->matcher.ended(); }
 void ConstraintMatcher::reset() { impl_->matcher.reset(); }
+size_t ConstraintMatcher::memory_bytes() const { return impl_->matcher.bytes(); }
 const Constraint& ConstraintMatcher::constraint() const { return *impl_->constraint; }
 
 }  // namespace lfm

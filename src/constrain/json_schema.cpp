@@ -25,6 +25,8 @@ using json = nlohmann::ordered_json;
 // Whitespace between tokens: JSON allows any amount; a bound keeps a generation from writing
 // whitespace forever (40 covers pretty-printed documents nested ten deep).
 constexpr uint32_t kMaxWs = 40;
+// Objects with up to this many declared properties take them in any order (see member_list).
+constexpr size_t kMaxAnyOrder = 8;
 constexpr int kMaxDepth = 128;
 
 const std::set<std::string>& annotation_keywords() {
@@ -684,10 +686,46 @@ private:
         return seq({lit("{"), ws(), member_list(members, extra, seq({ws(), lit(",")}), ws(), ptr), ws(), lit("}")});
     }
 
-    // Members in order, required ones present, separated by sep; then any number of extra
-    // members. Built from the end as rules: first(i) = members from i on with none before,
-    // after(i) = the same when one came before (so each starts with a separator).
+    // Declared members in any order (each at most once, required ones present), separated by sep;
+    // then any number of extra members. Up to kMaxAnyOrder declared members: one rule per set of
+    // members already written, after(S) = what may follow them (2^n rules of up to n + 1
+    // alternatives, each member's key and value one shared rule). More members: in the schema's
+    // order (member_list_in_order), since the subsets would grow the grammar past use.
     ExprPtr member_list(const std::vector<Member>& m, ExprPtr extra, ExprPtr sep, ExprPtr gap, const std::string& ptr) {
+        if (m.size() < 2 || m.size() > kMaxAnyOrder) return member_list_in_order(m, extra, sep, gap, ptr);
+        const std::string base = prefix_ + "obj" + std::to_string(counter_++) + ptr;
+        ExprPtr separator = seq({sep, gap});
+        ExprPtr after_tail = extra ? star(seq({separator, extra})) : empty();
+        ExprPtr first_tail = extra ? opt(seq({extra, star(seq({separator, extra}))})) : empty();
+        const size_t n = m.size();
+        std::vector<ExprPtr> member(n);
+        uint32_t required = 0;
+        for (size_t i = 0; i < n; ++i) {
+            member[i] = rule_ref(b_.add(base + "/m" + std::to_string(i), m[i].expr));
+            if (m[i].required) required |= 1u << i;
+        }
+        const uint32_t all = (1u << n) - 1;
+        std::vector<uint32_t> after(all + 1);
+        for (uint32_t set = 0; set <= all; ++set) after[set] = b_.declare(base + "/a" + std::to_string(set));
+        std::vector<ExprPtr> first;
+        for (uint32_t set = 0; set <= all; ++set) {
+            std::vector<ExprPtr> alts;
+            for (size_t i = 0; i < n; ++i) {
+                if (set & (1u << i)) continue;
+                alts.push_back(seq({separator, member[i], rule_ref(after[set | (1u << i)])}));
+                if (set == 0) first.push_back(seq({member[i], rule_ref(after[1u << i])}));
+            }
+            if ((set & required) == required) alts.push_back(after_tail);
+            b_.define(after[set], alt(std::move(alts)));
+        }
+        if (required == 0) first.push_back(first_tail);
+        return rule_ref(b_.add(base + "/first", alt(std::move(first))));
+    }
+
+    // Members in the schema's order, required ones present, separated by sep; then any number of
+    // extra members. Built from the end as rules: first(i) = members from i on with none before,
+    // after(i) = the same when one came before (so each starts with a separator).
+    ExprPtr member_list_in_order(const std::vector<Member>& m, ExprPtr extra, ExprPtr sep, ExprPtr gap, const std::string& ptr) {
         const std::string base = prefix_ + "obj" + std::to_string(counter_++) + ptr;
         ExprPtr separator = seq({sep, gap});
         ExprPtr after_tail = extra ? star(seq({separator, extra})) : empty();

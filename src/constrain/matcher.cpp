@@ -1,7 +1,9 @@
 #include "constrain/matcher.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <tuple>
 
 #include "lfm/error.h"
 
@@ -12,30 +14,37 @@ using Op = Grammar::Op;
 
 // Bounds that keep a pathological (very ambiguous) grammar from eating the machine: past them
 // the matcher throws instead of slowing to a crawl.
-constexpr size_t kMaxStacks = 20000;     // parses alive at once
-constexpr size_t kMaxNodes = 1u << 24;   // distinct stack nodes in one generation
-constexpr size_t kMaxMaskCache = 256u << 20;  // bytes of cached masks
+constexpr size_t kMaxStacks = 20000;    // parses alive at once
+constexpr size_t kMaxNodes = 1u << 24;  // distinct stack nodes in one DFA
+// Memory bounds (see matcher.h): a matcher's DFA, the shared classifier DFA, the shared entries.
+constexpr size_t kMaxMatcherBytes = size_t{4} << 20;
+constexpr size_t kMaxClassifierBytes = size_t{16} << 20;
+constexpr size_t kMaxSharedBytes = size_t{64} << 20;
+
+inline void set_bit(std::span<uint64_t> words, int32_t id) {
+    words[static_cast<uint32_t>(id) >> 6] |= uint64_t{1} << (static_cast<uint32_t>(id) & 63);
+}
 
 }  // namespace
 
-Matcher::Matcher(std::shared_ptr<const Compiled> compiled) : c_(std::move(compiled)) {
-    nodes_.push_back({UINT32_MAX, UINT32_MAX});  // kEmptyStack
+// ---- StackDfa ----
+
+void StackDfa::clear() {
+    nodes_.assign(4, Node{UINT32_MAX, UINT32_MAX});  // kEmptyStack, kBelow, kFresh, kDirty
+    node_ids_.clear();
+    sets_.clear();
+    state_ids_.clear();
+    trans_.clear();
+    set_bytes_ = 0;
     std::vector<uint32_t> none;
     state_of(none);  // kDead
-    out_.clear();
-    seen_.clear();
-    for (uint32_t a : c_->grammar.alts[c_->grammar.root]) expand(a, kEmptyStack);
-    start_ = state_of(out_);
-    state_ = start_;
-    walk_.assign(static_cast<size_t>(c_->trie->max_depth) + 1, kDead);
 }
 
-void Matcher::reset() {
-    state_ = start_;
-    ended_ = false;
+size_t StackDfa::bytes() const {
+    return nodes_.size() * (sizeof(Node) + 40) + sets_.size() * (256 * sizeof(uint32_t) + 96) + set_bytes_ * 2;
 }
 
-uint32_t Matcher::node(uint32_t pos, uint32_t parent) {
+uint32_t StackDfa::node(uint32_t pos, uint32_t parent) {
     const uint64_t key = (uint64_t{pos} << 32) | parent;
     auto [it, fresh] = node_ids_.try_emplace(key, static_cast<uint32_t>(nodes_.size()));
     if (fresh) {
@@ -48,7 +57,7 @@ uint32_t Matcher::node(uint32_t pos, uint32_t parent) {
 
 // Puts into out_ the stack tops reachable from position pos (with parent below it) without
 // consuming a byte: rules are entered, finished alternatives return to their parent.
-void Matcher::expand(uint32_t pos, uint32_t parent) {
+void StackDfa::expand(uint32_t pos, uint32_t parent) {
     const uint64_t key = (uint64_t{pos} << 32) | parent;
     if (std::find(seen_.begin(), seen_.end(), key) != seen_.end()) return;
     seen_.push_back(key);
@@ -57,6 +66,7 @@ void Matcher::expand(uint32_t pos, uint32_t parent) {
     switch (e.op) {
         case Op::kEnd:
             if (parent == kEmptyStack) out_.push_back(kEmptyStack);
+            else if (parent == kBelow) out_.push_back(kFresh);
             else expand(nodes_[parent].pos, nodes_[parent].parent);
             return;
         case Op::kRule: {
@@ -70,7 +80,14 @@ void Matcher::expand(uint32_t pos, uint32_t parent) {
     }
 }
 
-uint32_t Matcher::state_of(std::vector<uint32_t>& tops) {
+uint32_t StackDfa::start() {
+    out_.clear();
+    seen_.clear();
+    for (uint32_t a : c_->grammar.alts[c_->grammar.root]) expand(a, kEmptyStack);
+    return state_of(out_);
+}
+
+uint32_t StackDfa::state_of(std::vector<uint32_t>& tops) {
     std::sort(tops.begin(), tops.end());
     tops.erase(std::unique(tops.begin(), tops.end()), tops.end());
     if (tops.size() > kMaxStacks)
@@ -80,12 +97,13 @@ uint32_t Matcher::state_of(std::vector<uint32_t>& tops) {
     auto [it, fresh] = state_ids_.try_emplace(std::move(key), static_cast<uint32_t>(sets_.size()));
     if (fresh) {
         sets_.push_back(tops);
+        set_bytes_ += tops.size() * sizeof(uint32_t);
         trans_.resize(sets_.size() * 256, kUnknown);
     }
     return it->second;
 }
 
-uint32_t Matcher::compute(uint32_t state, uint8_t byte) {
+uint32_t StackDfa::compute(uint32_t state, uint8_t byte) {
     const Grammar& g = c_->grammar;
     out_.clear();
     seen_.clear();
@@ -93,6 +111,10 @@ uint32_t Matcher::compute(uint32_t state, uint8_t byte) {
     const std::vector<uint32_t> tops = sets_[state];
     for (uint32_t n : tops) {
         if (n == kEmptyStack) continue;
+        if (n == kFresh || n == kDirty) {
+            out_.push_back(kDirty);
+            continue;
+        }
         const Grammar::Elem& e = g.elems[nodes_[n].pos];
         if (e.op == Op::kBytes && g.sets[e.arg].has(byte)) expand(nodes_[n].pos + 1, nodes_[n].parent);
     }
@@ -101,43 +123,198 @@ uint32_t Matcher::compute(uint32_t state, uint8_t byte) {
     return s;
 }
 
-uint32_t Matcher::after_token(uint32_t state, int32_t token) {
+uint32_t StackDfa::after_token(uint32_t state, int32_t token) {
     const Grammar& g = c_->grammar;
     out_.clear();
     seen_.clear();
     const std::vector<uint32_t> tops = sets_[state];
     for (uint32_t n : tops) {
-        if (n == kEmptyStack) continue;
+        if (n <= kDirty) continue;
         const Grammar::Elem& e = g.elems[nodes_[n].pos];
         if (e.op == Op::kToken && c_->token_ids[e.arg] == token) expand(nodes_[n].pos + 1, nodes_[n].parent);
     }
     return state_of(out_);
 }
 
-bool Matcher::is_end(int32_t token) const {
-    return std::binary_search(c_->end_tokens.begin(), c_->end_tokens.end(), token);
+std::vector<std::vector<uint32_t>> StackDfa::stacks(uint32_t state) const {
+    std::vector<std::vector<uint32_t>> out;
+    for (uint32_t n : sets_[state]) {
+        std::vector<uint32_t> chain;
+        for (uint32_t m = n; m > kDirty; m = nodes_[m].parent) chain.push_back(nodes_[m].pos);
+        out.push_back(std::move(chain));
+    }
+    return out;
 }
 
-bool Matcher::complete() const { return !ended_ && std::binary_search(sets_[state_].begin(), sets_[state_].end(), kEmptyStack); }
-
-bool Matcher::only_end() const { return !ended_ && sets_[state_].size() == 1 && sets_[state_][0] == kEmptyStack; }
-
-void Matcher::fill_mask(std::span<uint64_t> words) {
-    const TokenTrie& t = *c_->trie;
-    const size_t n_words = (static_cast<size_t>(t.n_vocab) + 63) / 64;
-    if (words.size() < n_words) throw Error(ErrorCode::kInvalidArgument, "constraint: mask buffer too small");
-    if (ended_ || state_ == kDead) {
-        std::fill(words.begin(), words.end(), 0);
-        return;
+uint32_t StackDfa::import(const std::vector<std::vector<uint32_t>>& stacks) {
+    std::vector<uint32_t> tops;
+    for (const auto& chain : stacks) {
+        uint32_t n = kEmptyStack;
+        for (auto it = chain.rbegin(); it != chain.rend(); ++it) n = node(*it, n);
+        tops.push_back(n);
     }
-    if (auto it = masks_.find(state_); it != masks_.end()) {
-        std::copy(it->second.begin(), it->second.end(), words.begin());
-        std::fill(words.begin() + static_cast<std::ptrdiff_t>(n_words), words.end(), 0);
-        return;
+    return state_of(tops);
+}
+
+// ---- MaskCache ----
+
+void MaskCache::init(const Compiled& c) {
+    const Grammar& g = c.grammar;
+    const size_t n = g.elems.size();
+    const size_t n_rules = g.alts.size();
+    // Classes of positions by the rest of their alternative (and, through rules, everything it
+    // can go on with): equal classes walk the trie alike, so they share mask entries. Rules are
+    // taken callees first (Tarjan's strongly connected components); a rule that refers only to
+    // itself (a repetition) is hashed with a marker for itself, then its positions again with
+    // the rule's own class; rules in larger cycles keep classes of their own (sound, less shared).
+    std::vector<uint32_t> rule_class(n_rules, UINT32_MAX);
+    klass_.assign(n, UINT32_MAX);
+    std::unordered_map<std::string, uint32_t> ids;
+    auto intern = [&](std::string key) {
+        return ids.try_emplace(std::move(key), static_cast<uint32_t>(ids.size())).first->second;
+    };
+    auto put = [](std::string& key, uint32_t v) { key.append(reinterpret_cast<const char*>(&v), sizeof v); };
+    constexpr uint32_t kSelf = UINT32_MAX - 1;
+    // the classes of rule r's positions, kRule args through rule_class (self: `self`)
+    auto classify_positions = [&](uint32_t r, uint32_t self, char tag) {
+        for (uint32_t a : g.alts[r]) {
+            uint32_t e = a;
+            while (g.elems[e].op != Op::kEnd) ++e;
+            for (uint32_t p = e + 1; p-- > a;) {
+                const Grammar::Elem& el = g.elems[p];
+                std::string key(1, tag);
+                key += static_cast<char>(el.op);
+                if (el.op == Op::kEnd) {
+                    klass_[p] = intern(std::move(key));
+                    continue;
+                }
+                put(key, el.op == Op::kRule ? (el.arg == r ? self : rule_class[el.arg]) : el.arg);
+                put(key, klass_[p + 1]);
+                klass_[p] = intern(std::move(key));
+            }
+        }
+    };
+    auto rule_key = [&](uint32_t r, char tag) {
+        std::string key(1, tag);
+        for (uint32_t a : g.alts[r]) put(key, klass_[a]);
+        return key;
+    };
+    uint32_t unique = 0;
+    auto fresh = [&] {
+        std::string key("u");
+        put(key, unique++);
+        return intern(std::move(key));
+    };
+    // Tarjan, iteratively.
+    std::vector<uint32_t> index(n_rules, UINT32_MAX), low(n_rules, 0), stack;
+    std::vector<char> on_stack(n_rules, 0);
+    uint32_t counter = 0;
+    auto callees = [&](uint32_t r) {
+        std::vector<uint32_t> out;
+        for (uint32_t a : g.alts[r])
+            for (uint32_t p = a; g.elems[p].op != Op::kEnd; ++p)
+                if (g.elems[p].op == Op::kRule) out.push_back(g.elems[p].arg);
+        return out;
+    };
+    for (uint32_t root = 0; root < n_rules; ++root) {
+        if (index[root] != UINT32_MAX) continue;
+        std::vector<std::pair<uint32_t, std::vector<uint32_t>>> frames;
+        std::vector<size_t> next_child;
+        auto enter = [&](uint32_t r) {
+            index[r] = low[r] = counter++;
+            stack.push_back(r);
+            on_stack[r] = 1;
+            frames.emplace_back(r, callees(r));
+            next_child.push_back(0);
+        };
+        enter(root);
+        while (!frames.empty()) {
+            const uint32_t r = frames.back().first;
+            if (next_child.back() < frames.back().second.size()) {
+                const uint32_t s = frames.back().second[next_child.back()++];
+                if (index[s] == UINT32_MAX) enter(s);
+                else if (on_stack[s]) low[r] = std::min(low[r], index[s]);
+                continue;
+            }
+            frames.pop_back();
+            next_child.pop_back();
+            if (!frames.empty()) low[frames.back().first] = std::min(low[frames.back().first], low[r]);
+            if (low[r] != index[r]) continue;
+            std::vector<uint32_t> scc;
+            for (uint32_t s = UINT32_MAX; s != r;) {
+                s = stack.back();
+                stack.pop_back();
+                on_stack[s] = 0;
+                scc.push_back(s);
+            }
+            if (scc.size() == 1) {
+                classify_positions(r, kSelf, 'a');
+                rule_class[r] = intern(rule_key(r, 'r'));
+                classify_positions(r, rule_class[r], 'b');
+            } else {
+                for (uint32_t s : scc) rule_class[s] = fresh();
+                for (uint32_t s : scc)
+                    for (uint32_t a : g.alts[s])
+                        for (uint32_t p = a;; ++p) {
+                            klass_[p] = fresh();
+                            if (g.elems[p].op == Op::kEnd) break;
+                        }
+            }
+        }
     }
-    std::fill(words.begin(), words.end(), 0);
-    // The walk: walk_[d] is the DFA state after the first d bytes of the current node's path.
-    walk_[0] = state_;
+    for (size_t p = 0; p < n; ++p)
+        if (klass_[p] == UINT32_MAX) klass_[p] = fresh();  // not in any rule (none expected)
+    dfa_ = std::make_unique<StackDfa>(&c);
+    walk_.assign(static_cast<size_t>(c.trie->max_depth) + 1, StackDfa::kDead);
+}
+
+size_t MaskCache::bytes() const {
+    std::shared_lock lock(mu_);
+    return bytes_;
+}
+
+std::shared_ptr<const TopMask> MaskCache::get(const Compiled& c, uint32_t pos, uint32_t below, bool* stored) {
+    std::unique_lock build(build_mu_, std::defer_lock);
+    if (!ready_.load(std::memory_order_acquire)) {
+        build.lock();
+        if (!ready_.load(std::memory_order_relaxed)) {
+            init(c);
+            ready_.store(true, std::memory_order_release);
+        }
+        build.unlock();
+    }
+    const uint64_t key = (uint64_t{klass_[pos]} << 32) | (below == kEnd ? UINT32_MAX : klass_[below]);
+    *stored = true;
+    {
+        std::shared_lock lock(mu_);
+        if (auto it = entries_.find(key); it != entries_.end()) return it->second;
+    }
+    build.lock();
+    {
+        std::shared_lock lock(mu_);  // another thread may have built it meanwhile
+        if (auto it = entries_.find(key); it != entries_.end()) return it->second;
+    }
+    auto entry = classify(c, pos, below);
+    std::unique_lock lock(mu_);
+    *stored = bytes_ + entry->bytes() <= kMaxSharedBytes;
+    if (*stored) {
+        entries_.emplace(key, entry);
+        bytes_ += entry->bytes();
+    }
+    return entry;
+}
+
+std::shared_ptr<const TopMask> MaskCache::classify(const Compiled& c, uint32_t pos, uint32_t below) {
+    const TokenTrie& t = *c.trie;
+    StackDfa& dfa = *dfa_;
+    if (dfa.bytes() > kMaxClassifierBytes) dfa.clear();
+    const uint32_t under = below == kEnd ? StackDfa::kEmptyStack : dfa.node(below, StackDfa::kBelow);
+    std::vector<uint32_t> tops = {dfa.node(pos, under)};
+    walk_[0] = dfa.state_of(tops);
+    tops = {StackDfa::kDirty};
+    const uint32_t dirty = dfa.state_of(tops);  // only bytes the context decides
+    auto entry = std::make_shared<TopMask>();
+    std::vector<int32_t> ids;
     const size_t n = t.size();
     const uint8_t* byte = t.byte.data();
     const uint16_t* depth = t.depth.data();
@@ -146,33 +323,150 @@ void Matcher::fill_mask(std::span<uint64_t> words) {
     size_t i = 0;
     while (i < n) {
         const uint16_t d = depth[i];
-        const uint32_t s = next(walk_[d - 1], byte[i]);
-        if (s == kDead) {
+        const uint32_t s = dfa.next(walk_[d - 1], byte[i]);
+        if (s == StackDfa::kDead) {
+            i = end[i];
+            continue;
+        }
+        if (s == dirty) {
+            entry->uncertain.push_back(static_cast<uint32_t>(i));
             i = end[i];
             continue;
         }
         walk_[d] = s;
-        for (uint32_t k = ids_begin[i]; k < ids_begin[i + 1]; ++k) {
-            const auto id = static_cast<uint32_t>(t.ids[k]);
-            words[id >> 6] |= uint64_t{1} << (id & 63);
-        }
+        ids.insert(ids.end(), t.ids.begin() + ids_begin[i], t.ids.begin() + ids_begin[i + 1]);
         ++i;
     }
-    const Grammar& g = c_->grammar;
-    for (uint32_t top : sets_[state_]) {
-        if (top == kEmptyStack) {
-            for (int32_t id : c_->end_tokens) words[static_cast<uint32_t>(id) >> 6] |= uint64_t{1} << (id & 63);
-            continue;
+    const size_t n_words = (static_cast<size_t>(t.n_vocab) + 63) / 64;
+    if (ids.size() * 4 > n_words * 8) {
+        entry->bits.assign(n_words, 0);
+        for (int32_t id : ids) set_bit(entry->bits, id);
+    } else {
+        std::sort(ids.begin(), ids.end());
+        entry->ids = std::move(ids);
+    }
+    return entry;
+}
+
+// ---- Matcher ----
+
+Matcher::Matcher(std::shared_ptr<const Compiled> compiled) : c_(std::move(compiled)), dfa_(c_.get()) {
+    start_ = dfa_.start();
+    state_ = start_;
+    const size_t depth = static_cast<size_t>(c_->trie->max_depth) + 1;
+    walk_.assign(depth, kDead);
+    path_node_.assign(depth, UINT32_MAX);
+    path_state_.assign(depth, kDead);
+    anc_.assign(depth, 0);
+}
+
+void Matcher::reset() {
+    state_ = start_;
+    ended_ = false;
+}
+
+size_t Matcher::bytes() const {
+    return dfa_.bytes() + top_masks_.size() * 48 + (walk_.size() * 4 + path_node_.size() * 8 + anc_.size() * 4);
+}
+
+void Matcher::bound_memory() {
+    if (dfa_.bytes() <= kMaxMatcherBytes) return;
+    const auto current = dfa_.stacks(state_);
+    dfa_.clear();
+    state_ = dfa_.import(current);
+    start_ = dfa_.start();
+}
+
+bool Matcher::is_end(int32_t token) const {
+    return std::binary_search(c_->end_tokens.begin(), c_->end_tokens.end(), token);
+}
+
+bool Matcher::complete() const {
+    const auto& tops = dfa_.tops(state_);
+    return !ended_ && std::binary_search(tops.begin(), tops.end(), kEmptyStack);
+}
+
+bool Matcher::only_end() const {
+    const auto& tops = dfa_.tops(state_);
+    return !ended_ && tops.size() == 1 && tops[0] == kEmptyStack;
+}
+
+// The context-dependent subtrees of one top, walked with this matcher's DFA from its state.
+void Matcher::check_subtrees(const std::vector<uint32_t>& roots, std::span<uint64_t> words) {
+    const TokenTrie& t = *c_->trie;
+    const uint8_t* byte = t.byte.data();
+    const uint16_t* depth = t.depth.data();
+    const uint32_t* end = t.end.data();
+    const uint32_t* ids_begin = t.ids_begin.data();
+    const uint32_t* parent = t.parent.data();
+    path_state_[0] = state_;
+    size_t valid = 0;  // path_node_[1..valid] and their states hold for the last root
+    for (uint32_t r : roots) {
+        const size_t dr = depth[r];
+        uint32_t a = r;
+        for (size_t d = dr; d-- > 1;) anc_[d] = a = parent[a];
+        size_t k = 1;
+        while (k < dr && k <= valid && path_node_[k] == anc_[k]) ++k;
+        valid = k - 1;
+        for (; k < dr; ++k) {
+            path_node_[k] = anc_[k];
+            path_state_[k] = dfa_.next(path_state_[k - 1], byte[anc_[k]]);
+            valid = k;
+            if (path_state_[k] == kDead) break;
         }
-        const Grammar::Elem& e = g.elems[nodes_[top].pos];
-        if (e.op == Op::kToken) {
-            const auto id = static_cast<uint32_t>(c_->token_ids[e.arg]);
-            words[id >> 6] |= uint64_t{1} << (id & 63);
+        if (path_state_[valid] == kDead) continue;
+        walk_[dr - 1] = path_state_[dr - 1];
+        for (uint32_t i = r; i < end[r];) {
+            const uint16_t d = depth[i];
+            const uint32_t s = dfa_.next(walk_[d - 1], byte[i]);
+            if (s == kDead) {
+                i = end[i];
+                continue;
+            }
+            walk_[d] = s;
+            for (uint32_t j = ids_begin[i]; j < ids_begin[i + 1]; ++j) set_bit(words, t.ids[j]);
+            ++i;
         }
     }
-    if (mask_bytes_ + n_words * 8 <= kMaxMaskCache) {
-        masks_[state_].assign(words.begin(), words.begin() + static_cast<std::ptrdiff_t>(n_words));
-        mask_bytes_ += n_words * 8;
+}
+
+void Matcher::fill_mask(std::span<uint64_t> words) {
+    const TokenTrie& t = *c_->trie;
+    const size_t n_words = (static_cast<size_t>(t.n_vocab) + 63) / 64;
+    if (words.size() < n_words) throw Error(ErrorCode::kInvalidArgument, "constraint: mask buffer too small");
+    std::fill(words.begin(), words.end(), 0);
+    if (ended_ || state_ == kDead) return;
+    bound_memory();
+    const Grammar& g = c_->grammar;
+    const std::vector<uint32_t> tops = dfa_.tops(state_);  // a copy: the DFA grows below
+    for (uint32_t top : tops) {
+        if (top == kEmptyStack) {
+            for (int32_t id : c_->end_tokens) set_bit(words, id);
+            continue;
+        }
+        const uint32_t pos = dfa_.pos(top);
+        const Grammar::Elem& e = g.elems[pos];
+        if (e.op == Op::kToken) {
+            set_bit(words, c_->token_ids[e.arg]);
+            continue;
+        }
+        const uint32_t below = dfa_.parent(top) == kEmptyStack ? MaskCache::kEnd : dfa_.pos(dfa_.parent(top));
+        const uint64_t key = (uint64_t{pos} << 32) | below;
+        std::shared_ptr<const TopMask> m;
+        if (auto it = top_masks_.find(key); it != top_masks_.end()) {
+            m = it->second;
+        } else {
+            bool stored = false;
+            m = c_->masks.get(*c_, pos, below, &stored);
+            // kept here only while the shared cache keeps it too, so a matcher holds no masks of its own
+            if (stored) top_masks_.emplace(key, m);
+        }
+        if (!m->bits.empty()) {
+            for (size_t w = 0; w < n_words; ++w) words[w] |= m->bits[w];
+        } else {
+            for (int32_t id : m->ids) set_bit(words, id);
+        }
+        check_subtrees(m->uncertain, words);
     }
 }
 
@@ -180,9 +474,9 @@ bool Matcher::allows(int32_t token) {
     if (ended_ || token < 0 || token >= c_->trie->n_vocab) return false;
     if (is_end(token)) return complete();
     const Grammar& g = c_->grammar;
-    for (uint32_t top : sets_[state_]) {
+    for (uint32_t top : dfa_.tops(state_)) {
         if (top == kEmptyStack) continue;
-        const Grammar::Elem& e = g.elems[nodes_[top].pos];
+        const Grammar::Elem& e = g.elems[dfa_.pos(top)];
         if (e.op == Op::kToken && c_->token_ids[e.arg] == token) return true;
     }
     const TokenTrie& t = *c_->trie;
@@ -191,31 +485,33 @@ bool Matcher::allows(int32_t token) {
     if (bytes.empty()) return false;
     uint32_t s = state_;
     for (unsigned char b : bytes)
-        if ((s = next(s, b)) == kDead) return false;
+        if ((s = dfa_.next(s, b)) == kDead) return false;
     return true;
 }
 
 bool Matcher::advance(int32_t token) {
+    bound_memory();
     if (!allows(token)) return false;
     if (is_end(token) && !std::any_of(c_->token_ids.begin(), c_->token_ids.end(), [&](int32_t t) { return t == token; })) {
         ended_ = true;
         return true;
     }
-    const uint32_t by_token = after_token(state_, token);
+    const uint32_t by_token = dfa_.after_token(state_, token);
     if (by_token != kDead) {
         state_ = by_token;
         return true;
     }
     uint32_t s = state_;
-    for (unsigned char b : c_->trie->bytes_of[static_cast<size_t>(token)]) s = next(s, b);
+    for (unsigned char b : c_->trie->bytes_of[static_cast<size_t>(token)]) s = dfa_.next(s, b);
     state_ = s;
     return true;
 }
 
 bool Matcher::advance_bytes(std::string_view bytes) {
+    bound_memory();
     uint32_t s = state_;
     for (unsigned char b : bytes)
-        if ((s = next(s, b)) == kDead) return false;
+        if ((s = dfa_.next(s, b)) == kDead) return false;
     state_ = s;
     return true;
 }

@@ -6,16 +6,33 @@
 // terminal to match next, the rest are the places to go on at when a rule ends. Stacks are
 // hash-consed nodes (position, parent), so equal stacks are equal ids and a configuration is a
 // sorted list of ids. Configurations are numbered on first sight and the transition on each
-// byte is computed once and kept: the grammar becomes a DFA built lazily, and following a
-// token's bytes costs one table lookup per byte. The mask walks the vocabulary trie with that
-// DFA, skipping a subtree at the first byte the grammar rejects.
+// byte is computed once and kept (StackDfa): the grammar becomes a DFA built lazily, and
+// following a token's bytes costs one table lookup per byte.
 //
-// Every rule can finish (GrammarBuilder checks it), so any configuration reached can still be
-// completed: a token is allowed exactly when all its bytes are accepted, and the mask cannot
-// become empty before the end.
+// Masks. A configuration carries the whole nesting and every bounded counter, so most are seen
+// once; a mask computed per configuration would walk the vocabulary at nearly every step. So the
+// mask is assembled per stack top from a cache shared by every matcher of the Constraint
+// (MaskCache, thread-safe), keyed by the top two grammar positions of the stack (positions
+// whose rest of the rule is the same grammar share one class: the characters of every string of
+// a schema share their entry). Each entry comes from one walk of the vocabulary trie with those
+// two positions and an unknown stack below them, and splits the vocabulary three ways:
+//   - accepted whatever lies below: the token's bytes end inside the two (or just as they end);
+//   - rejected whatever lies below: no parse gets through its bytes;
+//   - context-dependent: a parse leaves the two and needs bytes the rest of the stack decides.
+//     These are subtrees of the trie (`a"`, ` t` ...), usually few, and fill_mask walks them with
+//     the matcher's own DFA from its full configuration.
+// The mask is exact (a token is allowed exactly when all its bytes are accepted), so with
+// every rule able to finish (GrammarBuilder checks it) it is never empty before the end.
+//
+// Memory: a matcher's DFA is rebuilt from its current configuration once it passes
+// kMaxMatcherBytes; the shared cache stops storing past kMaxSharedBytes (entries beyond are
+// computed, used, and dropped) and its classifier DFA is likewise rebuilt past its bound.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -27,7 +44,94 @@
 
 namespace lfm::constrain {
 
-// A grammar bound to a tokenizer: immutable, shared by every matcher of a Constraint.
+struct Compiled;
+
+// The lazily built DFA over sets of parser stacks. With `partial` stacks (MaskCache), the
+// bottom node kBelow stands for an unknown rest of the stack: a parse that returns into it
+// becomes the pseudo-top kFresh (the known part is done, nothing consumed beyond), and any
+// byte after that makes it kDirty (the bytes beyond belong to the unknown context).
+class StackDfa {
+public:
+    static constexpr uint32_t kUnknown = UINT32_MAX;
+    static constexpr uint32_t kDead = 0;        // state 0: the empty configuration
+    static constexpr uint32_t kEmptyStack = 0;  // node 0: everything matched
+    static constexpr uint32_t kBelow = 1;       // node 1: the unknown rest of a partial stack
+    static constexpr uint32_t kFresh = 2;       // pseudo-tops (see above)
+    static constexpr uint32_t kDirty = 3;
+
+    explicit StackDfa(const Compiled* c) : c_(c) { clear(); }
+    void clear();
+
+    uint32_t node(uint32_t pos, uint32_t parent);
+    uint32_t pos(uint32_t node) const { return nodes_[node].pos; }
+    uint32_t parent(uint32_t node) const { return nodes_[node].parent; }
+    // The state whose stacks are those reached from the root's alternatives.
+    uint32_t start();
+    // The state of these stack tops (nodes), as they are (no expansion).
+    uint32_t state_of(std::vector<uint32_t>& tops);
+    const std::vector<uint32_t>& tops(uint32_t state) const { return sets_[state]; }
+    uint32_t next(uint32_t state, uint8_t byte) {
+        const uint32_t t = trans_[static_cast<size_t>(state) * 256 + byte];
+        return t != kUnknown ? t : compute(state, byte);
+    }
+    uint32_t after_token(uint32_t state, int32_t token);
+    size_t n_states() const { return sets_.size(); }
+    size_t bytes() const;  // rough memory held
+    // Each stack of a state, top first, as positions (kEmptyStack / kBelow end it implicitly).
+    std::vector<std::vector<uint32_t>> stacks(uint32_t state) const;
+    uint32_t import(const std::vector<std::vector<uint32_t>>& stacks);
+
+private:
+    struct Node {
+        uint32_t pos, parent;
+    };
+    void expand(uint32_t pos, uint32_t parent);
+    uint32_t compute(uint32_t state, uint8_t byte);
+
+    const Compiled* c_;
+    std::vector<Node> nodes_;
+    std::unordered_map<uint64_t, uint32_t> node_ids_;
+    std::vector<std::vector<uint32_t>> sets_;  // per state: its stack tops, sorted
+    std::unordered_map<std::string, uint32_t> state_ids_;
+    std::vector<uint32_t> trans_;  // state * 256 + byte
+    size_t set_bytes_ = 0;
+    std::vector<uint32_t> out_;    // scratch for expand
+    std::vector<uint64_t> seen_;   // (pos, parent) pairs expanded in this step
+};
+
+// What one stack top allows, whatever lies below it (see the top of this file).
+struct TopMask {
+    std::vector<uint64_t> bits;     // accepted tokens as a bitset, or empty when `ids` holds them
+    std::vector<int32_t> ids;       // accepted tokens, when few
+    std::vector<uint32_t> uncertain;  // trie nodes whose subtrees depend on the context, DFS order
+    size_t bytes() const { return bits.size() * 8 + ids.size() * 4 + uncertain.size() * 4 + sizeof(TopMask); }
+};
+
+// Shared by every matcher of a Compiled, on any thread.
+class MaskCache {
+public:
+    static constexpr uint32_t kEnd = UINT32_MAX;  // `below`: nothing (the stack ends there)
+    // The entry for a top at grammar position pos (a kBytes element) with `below` the position
+    // under it (or kEnd); stored: whether the cache keeps it.
+    std::shared_ptr<const TopMask> get(const Compiled& c, uint32_t pos, uint32_t below, bool* stored);
+    size_t bytes() const;             // held by the entries
+
+private:
+    void init(const Compiled& c);  // under build_mu_
+    std::shared_ptr<const TopMask> classify(const Compiled& c, uint32_t pos, uint32_t below);
+
+    mutable std::shared_mutex mu_;  // entries_, bytes_
+    std::unordered_map<uint64_t, std::shared_ptr<const TopMask>> entries_;  // by the two positions' classes
+    size_t bytes_ = 0;
+    std::mutex build_mu_;           // everything below
+    std::atomic<bool> ready_{false};
+    std::vector<uint32_t> klass_;   // per position: its class (equal rest of rule, recursively)
+    std::unique_ptr<StackDfa> dfa_;
+    std::vector<uint32_t> walk_;
+};
+
+// A grammar bound to a tokenizer: immutable but for the shared mask cache, shared by every
+// matcher of a Constraint.
 struct Compiled {
     Grammar grammar;
     std::shared_ptr<const Tokenizer> tokenizer;
@@ -35,6 +139,7 @@ struct Compiled {
     std::vector<int32_t> token_ids;   // Grammar::tokens -> vocabulary id
     std::vector<int32_t> end_tokens;  // end of turn: allowed once the grammar is complete
     std::string kind;                 // "json_schema", "gbnf", ...
+    mutable MaskCache masks;
 
     static std::shared_ptr<const Compiled> bind(Grammar grammar, std::shared_ptr<const Tokenizer> tokenizer,
                                                 std::string kind);
@@ -56,38 +161,23 @@ public:
     bool ended() const { return ended_; }  // an end token was taken
     void reset();
     const Compiled& compiled() const { return *c_; }
-    size_t n_states() const { return sets_.size(); }
+    size_t n_states() const { return dfa_.n_states(); }
+    size_t bytes() const;  // rough memory this matcher holds (the shared cache not counted)
 
 private:
-    static constexpr uint32_t kUnknown = UINT32_MAX;
-    static constexpr uint32_t kDead = 0;      // the empty configuration
-    static constexpr uint32_t kEmptyStack = 0;  // node 0: everything matched
+    static constexpr uint32_t kDead = StackDfa::kDead;
+    static constexpr uint32_t kEmptyStack = StackDfa::kEmptyStack;
 
-    struct Node {
-        uint32_t pos, parent;
-    };
-    uint32_t node(uint32_t pos, uint32_t parent);
-    void expand(uint32_t pos, uint32_t parent);
-    uint32_t state_of(std::vector<uint32_t>& tops);
-    uint32_t next(uint32_t state, uint8_t byte) {
-        uint32_t t = trans_[static_cast<size_t>(state) * 256 + byte];
-        return t != kUnknown ? t : compute(state, byte);
-    }
-    uint32_t compute(uint32_t state, uint8_t byte);
-    uint32_t after_token(uint32_t state, int32_t token);
     bool is_end(int32_t token) const;
+    void bound_memory();
+    void check_subtrees(const std::vector<uint32_t>& roots, std::span<uint64_t> words);
 
     std::shared_ptr<const Compiled> c_;
-    std::vector<Node> nodes_;
-    std::unordered_map<uint64_t, uint32_t> node_ids_;
-    std::vector<std::vector<uint32_t>> sets_;  // per state: its stack tops, sorted
-    std::unordered_map<std::string, uint32_t> state_ids_;
-    std::vector<uint32_t> trans_;  // state * 256 + byte
-    std::unordered_map<uint32_t, std::vector<uint64_t>> masks_;  // per state, once computed
-    size_t mask_bytes_ = 0;
+    StackDfa dfa_;
+    std::unordered_map<uint64_t, std::shared_ptr<const TopMask>> top_masks_;  // by the top two positions
     std::vector<uint32_t> walk_;   // DFA state per trie depth
-    std::vector<uint32_t> out_;    // scratch for expand
-    std::vector<uint64_t> seen_;   // (pos, parent) pairs expanded in this step
+    std::vector<uint32_t> path_node_, path_state_;  // the path to the last context-dependent subtree
+    std::vector<uint32_t> anc_;
     uint32_t start_ = 0, state_ = 0;
     bool ended_ = false;
 };

@@ -48,6 +48,7 @@ std::shared_ptr<const TokenTrie> TokenTrie::from_vocab(std::vector<std::string> 
             t->byte.push_back(static_cast<uint8_t>(w[d]));
             t->depth.push_back(static_cast<uint16_t>(std::min<size_t>(d + 1, UINT16_MAX)));
             t->end.push_back(0);
+            t->parent.push_back(open.empty() ? UINT32_MAX : open.back());
             t->ids_begin.push_back(static_cast<uint32_t>(t->ids.size()));
             open.push_back(node);
         }

@@ -17,6 +17,7 @@ struct TokenTrie {
     std::vector<uint8_t> byte;        // per node
     std::vector<uint16_t> depth;      // 1 for a first byte
     std::vector<uint32_t> end;        // one past the last node of the subtree
+    std::vector<uint32_t> parent;     // the node one byte up (UINT32_MAX at depth 1)
     std::vector<uint32_t> ids_begin;  // tokens ending at node i: ids[ids_begin[i] .. ids_begin[i + 1])
     std::vector<int32_t> ids;
     uint16_t max_depth = 0;

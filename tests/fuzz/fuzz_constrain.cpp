@@ -40,8 +40,11 @@ void walk(Grammar g, const uint8_t* choices, size_t n_choices) {
     for (size_t step = 0; step < 48 && !m.ended(); ++step) {
         m.fill_mask(mask);
         std::vector<int32_t> allowed;
-        for (size_t id = 0; id < bytes.size(); ++id)
-            if ((mask[id / 64] >> (id % 64)) & 1) allowed.push_back(static_cast<int32_t>(id));
+        for (size_t id = 0; id < bytes.size(); ++id) {
+            const bool bit = (mask[id / 64] >> (id % 64)) & 1;
+            if (bit != m.allows(static_cast<int32_t>(id))) std::abort();  // the mask is exact
+            if (bit) allowed.push_back(static_cast<int32_t>(id));
+        }
         if (allowed.empty()) std::abort();  // a dead end: the grammar checks should make this impossible
         const int32_t pick = allowed[(n_choices ? choices[step % n_choices] : step) % allowed.size()];
         if (!m.advance(pick)) std::abort();
