@@ -1,0 +1,249 @@
+// The chat page at GET / of `lfm serve`, in Debian's headless Chromium (/usr/bin/chromium) driven by
+// playwright-core (no browser download). Starts the server itself on a free port; LFM_CLI is the lfm
+// binary (default build/release/lfm), LFM_MODEL a GGUF file (default ../shared's tiny reference model).
+// Skipped, with the reason, when Chromium, playwright-core, the binary or the model is missing.
+//
+//   node --test tests/browser/webpage.test.mjs
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const cli = process.env.LFM_CLI || path.resolve(here, '../../build/release/lfm');
+const model = process.env.LFM_MODEL || path.resolve(here, '../../../shared/reference/tinyB-q8_0.gguf');
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+// Why the tests cannot run here (they are then reported as skipped), or null. tests/browser/run.sh,
+// ctest's entry, checks the same and exits 77 instead.
+let missing = null;
+if (!existsSync(chromiumPath)) missing = `${chromiumPath} is missing (Debian's chromium; .ci/deps installs it)`;
+else if (!existsSync(cli)) missing = `the lfm binary ${cli} is missing (LFM_CLI)`;
+else if (!existsSync(model)) missing = `the model ${model} is missing (LFM_MODEL, ../shared/reference)`;
+let chromium;
+try {
+  ({ chromium } = await import('playwright-core'));
+} catch {
+  missing ??= 'playwright-core is not installed (run: npm ci --prefix tests/browser)';
+}
+const opts = { skip: missing ?? false };
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// `lfm serve` on a free port: the port from its "listening on" stderr line, then /health until 200.
+async function startServer() {
+  const args = ['serve', '-m', model, '--port', '0', '-c', '1024', '-t', '2', '--temp', '0', '-n', '24'];
+  const proc = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "listening" line in 20 s:\n${stderr}`)), 20000);
+    proc.stderr.on('data', (d) => {
+      stderr += d.toString();
+      const m = /listening on http:\/\/[^\s:]+:(\d+)/.exec(stderr);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
+    proc.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`lfm serve exited (${code ?? signal}) before listening:\n${stderr}`));
+    });
+    proc.on('error', (e) => { clearTimeout(timer); reject(e); });
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`lfm serve exited (${proc.exitCode}) while loading:\n${stderr}`);
+    try {
+      if ((await fetch(`${base}/health`)).status === 200) break;
+    } catch { /* connection refused: not yet */ }
+    if (Date.now() > deadline) throw new Error(`/health not 200 after 30 s:\n${stderr}`);
+    await sleep(50);
+  }
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    base,
+    log: () => stderr,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+let server, context, page, profile;
+const pageErrors = [];
+const bodies = [];  // the JSON bodies the page sent to v1/chat/completions, as it sent them
+let maxTokens = 24;
+
+// The max_tokens each chat request gets. The page sends none, so the server's default (-n 24)
+// should apply; but `lfm serve` ignores -n for chat completions (src/serve/openai.cpp sets
+// max_tokens to -1 when the body has none, over the -n default), and the tiny model then talks
+// for ~800 tokens (~30 s). So the test adds max_tokens to what the page sent: 24 for ordinary
+// turns, 800 for the Stop test. The assertions read the bodies as the page sent them.
+async function routeChat(route) {
+  const body = JSON.parse(route.request().postData());
+  bodies.push(body);
+  await route.continue({ postData: JSON.stringify({ ...body, max_tokens: maxTokens }) });
+}
+
+// One value of /metrics (lfm_NAME).
+async function metric(name) {
+  const text = await (await fetch(`${server.base}/metrics`)).text();
+  const m = new RegExp(`^lfm_${name} ([0-9.e+-]+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+before(async () => {
+  if (missing) return;
+  server = await startServer();
+  profile = mkdtempSync(path.join(tmpdir(), 'lfm-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    timeout: 20000,
+  });
+  page = context.pages()[0] || await context.newPage();
+  page.setDefaultTimeout(15000);
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('console', (m) => {
+    if (m.type() !== 'error' || /favicon\.ico$/.test(m.location().url)) return;  // no favicon: a 404
+    pageErrors.push(`console: ${m.text()} (${m.location().url})`);
+  });
+  await page.route('**/v1/chat/completions', routeChat);
+});
+
+after(async () => {
+  await context?.close().catch(() => {});
+  await server?.stop();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+// Records every change of the last assistant bubble's text length, so the test can tell a reply
+// that arrived in pieces from one that arrived at once.
+async function watchLastAssistant() {
+  await page.evaluate(() => {
+    window.__lengths = [];
+    window.__observer?.disconnect();
+    window.__observer = new MutationObserver(() => {
+      const all = document.querySelectorAll('#log .msg.assistant');
+      const last = all[all.length - 1];
+      if (last) window.__lengths.push(last.textContent.length);
+    });
+    window.__observer.observe(document.getElementById('log'), { childList: true, subtree: true, characterData: true });
+  });
+}
+
+// Types TEXT into #input, sends it with Enter; returns the chat request's JSON body (as the page
+// sent it) and a promise of its response.
+async function send(text) {
+  const request = page.waitForRequest((r) => r.url().endsWith('/v1/chat/completions') && r.method() === 'POST');
+  const count = bodies.length;
+  await page.fill('#input', text);
+  await page.press('#input', 'Enter');
+  const req = await request;
+  // The route handler may run just after the request event: give it a moment.
+  for (const deadline = Date.now() + 5000; bodies.length === count && Date.now() < deadline;) await sleep(10);
+  assert.equal(bodies.length, count + 1, 'one chat request per message');
+  return { body: bodies[count], response: req.response() };
+}
+
+// Waits for the reply to end: Send enabled again and Stop disabled.
+async function replyDone() {
+  await page.waitForFunction(() => !document.getElementById('send').disabled && document.getElementById('stop').disabled);
+}
+
+test('the page loads from the binary and names the model', opts, async (t) => {
+  const t0 = Date.now();
+  const response = await page.goto(`${server.base}/`);
+  assert.equal(response.status(), 200);
+  assert.match(response.headers()['content-type'], /text\/html/);
+  assert.equal(await page.title(), 'lfm');
+  await page.waitForFunction((name) => document.getElementById('model').textContent.includes(name), path.basename(model));
+  assert.ok(await page.isEnabled('#send'));
+  assert.ok(await page.isDisabled('#stop'));
+  t.diagnostic(`loaded in ${Date.now() - t0} ms`);
+});
+
+test('a message gets a streamed reply, and the conversation goes on', opts, async (t) => {
+  await watchLastAssistant();
+  const first = await send('Hello, who are you?');
+  assert.equal(first.body.stream, true, 'the page asks for a stream');
+  assert.deepEqual(first.body.messages, [{ role: 'user', content: 'Hello, who are you?' }]);
+  const res = await first.response;
+  assert.equal(res.status(), 200);
+  assert.match(res.headers()['content-type'], /text\/event-stream/);
+
+  assert.equal(await page.locator('#log .msg.user').first().textContent(), 'Hello, who are you?');
+  assert.equal(await page.inputValue('#input'), '', 'the input is cleared');
+  await replyDone();
+  const reply1 = await page.locator('#log .msg.assistant').first().textContent();
+  assert.ok(reply1.length > 0, 'the assistant bubble got text');
+  const lengths = await page.evaluate(() => window.__lengths);
+  const steps = new Set(lengths.filter((n) => n > 0));
+  assert.ok(steps.size >= 2, `the reply arrived in pieces (lengths seen: ${lengths.join(',')})`);
+  t.diagnostic(`first reply: ${reply1.length} characters, seen at ${steps.size} lengths`);
+  assert.equal(await page.locator('#log .err').count(), 0, 'no error shown');
+
+  // The second turn carries the first (user, assistant, user) and gets its own reply.
+  const second = await send('Tell me more.');
+  assert.equal(second.body.stream, true);
+  assert.equal(second.body.messages.length, 3);
+  assert.deepEqual(second.body.messages.map((m) => m.role), ['user', 'assistant', 'user']);
+  assert.equal(second.body.messages[1].content, reply1);
+  assert.equal(second.body.messages[2].content, 'Tell me more.');
+  await replyDone();
+  assert.equal(await page.locator('#log .msg').count(), 4);
+  assert.equal(await page.locator('#log .msg.user').nth(1).textContent(), 'Tell me more.');
+  const reply2 = await page.locator('#log .msg.assistant').nth(1).textContent();
+  assert.ok(reply2.length > 0, 'the second assistant bubble got text');
+  assert.equal(await page.locator('#log .err').count(), 0, 'no error shown');
+});
+
+test('Stop aborts a long reply without an error, and the server stops generating', opts, async (t) => {
+  maxTokens = 800;  // ~30 s of the tiny model
+  const predictedBefore = await metric('tokens_predicted_total');
+  const started = Date.now();
+  await send('Write a long story.');
+  const bubble = page.locator('#log .msg.assistant').nth(2);
+  await page.waitForFunction(() => {
+    const b = document.querySelectorAll('#log .msg.assistant')[2];
+    return b && b.textContent.length > 0;
+  });
+  assert.ok(await page.isEnabled('#stop'), 'Stop is enabled while the reply streams');
+  assert.ok(await page.isDisabled('#send'), 'Send is disabled while the reply streams');
+  await page.click('#stop');
+  await replyDone();
+  const stoppedAfter = Date.now() - started;
+  maxTokens = 24;
+  assert.ok((await bubble.textContent()).length > 0, 'the partial reply stays');
+  assert.equal(await page.locator('#log .err').count(), 0, 'no error shown after Stop');
+
+  // The server frees the slot and stops generating: no slot busy, the token count stands still,
+  // far below the 800 asked for.
+  const deadline = Date.now() + 5000;
+  while (await metric('requests_processing') !== 0 && Date.now() < deadline) await sleep(50);
+  assert.equal(await metric('requests_processing'), 0, 'the slot is freed after Stop');
+  const predicted = await metric('tokens_predicted_total');
+  await sleep(300);
+  assert.equal(await metric('tokens_predicted_total'), predicted, 'no tokens generated after Stop');
+  assert.ok(predicted - predictedBefore < 400,
+            `generation stopped early: ${predicted - predictedBefore} tokens (Stop clicked after ${stoppedAfter} ms)`);
+  t.diagnostic(`Stop after ${stoppedAfter} ms, ${predicted - predictedBefore} tokens generated`);
+  assert.match(server.log(), /^POST \/v1\/chat\/completions 499 /m, 'the server logged the abort');
+
+  // The conversation goes on after Stop, the partial reply in it.
+  const next = await send('Thanks.');
+  assert.deepEqual(next.body.messages.map((m) => m.role), ['user', 'assistant', 'user', 'assistant', 'user', 'assistant', 'user']);
+  await replyDone();
+  assert.ok((await page.locator('#log .msg.assistant').nth(3).textContent()).length > 0);
+  assert.equal(await page.locator('#log .err').count(), 0);
+  assert.deepEqual(pageErrors, [], 'no page errors or console errors');
+});
