@@ -171,6 +171,10 @@ TEST(Constrain, MaskMatchesTokenByTokenCheckAlongDocuments) {
          "{\"a\": \"ab\", \"b\": [{\"c\": -1.5e3}, {}], \"d\": \"yz\"}"},
         {Constraint::json_object(llama3()), "{ \"k\": [1, \"two\", {\"three\": null}],\n  \"e\": \"\u00e9t\\n\" }"},
         {Constraint::gbnf("root ::= (\"- \" [a-z]+ \" \"? \"\\n\")+\n", llama3()), "- apples\n- eggs \n"},
+        // deep turns of a bounded repetition share the entries of a shallower one (Grammar::mask_alias)
+        {Constraint::json_schema(R"({"type": "array", "items": {"type": "string", "maxLength": 24}})", llama3()),
+         "[\"The quick brown fox jum\", \"                        \", \"é\\\"\\n\", \"ok\"]"},
+        {Constraint::gbnf("root ::= [a-z ]{0,30} \".\"\n", llama3()), "the quick brown fox jumps ove."},
     };
     for (const auto& [c, text] : cases) {
         ConstraintMatcher m(c);
@@ -221,6 +225,30 @@ TEST(Constrain, SharedConstraintAcrossThreads) {
     for (size_t t = 0; t < got.size(); ++t) threads.emplace_back([&, t] { got[t] = masks_of(shared); });
     for (auto& th : threads) th.join();
     for (const auto& g : got) EXPECT_TRUE(g == expected);
+}
+
+// A matcher's tables stay bounded: a long bounded repetition makes a new parser state per byte,
+// and the matcher rebuilds its DFA from the current state when it grows past its bound, its
+// masks still exact after.
+TEST(Constrain, MatcherMemoryIsBounded) {
+    REQUIRE_LLAMA3();
+    auto c = Constraint::regex("[a-z]{0,6000}!", llama3());
+    ConstraintMatcher m(c);
+    std::vector<uint64_t> mask(m.mask_words());
+    size_t peak = 0;
+    for (int i = 0; i < 6000; ++i) {
+        ASSERT_TRUE(m.advance_bytes(std::string(1, static_cast<char>('a' + i % 26))));
+        if (i % 500 == 0 || i > 5990) {
+            m.fill_mask(mask);
+            for (int32_t id : llama3()->encode("abc! x!! zz", false, false)) ASSERT_EQ(bit(mask, id), m.allows(id)) << i;
+        }
+        peak = std::max(peak, m.memory_bytes());
+    }
+    EXPECT_LT(peak, size_t{6} << 20);
+    EXPECT_FALSE(m.advance_bytes("a"));
+    EXPECT_TRUE(m.advance_bytes("!"));
+    EXPECT_TRUE(m.is_complete());
+    EXPECT_LT(c->cache_bytes(), size_t{80} << 20);
 }
 
 // Random walks: each step picks an allowed token at random (closing tokens favoured so walks

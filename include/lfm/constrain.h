@@ -54,8 +54,9 @@ public:
     const std::string& kind() const;  // "json_schema", "json_object", "gbnf", "regex", "tool_call"
     const Tokenizer& tokenizer() const;
     size_t n_rules() const;  // size of the compiled grammar, for diagnostics
-    // Bytes of mask data this constraint keeps for all its matchers (per grammar position; at
-    // most 64 MiB, then masks are computed without being kept).
+    // Bytes of mask data this constraint keeps for all its matchers (per pair of grammar
+    // positions; at most 64 MiB of entries, then masks are computed without being kept, and a
+    // DFA to compute them that is rebuilt past 16 MiB).
     size_t cache_bytes() const;
 
     struct Impl;

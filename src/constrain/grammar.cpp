@@ -349,13 +349,15 @@ private:
                 }
                 const uint32_t k = e->max - e->min;
                 if (k > (1u << 16)) fail("a repetition of more than 65536");
-                uint32_t prev = UINT32_MAX;
+                uint32_t prev = UINT32_MAX, stand_in = UINT32_MAX;
                 for (uint32_t j = 1; j <= k; ++j) {  // O_j ::= a O_(j-1) | (empty)
                     uint32_t r = new_rule(numbered("_opt", rules_.size()));
                     std::vector<Elem> first = {a};
                     if (prev != UINT32_MAX) first.push_back({Op::kRule, prev});
                     rules_[r] = {std::move(first), {}};
                     prev = r;
+                    if (j == Grammar::kMaskAliasDepth) stand_in = r;
+                    if (j > Grammar::kMaskAliasDepth) g_.mask_alias.emplace_back(r, stand_in);
                 }
                 if (prev != UINT32_MAX) out.push_back({Op::kRule, prev});
                 return;

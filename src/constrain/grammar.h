@@ -84,6 +84,11 @@ struct Grammar {
     std::vector<std::string> rule_names;
     std::vector<std::string> tokens;          // special tokens the grammar names, by text
     uint32_t root = 0;
+    // For the matcher's mask cache: (rule, stand-in) pairs where the rule is the j-th turn of a
+    // bounded repetition (`O_j ::= a O_(j-1) | (empty)`, up to j more items) with j >
+    // kMaskAliasDepth, and the stand-in the kMaskAliasDepth-th turn of the same chain.
+    std::vector<std::pair<uint32_t, uint32_t>> mask_alias;
+    static constexpr uint32_t kMaskAliasDepth = 16;
 };
 
 // Collects named rules (which may refer to each other, recursively) and lowers them. Errors

@@ -1,7 +1,9 @@
 #include "constrain/matcher.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <bit>
 #include <cstring>
 #include <tuple>
 
@@ -20,6 +22,9 @@ constexpr size_t kMaxNodes = 1u << 24;  // distinct stack nodes in one DFA
 constexpr size_t kMaxMatcherBytes = size_t{4} << 20;
 constexpr size_t kMaxClassifierBytes = size_t{16} << 20;
 constexpr size_t kMaxSharedBytes = size_t{64} << 20;
+// Subtrees of at least this many trie nodes are checked for a byte loop (StackDfa::loop_classes
+// costs up to 256 transitions per state, once).
+constexpr uint32_t kBulkSubtree = 64;
 
 inline void set_bit(std::span<uint64_t> words, int32_t id) {
     words[static_cast<uint32_t>(id) >> 6] |= uint64_t{1} << (static_cast<uint32_t>(id) & 63);
@@ -35,13 +40,16 @@ void StackDfa::clear() {
     sets_.clear();
     state_ids_.clear();
     trans_.clear();
+    loops_.clear();
+    leaves_.clear();
+    takes_.clear();
     set_bytes_ = 0;
     std::vector<uint32_t> none;
     state_of(none);  // kDead
 }
 
 size_t StackDfa::bytes() const {
-    return nodes_.size() * (sizeof(Node) + 40) + sets_.size() * (256 * sizeof(uint32_t) + 96) + set_bytes_ * 2;
+    return nodes_.size() * (sizeof(Node) + 40) + sets_.size() * (256 * sizeof(uint32_t) + 128) + set_bytes_ * 2;
 }
 
 uint32_t StackDfa::node(uint32_t pos, uint32_t parent) {
@@ -99,8 +107,41 @@ uint32_t StackDfa::state_of(std::vector<uint32_t>& tops) {
         sets_.push_back(tops);
         set_bytes_ += tops.size() * sizeof(uint32_t);
         trans_.resize(sets_.size() * 256, kUnknown);
+        loops_.push_back(0);
+        leaves_.push_back(0);
+        ByteSet takes;
+        for (uint32_t n : tops) {
+            if (n == kFresh || n == kDirty) {
+                takes.add(0, 255);
+                break;
+            }
+            if (n == kEmptyStack) continue;
+            const Grammar::Elem& e = c_->grammar.elems[nodes_[n].pos];
+            if (e.op == Op::kBytes)
+                for (size_t w = 0; w < 4; ++w) takes.words[w] |= c_->grammar.sets[e.arg].words[w];
+        }
+        takes_.push_back(takes);
     }
     return it->second;
+}
+
+bool StackDfa::loops_on(uint32_t state, uint64_t classes) {
+    static const auto members = [] {
+        std::array<std::vector<uint8_t>, kByteClasses> m;
+        for (int c = 0; c < 256; ++c) m[byte_class(static_cast<uint8_t>(c))].push_back(static_cast<uint8_t>(c));
+        return m;
+    }();
+    if (classes & leaves_[state]) return false;
+    for (uint64_t rest = classes & ~loops_[state]; rest != 0; rest &= rest - 1) {
+        const int k = std::countr_zero(rest);
+        for (uint8_t b : members[static_cast<size_t>(k)])
+            if (next(state, b) != state) {
+                leaves_[state] |= uint64_t{1} << k;
+                return false;
+            }
+        loops_[state] |= uint64_t{1} << k;
+    }
+    return true;
 }
 
 uint32_t StackDfa::compute(uint32_t state, uint8_t byte) {
@@ -264,13 +305,28 @@ void MaskCache::init(const Compiled& c) {
     }
     for (size_t p = 0; p < n; ++p)
         if (klass_[p] == UINT32_MAX) klass_[p] = fresh();  // not in any rule (none expected)
+    // A position just after the item of a deep turn of a bounded repetition (O_j, j >
+    // kMaskAliasDepth) is `below` a top inside the item (a character of a string with a
+    // maxLength, say): it shares the entry of the stand-in's position and is walked from it.
+    // Sound because the stack under `below` is unknown to the walk: a token the stand-in accepts
+    // fits in fewer items than O_j allows, one it rejects fails inside the first item, and one
+    // that needs more items leaves the stand-in into the unknown, so it is context-dependent and
+    // checked in full. (A top that is itself the item of O_j has a known `below` and is not
+    // aliased: its walk would reject what the real O_j accepts.)
+    rep_.resize(n);
+    for (size_t p = 0; p < n; ++p) rep_[p] = static_cast<uint32_t>(p);
+    for (auto [rule, stand_in] : g.mask_alias) {
+        const uint32_t p = g.alts[rule][0] + 1, q = g.alts[stand_in][0] + 1;
+        klass_[p] = klass_[q];
+        rep_[p] = q;
+    }
     dfa_ = std::make_unique<StackDfa>(&c);
     walk_.assign(static_cast<size_t>(c.trie->max_depth) + 1, StackDfa::kDead);
 }
 
 size_t MaskCache::bytes() const {
     std::shared_lock lock(mu_);
-    return bytes_;
+    return bytes_ + classifier_bytes_.load(std::memory_order_relaxed);
 }
 
 std::shared_ptr<const TopMask> MaskCache::get(const Compiled& c, uint32_t pos, uint32_t below, bool* stored) {
@@ -294,7 +350,8 @@ std::shared_ptr<const TopMask> MaskCache::get(const Compiled& c, uint32_t pos, u
         std::shared_lock lock(mu_);  // another thread may have built it meanwhile
         if (auto it = entries_.find(key); it != entries_.end()) return it->second;
     }
-    auto entry = classify(c, pos, below);
+    auto entry = classify(c, pos, below == kEnd ? kEnd : rep_[below]);
+    classifier_bytes_.store(dfa_->bytes(), std::memory_order_relaxed);
     std::unique_lock lock(mu_);
     *stored = bytes_ + entry->bytes() <= kMaxSharedBytes;
     if (*stored) {
@@ -334,6 +391,12 @@ std::shared_ptr<const TopMask> MaskCache::classify(const Compiled& c, uint32_t p
             continue;
         }
         walk_[d] = s;
+        // A big subtree all of whose bytes loop back to s: every token in it is accepted.
+        if (end[i] - i >= kBulkSubtree && dfa.loops_on(s, t.below_classes[i])) {
+            ids.insert(ids.end(), t.ids.begin() + ids_begin[i], t.ids.begin() + ids_begin[end[i]]);
+            i = end[i];
+            continue;
+        }
         ids.insert(ids.end(), t.ids.begin() + ids_begin[i], t.ids.begin() + ids_begin[i + 1]);
         ++i;
     }

@@ -72,9 +72,15 @@ public:
     const std::vector<uint32_t>& tops(uint32_t state) const { return sets_[state]; }
     uint32_t next(uint32_t state, uint8_t byte) {
         const uint32_t t = trans_[static_cast<size_t>(state) * 256 + byte];
-        return t != kUnknown ? t : compute(state, byte);
+        if (t != kUnknown) return t;
+        if (!takes_[state].has(byte)) return trans_[static_cast<size_t>(state) * 256 + byte] = kDead;
+        return compute(state, byte);
     }
     uint32_t after_token(uint32_t state, int32_t token);
+    // Whether the state goes back to itself on every byte of these classes (byte_class). Learns
+    // a class at a time, stopping at the first byte that leaves, so a state that loops on
+    // nothing costs one transition.
+    bool loops_on(uint32_t state, uint64_t classes);
     size_t n_states() const { return sets_.size(); }
     size_t bytes() const;  // rough memory held
     // Each stack of a state, top first, as positions (kEmptyStack / kBelow end it implicitly).
@@ -94,6 +100,8 @@ private:
     std::vector<std::vector<uint32_t>> sets_;  // per state: its stack tops, sorted
     std::unordered_map<std::string, uint32_t> state_ids_;
     std::vector<uint32_t> trans_;  // state * 256 + byte
+    std::vector<uint64_t> loops_, leaves_;  // per state: classes known to loop / to leave
+    std::vector<ByteSet> takes_;   // per state: the bytes some top may take (others: dead)
     size_t set_bytes_ = 0;
     std::vector<uint32_t> out_;    // scratch for expand
     std::vector<uint64_t> seen_;   // (pos, parent) pairs expanded in this step
@@ -114,7 +122,7 @@ public:
     // The entry for a top at grammar position pos (a kBytes element) with `below` the position
     // under it (or kEnd); stored: whether the cache keeps it.
     std::shared_ptr<const TopMask> get(const Compiled& c, uint32_t pos, uint32_t below, bool* stored);
-    size_t bytes() const;             // held by the entries
+    size_t bytes() const;  // held by the entries and the classifier DFA
 
 private:
     void init(const Compiled& c);  // under build_mu_
@@ -126,7 +134,9 @@ private:
     std::mutex build_mu_;           // everything below
     std::atomic<bool> ready_{false};
     std::vector<uint32_t> klass_;   // per position: its class (equal rest of rule, recursively)
+    std::vector<uint32_t> rep_;     // per position, as `below`: where its entry is walked from
     std::unique_ptr<StackDfa> dfa_;
+    std::atomic<size_t> classifier_bytes_{0};
     std::vector<uint32_t> walk_;
 };
 

@@ -1,9 +1,35 @@
 #include "constrain/token_trie.h"
 
 #include <algorithm>
+#include <array>
 #include <string>
 
 namespace lfm::constrain {
+
+uint8_t byte_class(uint8_t b) {
+    static const auto table = [] {
+        std::array<uint8_t, 256> t{};
+        const std::string punct = "!#$%&'()*+,-./:;<=>?@[]^_`{|}~";
+        for (int c = 0; c < 256; ++c) {
+            uint8_t k = 0;
+            if (c < 0x20 || c == 0x7F) k = 0;
+            else if (c == ' ') k = 1;
+            else if (c == '"') k = 2;
+            else if (c == '\\') k = 3;
+            else if (c >= '0' && c <= '9') k = 4;
+            else if (c >= 'a' && c <= 'z') k = 5;
+            else if (c >= 'A' && c <= 'Z') k = 6;
+            else if (c < 0x80) k = static_cast<uint8_t>(7 + punct.find(static_cast<char>(c)));
+            else if (c < 0xC0) k = 38;
+            else if (c < 0xE0) k = 39;
+            else if (c < 0xF0) k = 40;
+            else k = 41;
+            t[static_cast<size_t>(c)] = k;
+        }
+        return t;
+    }();
+    return table[b];
+}
 
 std::shared_ptr<const TokenTrie> TokenTrie::from_vocab(std::vector<std::string> bytes, std::vector<uint8_t> special) {
     auto t = std::make_shared<TokenTrie>();
@@ -61,6 +87,10 @@ std::shared_ptr<const TokenTrie> TokenTrie::from_vocab(std::vector<std::string> 
         open.pop_back();
     }
     t->ids_begin.push_back(static_cast<uint32_t>(t->ids.size()));
+    t->below_classes.assign(t->byte.size(), 0);
+    for (size_t i = t->byte.size(); i-- > 0;)  // children come after their parent
+        if (t->parent[i] != UINT32_MAX)
+            t->below_classes[t->parent[i]] |= t->below_classes[i] | (uint64_t{1} << byte_class(t->byte[i]));
     return t;
 }
 

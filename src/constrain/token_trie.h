@@ -13,11 +13,21 @@
 
 namespace lfm::constrain {
 
+// Bytes in 42 classes (controls, space, '"', '\\', digits, a-z, A-Z, each other ASCII
+// punctuation mark, continuation bytes, and the three kinds of UTF-8 lead bytes): coarse enough
+// for one 64-bit word per trie node, fine enough that a JSON string's characters or a word's
+// letters are whole classes.
+uint8_t byte_class(uint8_t b);
+inline constexpr int kByteClasses = 42;
+
 struct TokenTrie {
     std::vector<uint8_t> byte;        // per node
     std::vector<uint16_t> depth;      // 1 for a first byte
     std::vector<uint32_t> end;        // one past the last node of the subtree
     std::vector<uint32_t> parent;     // the node one byte up (UINT32_MAX at depth 1)
+    // The byte classes (byte_class) of all the nodes below node i: a walk whose state loops on
+    // every byte of these classes accepts the whole subtree at once.
+    std::vector<uint64_t> below_classes;
     std::vector<uint32_t> ids_begin;  // tokens ending at node i: ids[ids_begin[i] .. ids_begin[i + 1])
     std::vector<int32_t> ids;
     uint16_t max_depth = 0;
