@@ -1,0 +1,429 @@
+// The server's request parsing (src/serve/openai.cpp, anthropic.cpp) without sockets: field
+// validation errors name the field, defaults, tool_choice / response_format become constraints,
+// thinking is turned off per request, JSON depth and prompt length limits. The HTTP side is
+// driven by the official SDKs in tests/node (ctest: ServeOpenAiSdk).
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "lfm/chat.h"
+#include "lfm/constrain.h"
+#include "lfm/tokenizer.h"
+#include "serve/openai.h"
+#include "test_util.h"
+
+namespace lfm::serve {
+namespace {
+
+// The tiny reference model's tokenizer and chat template, loaded once.
+struct Fixture {
+    std::shared_ptr<const Tokenizer> tok;
+    std::unique_ptr<ChatTemplate> tmpl;
+    ApiContext ctx;
+};
+
+const Fixture* fixture() {
+    static const Fixture* f = [] {
+        auto* fx = new Fixture;
+        fx->tok = Tokenizer::load(test::ref_path("tinyB-q8_0.gguf"));
+        fx->tmpl = std::make_unique<ChatTemplate>(ChatTemplate::for_tokenizer(*fx->tok));
+        fx->ctx.tokenizer = fx->tok;
+        fx->ctx.chat_template = fx->tmpl.get();
+        fx->ctx.n_ctx = 512;
+        fx->ctx.model_name = "tiny";
+        fx->ctx.defaults.sampler.temperature = 0.3f;
+        fx->ctx.defaults.sampler.top_k = 40;
+        fx->ctx.defaults.max_tokens = 77;
+        return fx;
+    }();
+    return f;
+}
+
+#define REQUIRE_MODEL()                                                                                  \
+    do {                                                                                                 \
+        if (!std::filesystem::exists(test::ref_path("tinyB-q8_0.gguf")))                                 \
+            GTEST_SKIP() << "../shared/reference/tinyB-q8_0.gguf is not beside the repository";          \
+    } while (0)
+
+const ApiContext& ctx() { return fixture()->ctx; }
+
+json chat(json extra = json::object()) {
+    json body{{"model", "tiny"}, {"messages", json::array({{{"role", "user"}, {"content", "Hello"}}})}};
+    for (auto& [k, v] : extra.items()) body[k] = v;
+    return body;
+}
+
+json weather_tool() {
+    return json::parse(R"({"type": "function", "function": {"name": "get_weather", "description": "weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+                       "required": ["city"]}}})");
+}
+json time_tool() {
+    return json::parse(R"({"type": "function", "function": {"name": "get_time",
+        "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]}}})");
+}
+
+// The ApiError a chat request raises (status 0: none).
+ApiError chat_error(const json& body) {
+    try {
+        parse_chat_request(body, ctx());
+    } catch (const ApiError& e) {
+        return e;
+    }
+    return ApiError(0, "no error");
+}
+ApiError completion_error(const json& body) {
+    try {
+        parse_completion_request(body, ctx());
+    } catch (const ApiError& e) {
+        return e;
+    }
+    return ApiError(0, "no error");
+}
+
+// Whether the constraint accepts the whole text (then the end of the output).
+bool accepts(const std::shared_ptr<const Constraint>& c, const std::string& text) {
+    const Tokenizer& tok = c->tokenizer();
+    ConstraintMatcher m(c);
+    for (int32_t id : tok.encode(text, false, true)) {
+        if (!m.allows(id)) return false;
+        if (!m.advance(id)) return false;
+    }
+    return m.is_complete();
+}
+
+TEST(ServeParse, DefaultsComeFromTheCommandLine) {
+    REQUIRE_MODEL();
+    const Request r = parse_chat_request(chat(), ctx());
+    EXPECT_EQ(r.kind, Request::Kind::kChat);
+    EXPECT_FLOAT_EQ(r.options.sampler.temperature, 0.3f);
+    EXPECT_EQ(r.options.sampler.top_k, 40);
+    EXPECT_FALSE(r.stream);
+    EXPECT_FALSE(r.include_usage);
+    EXPECT_EQ(r.top_logprobs, -1);
+    EXPECT_EQ(r.options.constraint, nullptr);
+    EXPECT_TRUE(r.options.tools.empty());
+    EXPECT_FALSE(r.prompt.empty());
+    EXPECT_NE(r.prompt_text.find("Hello"), std::string::npos);
+    EXPECT_EQ(r.prompt, ctx().tokenizer->encode(r.prompt_text, false, true));
+}
+
+TEST(ServeParse, SamplingFieldsOverrideTheDefaults) {
+    REQUIRE_MODEL();
+    const Request r = parse_chat_request(
+        chat({{"temperature", 0}, {"top_p", 0.5}, {"top_k", 3}, {"min_p", 0.1}, {"seed", 42}, {"max_tokens", 9},
+              {"stop", "END"}, {"stream", true}, {"stream_options", {{"include_usage", true}}}, {"presence_penalty", 0.5},
+              {"frequency_penalty", -0.5}, {"logprobs", true}, {"top_logprobs", 3}}),
+        ctx());
+    EXPECT_FLOAT_EQ(r.options.sampler.temperature, 0.0f);
+    EXPECT_FLOAT_EQ(r.options.sampler.top_p, 0.5f);
+    EXPECT_EQ(r.options.sampler.top_k, 3);
+    EXPECT_FLOAT_EQ(r.options.sampler.min_p, 0.1f);
+    EXPECT_EQ(r.options.sampler.seed, 42u);
+    EXPECT_EQ(r.options.max_tokens, 9);
+    ASSERT_EQ(r.options.stop.size(), 1u);
+    EXPECT_EQ(r.options.stop[0], "END");
+    EXPECT_TRUE(r.stream);
+    EXPECT_TRUE(r.include_usage);
+    EXPECT_EQ(r.top_logprobs, 3);
+    EXPECT_FLOAT_EQ(r.options.sampler.presence_penalty, 0.5f);
+    EXPECT_FLOAT_EQ(r.options.sampler.frequency_penalty, -0.5f);
+    // max_completion_tokens is max_tokens' newer name
+    EXPECT_EQ(parse_chat_request(chat({{"max_completion_tokens", 5}}), ctx()).options.max_tokens, 5);
+    // null is "not given"
+    EXPECT_FLOAT_EQ(parse_chat_request(chat({{"temperature", nullptr}}), ctx()).options.sampler.temperature, 0.3f);
+}
+
+TEST(ServeParse, ErrorsNameTheField) {
+    REQUIRE_MODEL();
+    const std::vector<std::pair<json, std::string>> cases = {
+        {chat({{"temperature", "hot"}}), "temperature"},
+        {chat({{"temperature", 3}}), "temperature"},
+        {chat({{"temperature", -0.1}}), "temperature"},
+        {chat({{"top_p", 1.5}}), "top_p"},
+        {chat({{"top_k", -1}}), "top_k"},
+        {chat({{"top_k", 2.5}}), "top_k"},
+        {chat({{"min_p", "a"}}), "min_p"},
+        {chat({{"max_tokens", -1}}), "max_tokens"},
+        {chat({{"max_tokens", "10"}}), "max_tokens"},
+        {chat({{"max_completion_tokens", -3}}), "max_completion_tokens"},
+        {chat({{"presence_penalty", 2.5}}), "presence_penalty"},
+        {chat({{"frequency_penalty", true}}), "frequency_penalty"},
+        {chat({{"seed", 1.5}}), "seed"},
+        {chat({{"seed", "1"}}), "seed"},
+        {chat({{"n", 2}}), "n"},
+        {chat({{"n", 0}}), "n"},
+        {chat({{"model", 5}}), "model"},
+        {chat({{"stop", 5}}), "stop"},
+        {chat({{"stop", json::array({"a", 5})}}), "stop"},
+        {chat({{"stop", ""}}), "stop"},
+        {chat({{"stream", "yes"}}), "stream"},
+        {chat({{"stream_options", "x"}}), "stream_options"},
+        {chat({{"logit_bias", {{"5", 10}}}}), "logit_bias"},
+        {chat({{"top_logprobs", 2}}), "top_logprobs"},
+        {chat({{"logprobs", true}, {"top_logprobs", 21}}), "top_logprobs"},
+        {chat({{"parallel_tool_calls", "yes"}}), "parallel_tool_calls"},
+        {chat({{"reasoning_effort", "extreme"}}), "reasoning_effort"},
+        {chat({{"reasoning_effort", 3}}), "reasoning_effort"},
+        {chat({{"chat_template_kwargs", "x"}}), "chat_template_kwargs"},
+        {json{{"model", "tiny"}}, "messages"},
+        {chat({{"messages", json::array()}}), "messages"},
+        {chat({{"messages", "Hello"}}), "messages"},
+        {chat({{"messages", json::array({{{"role", "wizard"}, {"content", "x"}}})}}), "messages"},
+        {chat({{"messages", json::array({{{"content", "x"}}})}}), "messages"},
+        {chat({{"tools", json::array({{{"type", "function"}, {"function", {{"parameters", json::object()}}}}})}}), "tools"},
+        {chat({{"tools", json::array({{{"type", "function"}}})}}), "tools"},
+        {chat({{"tools", "get_weather"}}), "tools"},
+        {chat({{"tool_choice", "required"}}), "tool_choice"},
+        {chat({{"tools", json::array({weather_tool()})}, {"tool_choice", "sometimes"}}), "tool_choice"},
+        {chat({{"tools", json::array({weather_tool()})}, {"tool_choice", {{"type", "function"}, {"function", {{"name", "nope"}}}}}}),
+         "tool_choice"},
+        {chat({{"tools", json::array({weather_tool()})}, {"tool_choice", {{"type", "function"}}}}), "tool_choice"},
+        {chat({{"response_format", "json"}}), "response_format"},
+        {chat({{"response_format", {{"type", "xml"}}}}), "response_format"},
+        {chat({{"response_format", {{"type", "json_schema"}}}}), "response_format"},
+        {chat({{"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}}}}}}), "response_format"},
+        {chat({{"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}, {"schema", {{"type", "frobnicate"}}}}}}}}),
+         "response_format"},
+    };
+    for (const auto& [body, param] : cases) {
+        const ApiError e = chat_error(body);
+        EXPECT_EQ(e.status, 400) << body.dump();
+        EXPECT_EQ(e.param, param) << body.dump() << ": " << e.what();
+        EXPECT_EQ(e.type, "invalid_request_error") << body.dump();
+        EXPECT_GT(std::string(e.what()).size(), 5u) << body.dump();
+    }
+}
+
+TEST(ServeParse, APromptLongerThanTheContextIsA400) {
+    REQUIRE_MODEL();
+    std::string long_text;
+    for (int i = 0; i < 600; ++i) long_text += "lorem ipsum ";
+    const ApiError e = chat_error(chat({{"messages", json::array({{{"role", "user"}, {"content", long_text}}})}}));
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, "messages");
+    EXPECT_NE(std::string(e.what()).find("context"), std::string::npos) << e.what();
+    const ApiError c = completion_error(json{{"prompt", long_text}});
+    EXPECT_EQ(c.status, 400);
+    // A completion has no 'messages': the field is 'prompt' (the server names 'messages' today).
+    EXPECT_FALSE(c.param.empty());
+}
+
+TEST(ServeParse, ContentAsTextPartsAndAToolRoundTrip) {
+    REQUIRE_MODEL();
+    const json messages = json::parse(R"([
+        {"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+        {"role": "user", "content": [{"type": "text", "text": "Weather in "}, {"type": "text", "text": "Oslo?"}]},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+            "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "snow"}])");
+    const Request r = parse_chat_request(chat({{"messages", messages}, {"tools", json::array({weather_tool()})}}), ctx());
+    EXPECT_NE(r.prompt_text.find("Be brief."), std::string::npos);
+    EXPECT_NE(r.prompt_text.find("Oslo?"), std::string::npos);
+    EXPECT_NE(r.prompt_text.find("get_weather"), std::string::npos);
+    EXPECT_NE(r.prompt_text.find("snow"), std::string::npos);
+    ASSERT_EQ(r.options.tools.size(), 1u);
+    EXPECT_EQ(r.options.tools[0].name, "get_weather");
+    EXPECT_EQ(r.options.constraint, nullptr);  // tool_choice auto: free text or a call
+}
+
+TEST(ServeParse, ToolChoiceBecomesAConstraint) {
+    REQUIRE_MODEL();
+    const json tools = json::array({weather_tool(), time_tool()});
+    // auto and none: no constraint; none hides the tools
+    EXPECT_EQ(parse_chat_request(chat({{"tools", tools}, {"tool_choice", "auto"}}), ctx()).options.constraint, nullptr);
+    const Request none = parse_chat_request(chat({{"tools", tools}, {"tool_choice", "none"}}), ctx());
+    EXPECT_EQ(none.options.constraint, nullptr);
+    EXPECT_TRUE(none.options.tools.empty());
+    EXPECT_EQ(none.prompt_text.find("get_weather"), std::string::npos);
+
+    const Request required = parse_chat_request(chat({{"tools", tools}, {"tool_choice", "required"}}), ctx());
+    ASSERT_NE(required.options.constraint, nullptr);
+    EXPECT_EQ(required.options.constraint->kind(), "tool_call");
+    EXPECT_TRUE(accepts(required.options.constraint, R"(<|tool_call_start|>[get_time(zone="UTC")]<|tool_call_end|>)"));
+    EXPECT_TRUE(accepts(required.options.constraint, R"(<|tool_call_start|>[get_weather(city="Oslo", days=2)]<|tool_call_end|>)"));
+    EXPECT_FALSE(accepts(required.options.constraint, "Hello there"));
+    EXPECT_FALSE(accepts(required.options.constraint, R"(<|tool_call_start|>[get_weather(days=2)]<|tool_call_end|>)"))
+        << "city is required";
+
+    const Request named = parse_chat_request(
+        chat({{"tools", tools}, {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_time"}}}}}}), ctx());
+    ASSERT_NE(named.options.constraint, nullptr);
+    EXPECT_EQ(named.options.constraint->kind(), "tool_call");
+    EXPECT_TRUE(accepts(named.options.constraint, R"(<|tool_call_start|>[get_time(zone="UTC")]<|tool_call_end|>)"));
+    EXPECT_FALSE(accepts(named.options.constraint, R"(<|tool_call_start|>[get_weather(city="Oslo")]<|tool_call_end|>)"));
+}
+
+TEST(ServeParse, ResponseFormatBecomesAConstraint) {
+    REQUIRE_MODEL();
+    EXPECT_EQ(parse_chat_request(chat({{"response_format", {{"type", "text"}}}}), ctx()).options.constraint, nullptr);
+    const Request obj = parse_chat_request(chat({{"response_format", {{"type", "json_object"}}}}), ctx());
+    ASSERT_NE(obj.options.constraint, nullptr);
+    EXPECT_EQ(obj.options.constraint->kind(), "json_object");
+    EXPECT_TRUE(accepts(obj.options.constraint, R"({"a": [1, 2]})"));
+    EXPECT_FALSE(accepts(obj.options.constraint, "[1, 2]"));
+
+    const json schema = json::parse(R"({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"],
+                                        "additionalProperties": false})");
+    const Request js = parse_chat_request(
+        chat({{"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}, {"schema", schema}}}}}}), ctx());
+    ASSERT_NE(js.options.constraint, nullptr);
+    EXPECT_EQ(js.options.constraint->kind(), "json_schema");
+    EXPECT_TRUE(accepts(js.options.constraint, R"({"n": 3})"));
+    EXPECT_FALSE(accepts(js.options.constraint, R"({"n": "3"})"));
+    EXPECT_FALSE(accepts(js.options.constraint, R"({"n": 3, "m": 4})"));
+
+    // a forced tool call wins over a response format
+    const Request both = parse_chat_request(chat({{"tools", json::array({weather_tool()})}, {"tool_choice", "required"},
+                                                  {"response_format", {{"type", "json_object"}}}}),
+                                            ctx());
+    ASSERT_NE(both.options.constraint, nullptr);
+    EXPECT_EQ(both.options.constraint->kind(), "tool_call");
+}
+
+TEST(ServeParse, ThinkingOffPerRequest) {
+    REQUIRE_MODEL();
+    const Request on = parse_chat_request(chat(), ctx());
+    EXPECT_NE(on.options.reasoning_budget, 0);
+    for (const json& extra : {json{{"chat_template_kwargs", {{"enable_thinking", false}}}}, json{{"reasoning_effort", "none"}}}) {
+        const Request off = parse_chat_request(chat(extra), ctx());
+        EXPECT_EQ(off.options.reasoning_budget, 0) << extra.dump();
+        EXPECT_TRUE(off.prompt_text.ends_with("<think></think>")) << extra.dump() << ": " << off.prompt_text;
+        EXPECT_GT(off.prompt.size(), on.prompt.size()) << extra.dump();
+    }
+    for (const json& extra : {json{{"chat_template_kwargs", {{"enable_thinking", true}}}}, json{{"reasoning_effort", "low"}}}) {
+        const Request r = parse_chat_request(chat(extra), ctx());
+        EXPECT_NE(r.options.reasoning_budget, 0) << extra.dump();
+        EXPECT_EQ(r.prompt_text, on.prompt_text) << extra.dump();
+    }
+    EXPECT_EQ(chat_error(chat({{"chat_template_kwargs", {{"enable_thinking", "no"}}}})).param, "enable_thinking");
+}
+
+TEST(ServeParse, JsonBodyLimits) {
+    EXPECT_TRUE(parse_body(R"({"a": [[[1]]]})", 4).is_object());
+    auto error = [](const std::string& body, size_t depth) {
+        try {
+            parse_body(body, depth);
+        } catch (const ApiError& e) {
+            return e;
+        }
+        return ApiError(0, "no error");
+    };
+    EXPECT_EQ(error(R"({"a": [[[1]]]})", 3).status, 400);
+    // a million '[' is refused before parsing (no deep recursion)
+    const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+    const ApiError e = error(deep, 64);
+    EXPECT_EQ(e.status, 400);
+    EXPECT_NE(std::string(e.what()).find("64"), std::string::npos) << e.what();
+    // brackets inside strings do not count
+    EXPECT_TRUE(parse_body(R"({"a": "[[[[[[[[[[[[[[[[\"[[[["})", 2).is_object());
+    EXPECT_EQ(error("{\"a\": ", 64).status, 400);
+    EXPECT_EQ(error("", 64).status, 400);
+    EXPECT_EQ(error("[1, 2]", 64).status, 400);
+    EXPECT_EQ(error("\"text\"", 64).status, 400);
+    EXPECT_EQ(error("{\"a\": 1} trailing", 64).status, 400);
+    EXPECT_EQ(error(std::string("{\"a\": \"\xff\xfe\"}"), 64).status, 400) << "invalid UTF-8";
+}
+
+TEST(ServeParse, Completions) {
+    REQUIRE_MODEL();
+    const Request text = parse_completion_request(json{{"prompt", "Once upon a time"}}, ctx());
+    EXPECT_EQ(text.kind, Request::Kind::kCompletion);
+    EXPECT_EQ(text.options.max_tokens, 16) << "OpenAI's default for completions";
+    EXPECT_FALSE(text.options.parse_reply);
+    EXPECT_EQ(text.prompt_text, "Once upon a time");
+    EXPECT_EQ(parse_completion_request(json{{"prompt", json::array({"Once upon a time"})}}, ctx()).prompt, text.prompt);
+
+    const std::vector<int32_t> ids = ctx().tokenizer->encode("Once upon a time", false, false);
+    const Request tokens = parse_completion_request(json{{"prompt", ids}, {"max_tokens", 4}, {"echo", true}, {"logprobs", 2}}, ctx());
+    EXPECT_EQ(tokens.prompt, ids);
+    EXPECT_EQ(tokens.prompt_text, ctx().tokenizer->decode(ids));
+    EXPECT_EQ(tokens.options.max_tokens, 4);
+    EXPECT_TRUE(tokens.echo);
+    EXPECT_EQ(tokens.top_logprobs, 2);
+
+    const std::vector<std::pair<json, std::string>> bad = {
+        {json::object(), "prompt"},
+        {json{{"prompt", 5}}, "prompt"},
+        {json{{"prompt", json::array()}}, "prompt"},
+        {json{{"prompt", json::array({1, "a"})}}, "prompt"},
+        {json{{"prompt", json::array({"a", "b"})}}, "prompt"},
+        {json{{"prompt", json::array({-1})}}, "prompt"},
+        {json{{"prompt", json::array({ctx().tokenizer->n_vocab()})}}, "prompt"},
+        {json{{"prompt", "x"}, {"suffix", "y"}}, "suffix"},
+        {json{{"prompt", "x"}, {"max_tokens", -1}}, "max_tokens"},
+        {json{{"prompt", "x"}, {"logprobs", 21}}, "logprobs"},
+        {json{{"prompt", "x"}, {"echo", 1}}, "echo"},
+        {json{{"prompt", "x"}, {"n", 3}}, "n"},
+    };
+    for (const auto& [body, param] : bad) {
+        const ApiError e = completion_error(body);
+        EXPECT_EQ(e.status, 400) << body.dump();
+        EXPECT_EQ(e.param, param) << body.dump() << ": " << e.what();
+    }
+}
+
+TEST(ServeParse, ApplyTemplate) {
+    REQUIRE_MODEL();
+    const std::string text = apply_template(json{{"messages", json::array({{{"role", "user"}, {"content", "Hi there"}}})}}, ctx());
+    EXPECT_NE(text.find("Hi there"), std::string::npos);
+    EXPECT_THROW(apply_template(json::object(), ctx()), ApiError);
+    EXPECT_THROW(apply_template(json{{"messages", json::array({{{"role", "wizard"}, {"content", "x"}}})}}, ctx()), ApiError);
+}
+
+TEST(ServeParse, AnthropicMessages) {
+    REQUIRE_MODEL();
+    const json body = json::parse(R"({"model": "tiny", "max_tokens": 20, "system": "Be brief.",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Weather?"}]}],
+        "tools": [{"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}],
+        "tool_choice": {"type": "tool", "name": "get_weather"}})");
+    const Request r = parse_anthropic_request(body, ctx());
+    EXPECT_EQ(r.options.max_tokens, 20);
+    EXPECT_NE(r.prompt_text.find("Be brief."), std::string::npos);
+    ASSERT_NE(r.options.constraint, nullptr);
+    EXPECT_EQ(r.options.constraint->kind(), "tool_call");
+    auto error = [](json b) {
+        try {
+            parse_anthropic_request(b, ctx());
+        } catch (const ApiError& e) {
+            return e;
+        }
+        return ApiError(0, "no error");
+    };
+    json no_max = body;
+    no_max.erase("max_tokens");
+    EXPECT_EQ(error(no_max).param, "max_tokens");
+    json system_role = body;
+    system_role["messages"] = json::parse(R"([{"role": "system", "content": "x"}])");
+    EXPECT_EQ(error(system_role).status, 400);
+    json bad_choice = body;
+    bad_choice["tool_choice"] = json{{"type", "tool"}, {"name", "nope"}};
+    EXPECT_EQ(error(bad_choice).param, "tool_choice");
+    json thinking_off = body;
+    thinking_off.erase("tool_choice");
+    thinking_off["thinking"] = json{{"type", "disabled"}};
+    EXPECT_EQ(parse_anthropic_request(thinking_off, ctx()).options.reasoning_budget, 0);
+}
+
+TEST(ServeParse, ResponsePieces) {
+    EXPECT_EQ(usage_json(10, 4, 3).dump(),
+              R"({"prompt_tokens":10,"completion_tokens":3,"total_tokens":13,"prompt_tokens_details":{"cached_tokens":4}})");
+    GenerateResult g;
+    g.stop_reason = StopReason::kMaxTokens;
+    EXPECT_EQ(finish_reason(g), "length");
+    g.stop_reason = StopReason::kEndOfTurn;
+    EXPECT_EQ(finish_reason(g), "stop");
+    g.reply.tool_calls.push_back(ToolCall{});
+    EXPECT_EQ(finish_reason(g), "tool_calls");
+    const std::vector<float> logits{0.0f, 1.0f, 2.0f, 3.0f};
+    const TokenLogprob lp = token_logprob(logits, 3, 2);
+    EXPECT_NEAR(lp.logprob, 3.0f - std::log(std::exp(0.0f) + std::exp(1.0f) + std::exp(2.0f) + std::exp(3.0f)), 1e-5);
+    ASSERT_EQ(lp.top.size(), 2u);
+    EXPECT_EQ(lp.top[0].first, 3);
+    EXPECT_EQ(lp.top[1].first, 2);
+}
+
+}  // namespace
+}  // namespace lfm::serve
