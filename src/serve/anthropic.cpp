@@ -75,25 +75,6 @@ std::vector<Message> to_messages(const json& messages) {
     return out;
 }
 
-std::vector<Tool> to_tools(const json& tools) {
-    if (!tools.is_array()) bad("tools", "'tools' must be a list");
-    json openai = json::array();
-    for (size_t i = 0; i < tools.size(); ++i) {
-        const json& t = tools[i];
-        if (!t.is_object() || !t.contains("name") || !t["name"].is_string())
-            bad(fmt::format("tools[{}]", i), "a tool needs a string 'name'");
-        json fn{{"name", t["name"]}};
-        if (t.contains("description")) fn["description"] = t["description"];
-        fn["parameters"] = t.contains("input_schema") ? t["input_schema"] : json{{"type", "object"}, {"properties", json::object()}};
-        openai.push_back(json{{"type", "function"}, {"function", fn}});
-    }
-    try {
-        return Tool::parse_list(openai.dump());
-    } catch (const Error& e) {
-        bad("tools", e.what());
-    }
-}
-
 }  // namespace
 
 Request parse_anthropic_request(const json& body, const ApiContext& ctx) {
@@ -123,7 +104,7 @@ Request parse_anthropic_request(const json& body, const ApiContext& ctx) {
     ChatSpec spec;
     if (const json* system = field(body, "system")) spec.messages.push_back(Message::system(block_text(*system, "system")));
     for (Message& m : to_messages(*messages)) spec.messages.push_back(std::move(m));
-    if (const json* tools = field(body, "tools")) spec.tools = to_tools(*tools);
+    if (const json* tools = field(body, "tools")) spec.tools = flat_tools(*tools, "input_schema", false);
     if (const json* tc = field(body, "tool_choice")) {
         if (!tc->is_object() || !tc->contains("type") || !(*tc)["type"].is_string())
             bad("tool_choice", "'tool_choice' must be an object with a 'type'");

@@ -34,10 +34,8 @@ void parse_sampling(const json& body, const ApiContext& ctx, Request& r) {
     }
     if (const json* lb = field(body, "logit_bias"); lb != nullptr && !(lb->is_object() && lb->empty()))
         bad("logit_bias", "'logit_bias' is not supported");
-    int64_t max_tokens = -1;
-    for (const char* key : {"max_tokens", "max_completion_tokens"})
-        if (field(body, key)) max_tokens = integer(body, key, 0, INT32_MAX, -1);
-    o.max_tokens = max_tokens;
+    for (const char* key : {"max_tokens", "max_completion_tokens"})  // absent: the server's -n
+        if (field(body, key)) o.max_tokens = integer(body, key, 0, INT32_MAX, -1);
     if (const json* stop = field(body, "stop")) {
         o.stop.clear();
         if (stop->is_string()) {
@@ -117,6 +115,29 @@ void build_chat(const ChatSpec& spec, const ApiContext& ctx, Request& r) {
     }
     check_fits(r, ctx);
     if (r.options.max_tokens < 0 || r.options.max_tokens > ctx.n_ctx) r.options.max_tokens = -1;  // the context ends it
+}
+
+std::vector<Tool> flat_tools(const json& tools, const char* schema_key, bool typed) {
+    if (!tools.is_array()) bad("tools", "'tools' must be a list");
+    json openai = json::array();
+    for (size_t i = 0; i < tools.size(); ++i) {
+        const json& t = tools[i];
+        const std::string where = fmt::format("tools[{}]", i);
+        if (!t.is_object()) bad(where, "a tool must be an object");
+        if (typed && t.value("type", "") != "function")
+            bad(where, fmt::format("only function tools are supported ({{\"type\": \"function\", \"name\", \"{}\"}})", schema_key));
+        if (!t.contains("name") || !t["name"].is_string()) bad(where, "a tool needs a string 'name'");
+        json fn{{"name", t["name"]}};
+        if (t.contains("description")) fn["description"] = t["description"];
+        fn["parameters"] = t.contains(schema_key) && !t[schema_key].is_null() ? t[schema_key]
+                                                                              : json{{"type", "object"}, {"properties", json::object()}};
+        openai.push_back(json{{"type", "function"}, {"function", fn}});
+    }
+    try {
+        return Tool::parse_list(openai.dump());
+    } catch (const Error& e) {
+        bad("tools", e.what());
+    }
 }
 
 json parse_body(const std::string& body, size_t max_depth) {
@@ -242,7 +263,7 @@ Request parse_completion_request(const json& body, const ApiContext& ctx) {
     }
     if (const json* suffix = field(body, "suffix"); suffix != nullptr) bad("suffix", "'suffix' is not supported");
     check_fits(r, ctx);
-    if (r.options.max_tokens < 0) r.options.max_tokens = 16;  // OpenAI's default for completions
+    if (r.options.max_tokens < 0 && !field(body, "max_tokens")) r.options.max_tokens = 16;  // OpenAI's default for completions
     return r;
 }
 

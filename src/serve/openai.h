@@ -51,6 +51,9 @@ struct ChatSpec {
     enum class Format { kText, kJsonObject, kJsonSchema } format = Format::kText;
     std::string schema;          // kJsonSchema
 };
+// Tools written flat, {"name", "description", <schema_key>: JSON Schema} (Anthropic's with
+// "input_schema", the Responses API's with "parameters" and "type": "function" when typed).
+std::vector<Tool> flat_tools(const json& tools, const char* schema_key, bool typed);
 // Renders, tokenizes and constrains the conversation into r (r.options already holds the sampling).
 void build_chat(const ChatSpec& spec, const ApiContext& ctx, Request& r);
 

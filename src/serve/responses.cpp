@@ -69,28 +69,6 @@ std::vector<Message> to_messages(const json& input) {
     return out;
 }
 
-std::vector<Tool> to_tools(const json& tools) {
-    if (!tools.is_array()) bad("tools", "'tools' must be a list");
-    json openai = json::array();
-    for (size_t i = 0; i < tools.size(); ++i) {
-        const json& t = tools[i];
-        const std::string where = fmt::format("tools[{}]", i);
-        if (!t.is_object() || t.value("type", "") != "function")
-            bad(where, "only function tools are supported ({\"type\": \"function\", \"name\", \"parameters\"})");
-        if (!t.contains("name") || !t["name"].is_string()) bad(where, "a function tool needs a string 'name'");
-        json fn{{"name", t["name"]}};
-        if (t.contains("description")) fn["description"] = t["description"];
-        fn["parameters"] = t.contains("parameters") && !t["parameters"].is_null() ? t["parameters"]
-                                                                                  : json{{"type", "object"}, {"properties", json::object()}};
-        openai.push_back(json{{"type", "function"}, {"function", fn}});
-    }
-    try {
-        return Tool::parse_list(openai.dump());
-    } catch (const Error& e) {
-        bad("tools", e.what());
-    }
-}
-
 }  // namespace
 
 Request parse_responses_request(const json& body, const ApiContext& ctx) {
@@ -101,7 +79,7 @@ Request parse_responses_request(const json& body, const ApiContext& ctx) {
     if (field(body, "model") && !body["model"].is_string()) bad("model", "'model' must be a string");
     if (field(body, "previous_response_id"))
         bad("previous_response_id", "responses are not stored: send the conversation as input items");
-    o.max_tokens = integer(body, "max_output_tokens", 1, INT32_MAX, -1);
+    o.max_tokens = integer(body, "max_output_tokens", 1, INT32_MAX, o.max_tokens);  // absent: the server's -n
     o.sampler.temperature = static_cast<float>(number(body, "temperature", 0, 2, o.sampler.temperature));
     o.sampler.top_p = static_cast<float>(number(body, "top_p", 1e-9, 1, o.sampler.top_p));
     r.stream = boolean(body, "stream", false);
@@ -116,7 +94,7 @@ Request parse_responses_request(const json& body, const ApiContext& ctx) {
     const json* input = field(body, "input");
     if (input == nullptr) bad("input", "'input' is required");
     for (Message& m : to_messages(*input)) spec.messages.push_back(std::move(m));
-    if (const json* tools = field(body, "tools")) spec.tools = to_tools(*tools);
+    if (const json* tools = field(body, "tools")) spec.tools = flat_tools(*tools, "parameters", true);
     if (const json* tc = field(body, "tool_choice")) {
         if (tc->is_string()) {
             const std::string v = tc->get<std::string>();
