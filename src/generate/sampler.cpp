@@ -99,7 +99,7 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     if (k > 0) {
         select_top(logits, k + penalized_.size());
         for (const auto& [id, v] : penalized_)
-            if (std::none_of(candidates_.begin(), candidates_.end(), [&](const auto& c) { return c.second == id; }))
+            if (std::none_of(candidates_.begin(), candidates_.end(), [&, token = id](const auto& c) { return c.second == token; }))
                 candidates_.emplace_back(logits[static_cast<size_t>(id)], id);
         penalize();
         std::sort(candidates_.begin(), candidates_.end(), better);  // most likely first
