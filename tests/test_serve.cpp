@@ -330,7 +330,11 @@ TEST(ServeParse, Completions) {
     REQUIRE_MODEL();
     const Request text = parse_completion_request(json{{"prompt", "Once upon a time"}}, ctx());
     EXPECT_EQ(text.kind, Request::Kind::kCompletion);
-    EXPECT_EQ(text.options.max_tokens, 16) << "OpenAI's default for completions";
+    EXPECT_EQ(text.options.max_tokens, 77) << "the server's -n, when it sets one";
+    ApiContext no_default = ctx();
+    no_default.defaults.max_tokens = -1;
+    EXPECT_EQ(parse_completion_request(json{{"prompt", "Once upon a time"}}, no_default).options.max_tokens, 16)
+        << "else OpenAI's default for completions";
     EXPECT_FALSE(text.options.parse_reply);
     EXPECT_EQ(text.prompt_text, "Once upon a time");
     EXPECT_EQ(parse_completion_request(json{{"prompt", json::array({"Once upon a time"})}}, ctx()).prompt, text.prompt);
