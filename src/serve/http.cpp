@@ -12,6 +12,7 @@
 
 #include "lfm/serve.h"
 #include "dialect.h"
+#include "fields.h"
 #include "scheduler.h"
 #include "web_page.h"
 
@@ -281,7 +282,8 @@ void Server::Impl::routes() {
         require_ready();
         const json body = serve::parse_body(req.body, options.max_json_depth);
         if (!body.contains("content") || !body["content"].is_string()) throw ApiError(400, "'content' must be a string", "content");
-        const bool add_special = body.value("add_special", false), parse_special = body.value("parse_special", true);
+        const bool add_special = serve::fields::boolean(body, "add_special", false);
+        const bool parse_special = serve::fields::boolean(body, "parse_special", true);
         send_json(res, 200, json{{"tokens", ctx.tokenizer->encode(body["content"].get<std::string>(), add_special, parse_special)}});
         simple(req, 200, t0);
     }));

@@ -67,11 +67,12 @@ void parse_sampling(const json& body, const ApiContext& ctx, Request& r) {
 namespace {
 
 void check_fits(const Request& r, const ApiContext& ctx) {
-    if (r.prompt.empty()) bad("messages", "the prompt is empty");
+    const char* param = r.kind == Request::Kind::kCompletion ? "prompt" : "messages";
+    if (r.prompt.empty()) bad(param, "the prompt is empty");
     if (static_cast<int64_t>(r.prompt.size()) >= ctx.n_ctx)
         throw ApiError(400, fmt::format("the prompt has {} tokens but the context holds {} (start the server with a larger -c)",
                                         r.prompt.size(), ctx.n_ctx),
-                       "messages", "invalid_request_error");
+                       param, "invalid_request_error");
 }
 
 std::vector<Tool> parse_tools(const json& body) {
@@ -160,6 +161,16 @@ Request parse_chat_request(const json& body, const ApiContext& ctx) {
         conversation = Message::parse_list(messages->dump());
     } catch (const Error& e) {
         bad("messages", e.what());
+    }
+    for (size_t i = 0; i < conversation.size(); ++i) {
+        const json& m = (*messages)[i];
+        const std::string& role = conversation[i].role;
+        if (role == "tool" && conversation[i].tool_call_id.empty())
+            bad("messages", fmt::format("messages[{}]: a tool message needs 'tool_call_id'", i));
+        if (role != "assistant" && !m.contains("content"))
+            bad("messages", fmt::format("messages[{}]: a {} message needs 'content'", i, role));
+        if (role == "assistant" && !m.contains("content") && conversation[i].tool_calls.empty())
+            bad("messages", fmt::format("messages[{}]: an assistant message needs 'content' or 'tool_calls'", i));
     }
     std::vector<Tool> tools = parse_tools(body);
 

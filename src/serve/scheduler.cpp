@@ -64,7 +64,10 @@ Scheduler::~Scheduler() {
 bool Scheduler::submit(std::shared_ptr<Job> job) {
     {
         std::lock_guard lock(mutex_);
-        if (queue_.size() >= max_queue_ || stop_) {
+        // room: the queue's, plus the slots that are free now (a burst no larger than --parallel
+        // is never refused, even with --queue 0)
+        const auto free_slots = static_cast<size_t>(std::max(0, static_cast<int>(slots_.size()) - stats_.busy_slots));
+        if (queue_.size() >= max_queue_ + free_slots || stop_) {
             ++stats_.rejected;
             return false;
         }
