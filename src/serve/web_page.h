@@ -16,7 +16,7 @@ h1{font-size:1.1rem;margin:.2rem 0 1rem}
 details.reasoning{color:#6b7280;margin-bottom:.4rem}details.reasoning summary{cursor:pointer}
 .tool{font-family:ui-monospace,monospace;background:#f3f4f6;padding:.3rem .5rem;border-radius:.3rem;margin-top:.4rem}
 .err{color:#b91c1c}
-form{display:flex;gap:.5rem;margin-top:1rem}textarea{flex:1;min-height:3rem;font:inherit;padding:.5rem}
+form{display:flex;gap:.5rem;margin-top:1rem;position:sticky;bottom:0;background:#fafafa;padding:.5rem 0}textarea{flex:1;min-height:3rem;font:inherit;padding:.5rem}
 button{padding:.5rem 1rem;font:inherit}
 </style></head><body>
 <h1>lfm <span id="model"></span></h1>

@@ -225,7 +225,8 @@ test('Stop aborts a long reply without an error, and the server stops generating
   // Streamed: the first text shows while the reply is still coming (Stop enabled, Send disabled).
   assert.ok(await page.isEnabled('#stop'), 'Stop is enabled while the reply streams');
   assert.ok(await page.isDisabled('#send'), 'Send is disabled while the reply streams');
-  await page.click('#stop');
+  // force: the button moves down as the streamed reply grows above it (never "stable" to Playwright)
+  await page.click('#stop', { force: true });
   await replyDone();
   const stoppedAfter = Date.now() - started;
   maxTokens = 24;
