@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <mutex>
 #include <thread>
 
 #include "lfm/serve.h"
@@ -33,6 +34,7 @@ struct Server::Impl {
     std::unique_ptr<ChatTemplate> chat_template;
     serve::ApiContext ctx;
     std::unique_ptr<serve::Scheduler> scheduler;
+    std::mutex lifetime;  // guards scheduler's creation and end against stop() from another thread
     std::atomic<int64_t> next_id{1};
     std::atomic<int64_t> http_requests{0}, http_errors{0};
     Clock::time_point started = Clock::now();
@@ -345,7 +347,15 @@ Server::Server(ServerOptions options, Loader load) : impl_(std::make_unique<Impl
 
 Server::~Server() { stop(); }
 
-void Server::stop() { impl_->http.stop(); }
+void Server::stop() {
+    // In-flight replies end at their next token, so that their HTTP threads (which the server's
+    // shutdown joins) finish instead of generating to the end.
+    {
+        std::lock_guard lock(impl_->lifetime);
+        if (impl_->scheduler) impl_->scheduler->cancel_all();
+    }
+    impl_->http.stop();
+}
 
 void Server::run(const std::function<void(int)>& on_listening, const std::function<void(const std::string&)>& on_error) {
     Impl& s = *impl_;
@@ -381,7 +391,9 @@ void Server::run(const std::function<void(int)>& on_listening, const std::functi
                 const std::string& path = s.model->info().path;
                 s.ctx.model_name = path.substr(path.find_last_of('/') + 1);
             }
-            s.scheduler = std::make_unique<serve::Scheduler>(s.model, tokenizer, s.options.session, s.options.parallel, s.options.max_queue);
+            auto scheduler = std::make_unique<serve::Scheduler>(s.model, tokenizer, s.options.session, s.options.parallel, s.options.max_queue);
+            std::lock_guard lock(s.lifetime);
+            s.scheduler = std::move(scheduler);
             s.ready = true;
         } catch (const std::exception& e) {
             if (on_error) on_error(e.what());
@@ -391,6 +403,8 @@ void Server::run(const std::function<void(int)>& on_listening, const std::functi
     if (on_listening) on_listening(port);
     s.http.listen_after_bind();
     loader.join();
+    s.ready = false;
+    std::lock_guard lock(s.lifetime);
     s.scheduler.reset();  // ends the slots' jobs
 }
 

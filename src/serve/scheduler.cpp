@@ -78,13 +78,20 @@ bool Scheduler::submit(std::shared_ptr<Job> job) {
     return true;
 }
 
+void Scheduler::cancel_all() {
+    std::lock_guard lock(mutex_);
+    for (auto& job : queue_) job->cancelled = true;
+    for (auto& slot : slots_)
+        if (slot->job) slot->job->cancelled = true;
+}
+
 SchedulerStats Scheduler::stats() const {
     std::lock_guard lock(mutex_);
     return stats_;
 }
 
 void Scheduler::start(Slot& slot, std::shared_ptr<Job> job) {
-    slot.job = std::move(job);
+    (void)job;  // slot.job was set to it at admission, under the lock (cancel_all reads it)
     const std::vector<int32_t>& prompt = slot.job->request.prompt;
     slot.prompt_start = std::chrono::steady_clock::now();
     const Session::PrefixReuse reuse = slot.session.reuse_prefix(prompt);
@@ -132,8 +139,9 @@ void Scheduler::finish(Slot& slot, const std::string& error) {
     }
     if (!error.empty()) slot.session.reset();  // a failed pass leaves nothing to reuse
     slot.generation.reset();
-    slot.job.reset();
     slot.feed.clear();
+    std::lock_guard lock(mutex_);  // cancel_all() reads slot.job from another thread
+    slot.job.reset();
 }
 
 void Scheduler::loop() {

@@ -63,6 +63,8 @@ public:
 
     // Queues the job; false when the queue is full (the caller answers 503).
     bool submit(std::shared_ptr<Job> job);
+    // Cancels every queued and running job (a server stopping): each ends at its next token.
+    void cancel_all();
     SchedulerStats stats() const;
 
 private:
