@@ -16,6 +16,7 @@
 #include "constrain/numbers.h"
 #include "constrain/sources.h"
 #include "lfm/error.h"
+#include "text/utf8.h"
 
 namespace lfm::constrain {
 namespace {
@@ -637,7 +638,7 @@ private:
             std::vector<CodeRange> taken = special;
             for (const auto& [cp, child] : trie[n].next) {
                 std::string bytes;
-                append_char(bytes, cp);
+                append_utf8(bytes, cp);
                 alts.push_back(seq({lit(bytes), rule_ref(ids[child])}));
                 taken.push_back({cp, cp});
             }
@@ -649,22 +650,6 @@ private:
         return rule_ref(ids[0]);
     }
 
-    static void append_char(std::string& out, char32_t cp) {
-        if (cp < 0x80) out += static_cast<char>(cp);
-        else if (cp < 0x800) {
-            out += static_cast<char>(0xC0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            out += static_cast<char>(0xE0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-            out += static_cast<char>(0xF0 | (cp >> 18));
-            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        }
-    }
 
     ExprPtr object(const json& s, const std::string& ptr, int depth) {
         auto key_of = [&](const std::string& k) { return seq({string_literal(k), ws(), lit(":"), ws()}); };
