@@ -122,16 +122,6 @@ std::tm render_time(const std::string& date) {
 
 }  // namespace
 
-ChatTemplate ChatTemplate::for_tokenizer(const Tokenizer& tokenizer, const std::string& source) {
-    const std::string& chosen = !source.empty() ? source
-                                : !tokenizer.chat_template().empty() ? tokenizer.chat_template()
-                                                                     : builtin_source();
-    auto text_of = [&](std::optional<int32_t> id, const char* fallback) {
-        return id ? tokenizer.token_bytes(*id, true) : std::string(fallback);
-    };
-    return ChatTemplate(chosen, text_of(tokenizer.bos(), "<|startoftext|>"), text_of(tokenizer.eos(), "<|im_end|>"));
-}
-
 std::string Tool::to_json() const {
     if (!json.empty()) return json;
     ordered_json fn;
