@@ -176,6 +176,7 @@ public:
     int64_t context_used() const;
     int64_t context_size() const;
     const ChatTemplate& chat_template() const;
+    const std::shared_ptr<const Tokenizer>& tokenizer() const;
     const Session& session() const;
 
 private:

@@ -83,6 +83,7 @@ const std::vector<Message>& Chat::messages() const { return impl_->messages; }
 int64_t Chat::context_used() const { return impl_->session.position(); }
 int64_t Chat::context_size() const { return impl_->session.n_ctx(); }
 const ChatTemplate& Chat::chat_template() const { return impl_->tmpl; }
+const std::shared_ptr<const Tokenizer>& Chat::tokenizer() const { return impl_->tokenizer; }
 const Session& Chat::session() const { return impl_->session; }
 std::string Chat::render_prompt(bool add_generation_prompt) const { return impl_->render(add_generation_prompt); }
 
