@@ -33,11 +33,12 @@ bool bit(const std::vector<uint64_t>& mask, int32_t id) { return (mask[static_ca
 
 // Walks text's tokens (as a model would write them) through the constraint; each must be in
 // the mask, and the end must be allowed after the last.
-bool accepts(const std::shared_ptr<const Constraint>& c, const std::string& text) {
+// specials: <|name|> in the text are special tokens (tool calls).
+bool accepts(const std::shared_ptr<const Constraint>& c, const std::string& text, bool specials = false) {
     const Tokenizer& tok = c->tokenizer();
     ConstraintMatcher m(c);
     std::vector<uint64_t> mask(m.mask_words());
-    for (int32_t id : tok.encode(text, false, false)) {
+    for (int32_t id : tok.encode(text, false, specials)) {
         m.fill_mask(mask);
         const bool allowed = bit(mask, id);
         EXPECT_EQ(allowed, m.allows(id)) << "mask and matcher disagree on token " << id;
@@ -104,6 +105,17 @@ const std::vector<Case>& schema_cases() {
         {"any", R"({})", {R"({"a": [1, {"b": null}], "c": "d"})", "1.5e10", "[]"}, {"{a: 1}", "[1,]"}},
         {"nullable_required", R"({"type": "object", "properties": {"x": {"type": "string", "nullable": true}}, "required": ["x", "y"]})",
          {R"({"x": null, "y": [1]})", R"({"x": "s", "y": 2})"}, {R"({"x": null})"}},
+        // JSON's escapes: \uXXXX (either case) for any character the schema allows, surrogate
+        // pairs beyond the BMP (one character), the short ones; never a lone surrogate
+        {"unicode_escapes", R"({"type": "string", "maxLength": 3})",
+         {R"("\u00e9")", R"("\u00E9t\u00e9")", R"("\ud83d\ude00")", R"("\uD83D\uDE00ab")", R"("\/\b\u0000")", R"("\u0022\"\\")"},
+         {R"("\ud83d")", R"("\ude00\ud83d")", R"("\ud83dx")", R"("\u00e")", R"("\x41")", R"("\u0041bcd")", R"("\a")"}},
+        {"escapes_in_patterns_enums_keys", R"({"type": "object", "properties": {
+                           "p": {"type": "string", "pattern": "^[a-z]+$"}, "e": {"enum": ["été", "a\"b"]},
+                           "é": {"type": "integer"}}, "additionalProperties": {"type": "string"}})",
+         {R"({"p": "\u0061b"})", R"({"e": "\u00E9t\u00e9"})", R"({"e": "\u00e9t\u00e9"})", R"({"e": "a\u0022b"})",
+          R"({"\u00e9": 1})", R"({"\u0070": "x"})", R"({"\u00e8": "x"})", R"({"\ud83d\ude00": "x"})"},
+         {R"({"p": "\u0041"})", R"({"e": "\u00e9t"})", R"({"e": "\u00e9t\u00C9"})", R"({"\u00e9": "x"})", R"({"\u0070": 1})", R"({"\u0065": 1})"}},
     };
     return cases;
 }
@@ -516,6 +528,81 @@ TEST(Constrain, ToolCallWalksParseToDeclaredToolsWithValidArguments) {
         }
     }
     EXPECT_EQ(python_validate(cases), "");
+}
+
+// Parameter schemas as agent clients send them (MCP servers' inputSchema from pydantic or zod:
+// $schema, title, default, examples, $defs, anyOf with null, a parameter with no type, a
+// dict-like object, a tool without parameters): annotations are accepted, every keyword that
+// constrains is enforced, and invalid schemas are errors, not free-form calls.
+const char* kAgentTools = R"([
+  {"type": "function", "function": {"name": "search", "parameters": {
+    "$schema": "http://json-schema.org/draft-07/schema#", "title": "SearchArgs", "type": "object",
+    "properties": {
+      "query": {"type": "string", "title": "Query", "description": "what to look for", "minLength": 1, "examples": ["cats"]},
+      "limit": {"type": "integer", "default": 10, "minimum": 1, "maximum": 50, "title": "Limit"},
+      "since": {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}], "default": null},
+      "filter": {"description": "anything the server understands"},
+      "opts": {"$ref": "#/$defs/Opts"}},
+    "required": ["query", "filter"], "additionalProperties": false,
+    "$defs": {"Opts": {"type": "object", "title": "Opts", "properties": {"deep": {"type": "boolean", "default": false}},
+                       "additionalProperties": false}}}}},
+  {"type": "function", "function": {"name": "set_env", "parameters": {"type": "object", "additionalProperties": {"type": "integer"}}}},
+  {"type": "function", "function": {"name": "ping", "parameters": {"type": "object", "properties": {}}}},
+  {"type": "function", "function": {"name": "free", "parameters": {}}}
+])";
+
+TEST(Constrain, ToolParametersAsAgentClientsWriteThem) {
+    LFM_REQUIRE_SHARED();
+    Tiny t = tiny();
+    std::vector<Tool> tools = Tool::parse_list(kAgentTools);
+    auto c = Constraint::tool_call(tools, "", false, t.tokenizer);
+    auto call = [](const std::string& s) {
+        std::string text = "<|tool_call_start|>[";
+        text += s;
+        text += "]<|tool_call_end|>";
+        return text;
+    };
+    for (const char* ok : {"search(query='cats', filter={'a': [1, None]})",
+                           "search(filter=3, query=\"x\", limit=50, since=None, opts={'deep': True})",
+                           "search(query='a', filter='b', since='2024-01-01T00:00:00Z')",
+                           R"(search(query='\u00e9t\xe9\U0001F600', filter=1))", "set_env(A=1, b_2=-3)", "set_env()",
+                           "ping()", "free(x=[1, 'a'], y={'k': None})", "free()", "ping(), set_env(X=0)"})
+        EXPECT_TRUE(accepts(c, call(ok), true)) << ok;
+    for (const char* bad : {"set_env(A='s')", "search(query='', filter=1)", "search(filter=1)", "search(query='a')",
+                            "search(query='a', filter=1, limit=0)", "search(query='a', filter=1, extra=1)", "ping(x=1)",
+                            "search(query='a', filter=1, opts={'deep': 1})", "search(query='a', filter=1, since='yesterday')",
+                            R"(search(query='\ud83d', filter=1))"})
+        EXPECT_FALSE(accepts(c, call(bad), true)) << bad;
+
+    if (have_python_jsonschema()) {  // whatever the grammar lets through validates
+        std::map<std::string, json> params;
+        for (const Tool& tool : tools) params[tool.name] = json::parse(tool.parameters);
+        json cases = json::array();
+        for (const std::string& w : random_walks(c, 16, 3, 600)) {
+            const size_t b = w.find("<|tool_call_start|>"), e = w.find("<|tool_call_end|>");
+            ASSERT_TRUE(b != std::string::npos && e != std::string::npos) << w;
+            ToolCallParse p = parse_tool_calls(std::string_view(w).substr(b + 19, e - b - 19), tools);
+            ASSERT_TRUE(p.ok()) << p.error << "\n" << w;
+            for (const ToolCall& x : p.calls) cases.push_back({{"schema", params.at(x.name)}, {"docs", {x.arguments}}});
+        }
+        EXPECT_FALSE(cases.empty());
+        EXPECT_EQ(python_validate(cases), "");
+    }
+
+    auto with_params = [&](const char* params) {
+        return [=] {
+            std::vector<Tool> one(1);
+            one[0].name = "tool_f";
+            one[0].parameters = params;
+            Constraint::tool_call(one, "", false, t.tokenizer);
+        };
+    };
+    expect_error(with_params(R"({"type": "frobnicate"})"), {"unknown type \"frobnicate\"", "tool 'tool_f' parameters #/type"});
+    expect_error(with_params(R"({"type": "string"})"), {"must be an object"});
+    expect_error(with_params(R"({"type": "object", "properties": {"a": {"type": "custom"}}})"), {"unknown type \"custom\"", "#/properties/a/type"});
+    expect_error(with_params(R"({"type": "object", "patternProperties": {"^x": {}}})"), {"patternProperties"});
+    expect_error(with_params(R"({"type": "object", "anyOf": [{"required": ["a"]}, {"required": ["b"]}]})"), {"anyOf"});
+    expect_error(with_params(R"({"type": "object", "required": ["not-an-identifier"]})"), {"not-an-identifier"});
 }
 
 TEST(Constrain, GenerationOnATinyModelFollowsTheSchema) {

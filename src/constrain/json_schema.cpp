@@ -16,7 +16,6 @@
 #include "constrain/numbers.h"
 #include "constrain/sources.h"
 #include "lfm/error.h"
-#include "text/utf8.h"
 
 namespace lfm::constrain {
 namespace {
@@ -140,15 +139,7 @@ public:
         check_unenforceable(s, ptr);
         std::vector<std::string> types;
         if (s.contains("type")) {
-            const json& t = s["type"];
-            if (t.is_string()) types.push_back(t.get<std::string>());
-            else if (t.is_array())
-                for (const json& x : t) {
-                    if (!x.is_string()) fail("type must be a string or an array of strings", ptr + "/type");
-                    types.push_back(x.get<std::string>());
-                }
-            else fail("type must be a string or an array of strings", ptr + "/type");
-            if (types.empty()) fail("an empty type list matches nothing", ptr + "/type");
+            types = type_names(s["type"], ptr);
         } else {
             // No type: the keywords say which kind of value is meant.
             if (s.contains("properties") || s.contains("additionalProperties") || s.contains("required")) types = {"object"};
@@ -192,24 +183,45 @@ public:
         return string_any_;
     }
 
-    // A Python keyword-argument list for a tool's parameters: name=value, in the schema's order.
+    // A Python keyword-argument list for a tool's parameters: name=value, declared parameters in
+    // any order (see member_list). The parameters schema is checked like any other: annotations
+    // are skipped, an unknown keyword or type is an error, and it must describe an object.
+    // Without "properties", any names may come, each with a value that additionalProperties allows.
     ExprPtr kwargs(const std::string& ptr) {
-        const json& s = doc_;
+        json s = doc_.is_boolean() && doc_.get<bool>() ? json::object() : deref(doc_, ptr, 0);
         if (!s.is_object()) fail("tool parameters must be a JSON Schema object", ptr);
-        if (!s.contains("properties")) {  // undeclared: any names, any values
+        if (s.contains("allOf")) s = merge_all(s, ptr, 0);
+        for (const auto& [k, v] : s.items()) {
+            if (annotation_keywords().count(k) || handled_keywords().count(k)) continue;
+            fail("unsupported keyword \"" + k + "\"", ptr + "/" + escape_pointer(k));
+        }
+        for (const char* k : {"anyOf", "oneOf", "enum", "const", "$ref"})
+            if (s.contains(k)) fail(std::string("\"") + k + "\" at the top of tool parameters is not supported (they must be one object schema)", ptr + "/" + k);
+        if (s.contains("type")) {
+            bool object = false;
+            for (const std::string& t : type_names(s["type"], ptr)) object = object || t == "object";
+            if (!object) fail("tool parameters must be an object (type \"object\")", ptr + "/type");
+        }
+        check_unenforceable(s, ptr);
+        auto check_name = [&](const std::string& k, const std::string& where) {
+            bool ok = !k.empty() && !(k[0] >= '0' && k[0] <= '9');
+            for (char ch : k) ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_');
+            if (!ok) fail("parameter name \"" + k + "\" is not a Python identifier (a call could not name it)", where);
+        };
+        if (s.contains("properties") && s["properties"].is_object())
+            for (const auto& [k, v] : s["properties"].items()) check_name(k, ptr + "/properties");
+        if (s.contains("required") && s["required"].is_array())
+            for (const json& r : s["required"])
+                if (r.is_string()) check_name(r.get<std::string>(), ptr + "/required");
+        std::vector<Member> members = declared_members(s, ptr, 0, [](const std::string& name) { return lit(name + "="); });
+        ExprPtr extra;  // undeclared parameters: only when the schema declares none
+        const json& add = s.contains("additionalProperties") ? s["additionalProperties"] : json(true);
+        if (!s.contains("properties") && !(add.is_boolean() && !add.get<bool>())) {
             ExprPtr ident = seq({chars({{'A', 'Z'}, {'_', '_'}, {'a', 'z'}}),
                                  repeat(chars({{'0', '9'}, {'A', 'Z'}, {'_', '_'}, {'a', 'z'}}), 0, 64)});
-            ExprPtr kw = seq({ident, lit("="), any_value()});
-            return opt(seq({kw, star(seq({lit(","), opt(lit(" ")), kw}))}));
+            extra = seq({ident, lit("="), rule_for(add, ptr + "/additionalProperties", 1)});
         }
-        if (s.contains("properties") && s["properties"].is_object())
-            for (const auto& [k, v] : s["properties"].items()) {
-                bool ok = !k.empty() && !(k[0] >= '0' && k[0] <= '9');
-                for (char ch : k) ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_');
-                if (!ok) fail("parameter name \"" + k + "\" is not a Python identifier (a call could not name it)", ptr + "/properties");
-            }
-        std::vector<Member> members = declared_members(s, ptr, 0, [](const std::string& name) { return lit(name + "="); });
-        return member_list(members, nullptr, lit(","), opt(lit(" ")), ptr);
+        return member_list(members, extra, lit(","), opt(lit(" ")), ptr);
     }
 
 private:
@@ -327,6 +339,23 @@ private:
         return out;
     }
 
+    // The names in "type" (one or a list), each one of JSON Schema's seven.
+    std::vector<std::string> type_names(const json& t, const std::string& ptr) const {
+        std::vector<std::string> types;
+        if (t.is_string()) types.push_back(t.get<std::string>());
+        else if (t.is_array())
+            for (const json& x : t) {
+                if (!x.is_string()) fail("type must be a string or an array of strings", ptr + "/type");
+                types.push_back(x.get<std::string>());
+            }
+        else fail("type must be a string or an array of strings", ptr + "/type");
+        if (types.empty()) fail("an empty type list matches nothing", ptr + "/type");
+        static const std::set<std::string> known = {"null", "boolean", "integer", "number", "string", "array", "object"};
+        for (const std::string& x : types)
+            if (!known.count(x)) fail("unknown type \"" + x + "\"", ptr + "/type");
+        return types;
+    }
+
     static bool type_allows(const json& type, const json& v) {
         auto one = [&](const std::string& t) {
             if (t == "null") return v.is_null();
@@ -381,9 +410,7 @@ private:
                 size_t used = 0;
                 char32_t cp = decode_utf8_char(std::string_view(text).substr(i), &used);
                 if (used == 0) fail("a string that is not valid UTF-8", "");
-                // the canonical spelling of each character (the first alternative char_in gives)
-                ExprPtr e = char_in(c, {{cp, cp}});
-                parts.push_back(e->kind == Expr::Kind::kAlt ? e->items[0] : e);
+                parts.push_back(char_in(c, {{cp, cp}}));  // every spelling of it (é, \u00e9, \u00E9)
                 i += used;
             }
             return seq(std::move(parts));
@@ -600,7 +627,7 @@ private:
     }
 
     // The characters of a string that is none of the given words: a trie of the words, where
-    // leaving it (a character no word continues with, or an escape) frees the rest, and the
+    // leaving it (a character no word continues with, in any spelling) frees the rest, and the
     // string may end anywhere but at a word's end.
     ExprPtr key_not_in(const std::vector<std::string>& words, CharContext c) {
         struct Node {
@@ -624,27 +651,20 @@ private:
             }
             trie[n].word = true;
         }
-        const std::vector<CodeRange> special = c == CharContext::kJsonString   ? std::vector<CodeRange>{{0, 0x1F}, {'"', '"'}, {'\\', '\\'}}
-                                               : c == CharContext::kPythonSingle ? std::vector<CodeRange>{{0, 0x1F}, {'\'', '\''}, {'\\', '\\'}}
-                                                                                 : std::vector<CodeRange>{{0, 0x1F}, {'"', '"'}, {'\\', '\\'}};
         ExprPtr rest = star(char_in(c, {{0, kMaxCodePoint}}));
-        ExprPtr escape = char_in(c, special);
         const std::string base = prefix_ + "key" + std::to_string(counter_++);
         std::vector<uint32_t> ids(trie.size());
         for (size_t n = 0; n < trie.size(); ++n) ids[n] = b_.declare(base + "/" + std::to_string(n));
         for (size_t n = 0; n < trie.size(); ++n) {
             std::vector<ExprPtr> alts;
             if (!trie[n].word) alts.push_back(empty());
-            std::vector<CodeRange> taken = special;
-            for (const auto& [cp, child] : trie[n].next) {
-                std::string bytes;
-                append_utf8(bytes, cp);
-                alts.push_back(seq({lit(bytes), rule_ref(ids[child])}));
+            std::vector<CodeRange> taken;
+            for (const auto& [cp, child] : trie[n].next) {  // the character in any spelling
+                alts.push_back(seq({char_in(c, {{cp, cp}}), rule_ref(ids[child])}));
                 taken.push_back({cp, cp});
             }
             std::vector<CodeRange> other = normalize_ranges(taken, true);
-            if (!other.empty()) alts.push_back(seq({chars(other), rest}));
-            alts.push_back(seq({escape, rest}));
+            if (!other.empty()) alts.push_back(seq({char_in(c, other), rest}));
             b_.define(ids[n], alt(std::move(alts)));
         }
         return rule_ref(ids[0]);

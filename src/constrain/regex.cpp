@@ -295,6 +295,89 @@ struct Escape {
     const char* text;
 };
 
+// One hex digit in [lo, hi], either case.
+ExprPtr hex_digits(unsigned lo, unsigned hi) {
+    ByteSet set;
+    for (unsigned d = lo; d <= hi; ++d) {
+        if (d < 10) set.add('0' + d, '0' + d);
+        else {
+            set.add('a' + d - 10, 'a' + d - 10);
+            set.add('A' + d - 10, 'A' + d - 10);
+        }
+    }
+    return byte_set(set);
+}
+
+// n hex digits (either case) whose value is in [lo, hi] (hi < 16^n): the usual split of a
+// numeric range into runs that share a prefix.
+ExprPtr hex_range(uint32_t lo, uint32_t hi, int n) {
+    if (n == 0) return empty();
+    uint32_t unit = 1;
+    for (int k = 1; k < n; ++k) unit *= 16;
+    uint32_t lo_d = lo / unit, hi_d = hi / unit;
+    if (lo_d == hi_d) return seq({hex_digits(lo_d, lo_d), hex_range(lo % unit, hi % unit, n - 1)});
+    std::vector<ExprPtr> alts;
+    if (lo % unit != 0) alts.push_back(seq({hex_digits(lo_d, lo_d), hex_range(lo % unit, unit - 1, n - 1)})), ++lo_d;
+    if (hi % unit != unit - 1) alts.push_back(seq({hex_digits(hi_d, hi_d), hex_range(0, hi % unit, n - 1)})), --hi_d;
+    if (lo_d <= hi_d) alts.push_back(seq({hex_digits(lo_d, hi_d), repeat(hex_digits(0, 15), n - 1, n - 1)}));
+    return alt(std::move(alts));
+}
+
+// JSON's \uXXXX spellings of the characters in ranges (sorted, merged): one escape for a BMP
+// character (not a surrogate), a surrogate pair (high then low) beyond it.
+ExprPtr json_unicode_escapes(const std::vector<CodeRange>& ranges) {
+    std::vector<ExprPtr> alts;
+    auto bmp = [&](char32_t lo, char32_t hi) {
+        if (lo <= hi) alts.push_back(hex_range(lo, hi, 4));
+    };
+    for (const CodeRange& r : ranges) {
+        if (r.lo <= 0xFFFF) {
+            const char32_t hi = std::min<char32_t>(r.hi, 0xFFFF);
+            bmp(r.lo, std::min<char32_t>(hi, 0xD7FF));
+            bmp(std::max<char32_t>(r.lo, 0xE000), hi);
+        }
+        if (r.hi < 0x10000) continue;
+        const char32_t lo = std::max<char32_t>(r.lo, 0x10000) - 0x10000, hi = r.hi - 0x10000;
+        // high surrogates lo>>10 .. hi>>10: the first and last take part of the low ones, those between all
+        auto pair = [&](uint32_t h_lo, uint32_t h_hi, uint32_t l_lo, uint32_t l_hi) {
+            if (h_lo <= h_hi)
+                alts.push_back(seq({hex_range(0xD800 + h_lo, 0xD800 + h_hi, 4), lit("\\u"), hex_range(0xDC00 + l_lo, 0xDC00 + l_hi, 4)}));
+        };
+        const uint32_t h_lo = lo >> 10, h_hi = hi >> 10;
+        if (h_lo == h_hi) {
+            pair(h_lo, h_lo, lo & 0x3FF, hi & 0x3FF);
+            continue;
+        }
+        pair(h_lo, h_lo, lo & 0x3FF, 0x3FF);
+        pair(h_lo + 1, h_hi - 1, 0, 0x3FF);
+        pair(h_hi, h_hi, 0, hi & 0x3FF);
+    }
+    if (alts.empty()) return nullptr;
+    return seq({lit("\\u"), alt(std::move(alts))});
+}
+
+// Python's \xHH, \uXXXX and \UXXXXXXXX spellings (what parse_tool_calls decodes) of the
+// characters in ranges.
+ExprPtr python_hex_escapes(const std::vector<CodeRange>& ranges) {
+    std::vector<ExprPtr> alts;
+    struct Form {
+        const char* prefix;
+        int digits;
+        char32_t max;
+    };
+    for (const Form& f : {Form{"\\x", 2, 0xFF}, Form{"\\u", 4, 0xFFFF}, Form{"\\U", 8, kMaxCodePoint}}) {
+        std::vector<ExprPtr> values;
+        for (const CodeRange& r : ranges)
+            for (const CodeRange& part : {CodeRange{r.lo, std::min<char32_t>(r.hi, 0xD7FF)}, CodeRange{std::max<char32_t>(r.lo, 0xE000), r.hi}}) {
+                const char32_t hi = std::min(part.hi, f.max);
+                if (part.lo <= hi) values.push_back(hex_range(part.lo, hi, f.digits));
+            }
+        if (!values.empty()) alts.push_back(seq({lit(f.prefix), alt(std::move(values))}));
+    }
+    if (alts.empty()) return nullptr;
+    return alt(std::move(alts));
+}
+
 }  // namespace
 
 char32_t decode_utf8_char(std::string_view s, size_t* used) {
@@ -322,30 +405,19 @@ char32_t decode_utf8_char(std::string_view s, size_t* used) {
 ExprPtr char_in(CharContext context, std::vector<CodeRange> ranges) {
     ranges = normalize_ranges(std::move(ranges), false);
     if (context == CharContext::kRaw) return chars(std::move(ranges));
-    // Characters that cannot appear bare in the literal, each replaced by its escape.
+    // Characters that cannot appear bare in the literal; each has escapes. The bare form comes
+    // first, then the short escapes, then the numeric ones (every character has those).
     std::vector<CodeRange> forbidden;
     std::vector<Escape> escapes;
-    static const char* const kControl[32] = {
-        "\\u0000", "\\u0001", "\\u0002", "\\u0003", "\\u0004", "\\u0005", "\\u0006", "\\u0007",
-        "\\b",     "\\t",     "\\n",     "\\u000b", "\\f",     "\\r",     "\\u000e", "\\u000f",
-        "\\u0010", "\\u0011", "\\u0012", "\\u0013", "\\u0014", "\\u0015", "\\u0016", "\\u0017",
-        "\\u0018", "\\u0019", "\\u001a", "\\u001b", "\\u001c", "\\u001d", "\\u001e", "\\u001f"};
     if (context == CharContext::kJsonString) {
         forbidden = {{0, 0x1F}, {'"', '"'}, {'\\', '\\'}};
-        for (char32_t c = 0; c < 32; ++c) escapes.push_back({c, kControl[c]});
-        escapes.push_back({'"', "\\\""});
-        escapes.push_back({'\\', "\\\\"});
+        escapes = {{'\b', "\\b"}, {'\t', "\\t"}, {'\n', "\\n"}, {'\f', "\\f"}, {'\r', "\\r"},
+                   {'"', "\\\""}, {'\\', "\\\\"}, {'/', "\\/"}};
     } else {
-        // Python: what parse_tool_calls decodes (\n \t \r \\ \' \" \xHH)
+        // Python: what parse_tool_calls decodes (\n \t \r \\ \' \" and the numeric escapes)
         const char quote = context == CharContext::kPythonSingle ? '\'' : '"';
         forbidden = {{0, 0x1F}, {static_cast<char32_t>(quote), static_cast<char32_t>(quote)}, {'\\', '\\'}};
-        static const char* const kPyControl[32] = {
-            "\\x00", "\\x01", "\\x02", "\\x03", "\\x04", "\\x05", "\\x06", "\\x07", "\\x08", "\\t",  "\\n",
-            "\\x0b", "\\x0c", "\\r",   "\\x0e", "\\x0f", "\\x10", "\\x11", "\\x12", "\\x13", "\\x14", "\\x15",
-            "\\x16", "\\x17", "\\x18", "\\x19", "\\x1a", "\\x1b", "\\x1c", "\\x1d", "\\x1e", "\\x1f"};
-        for (char32_t c = 0; c < 32; ++c) escapes.push_back({c, kPyControl[c]});
-        escapes.push_back({static_cast<char32_t>(quote), quote == '\'' ? "\\'" : "\\\""});
-        escapes.push_back({'\\', "\\\\"});
+        escapes = {{'\t', "\\t"}, {'\n', "\\n"}, {'\r', "\\r"}, {'\\', "\\\\"}, {'\'', "\\'"}, {'"', "\\\""}};
     }
     // plain = ranges minus forbidden
     std::vector<CodeRange> plain;
@@ -363,9 +435,8 @@ ExprPtr char_in(CharContext context, std::vector<CodeRange> ranges) {
                 alts.push_back(lit(e.text));
                 break;
             }
-    if (context == CharContext::kJsonString)  // "\/" is JSON's other spelling of '/'
-        for (const CodeRange& r : ranges)
-            if ('/' >= r.lo && '/' <= r.hi) alts.push_back(lit("\\/"));
+    ExprPtr numeric = context == CharContext::kJsonString ? json_unicode_escapes(ranges) : python_hex_escapes(ranges);
+    if (numeric) alts.push_back(numeric);
     if (alts.empty()) return chars({});
     return alt(std::move(alts));
 }
