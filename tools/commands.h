@@ -22,5 +22,6 @@ Command add_perplexity(CLI::App& app);
 Command add_pull(CLI::App& app);
 Command add_grammar_bench(CLI::App& app);
 Command add_serve(CLI::App& app);
+Command add_mcp(CLI::App& app);
 
 }  // namespace lfm::cli

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
     add("synth", "Write a full-shape model with random weights (for benchmarks)", lfm::cli::add_synth);
     add("grammar-bench", "Walk a document through a constraint token by token and time the masks",
         lfm::cli::add_grammar_bench);
+    add("mcp", "List MCP servers' tools, or call one (checks an --mcp configuration)", lfm::cli::add_mcp);
 
     if (argc > 1 && argv[1][0] != '-') {
         bool known = false;
