@@ -664,6 +664,87 @@ TEST(Constrain, ForcedToolCallOnATinyModel) {
     EXPECT_EQ(python_validate(cases), "");
 }
 
+// GenerateOptions::strict_tool_calls (lfm chat/run --strict-tool-calls): the reply is free, but
+// each call the model starts on its own, by sampling <|tool_call_start|>, is held to the tools'
+// grammar until its <|tool_call_end|>, and the reply goes on freely after it. The tiny model has
+// random weights: sampled near-uniformly (temperature 50) it picks the start token now and then
+// (1 in 1,536), and writes garbage after it unless held. Every call it starts must parse to a
+// declared tool with arguments that validate; the same runs without the flag must not.
+TEST(Constrain, StrictToolCallsHoldTheCallsTheModelStarts) {
+    LFM_REQUIRE_SHARED();
+    if (!have_python_jsonschema()) GTEST_SKIP() << "python3-jsonschema is not installed";
+    Tiny t = tiny();
+    std::vector<Tool> tools = Tool::parse_list(kTools);
+    auto run = [&](uint64_t seed, bool strict) {
+        Chat::Options co;
+        co.session = small_session();
+        co.session.n_ctx = 4096;
+        co.render.date = "2026-01-01";
+        Chat chat(t.model, t.tokenizer, co);
+        chat.set_tools(tools);
+        GenerateOptions o;
+        o.sampler.seed = seed;
+        o.sampler.temperature = 50;
+        o.sampler.top_k = 0;
+        o.sampler.repetition_penalty = 1;
+        o.max_tokens = 2500;
+        o.ignore_eos = true;
+        o.strict_tool_calls = strict;
+        return chat.send("Weather in Paris?", o).text;
+    };
+    struct Call {
+        std::string body;  // between the markers
+        bool closed;       // <|tool_call_end|> came (else the reply ended inside the call)
+        bool last;         // nothing follows it
+    };
+    auto calls_in = [](const std::string& text) {
+        std::vector<Call> out;
+        const std::string start = "<|tool_call_start|>", end = "<|tool_call_end|>";
+        for (size_t b = text.find(start); b != std::string::npos; b = text.find(start, b + 1)) {
+            const size_t e = text.find(end, b);
+            const size_t body = b + start.size();
+            out.push_back({text.substr(body, e == std::string::npos ? std::string::npos : e - body), e != std::string::npos,
+                           e == std::string::npos || e + end.size() == text.size()});
+        }
+        return out;
+    };
+    json cases = json::array();
+    size_t held = 0, continued = 0, loose_broken = 0;
+    for (uint64_t seed = 1; seed <= 12 && held < 3; ++seed) {
+        const std::vector<Call> strict = calls_in(run(seed, true));
+        if (strict.empty()) continue;
+        for (const Call& c : strict) {
+            if (!c.closed) {  // only the reply's end (max_tokens) may cut a call short
+                EXPECT_TRUE(c.last);
+                continue;
+            }
+            ToolCallParse p = parse_tool_calls(c.body, tools);
+            ASSERT_TRUE(p.ok()) << p.error << "\n" << c.body;
+            ASSERT_FALSE(p.calls.empty());
+            for (const ToolCall& call : p.calls)
+                for (const Tool& tool : tools)
+                    if (tool.name == call.name) cases.push_back({{"schema", json::parse(tool.parameters)}, {"docs", {call.arguments}}});
+            ++held;
+            if (!c.last) ++continued;
+        }
+        for (const Call& c : calls_in(run(seed, false)))
+            if (!c.closed || !parse_tool_calls(c.body, tools).ok()) ++loose_broken;
+    }
+    std::printf("held calls %zu (%zu with text after them), calls broken without the flag %zu\n", held, continued, loose_broken);
+    if (!cases.empty()) std::printf("e.g. %s\n", cases[0]["docs"][0].get<std::string>().c_str());
+    EXPECT_GE(held, 2u) << "the tiny model started too few calls: try more seeds";
+    EXPECT_GE(continued, 1u) << "no reply went on after a call";
+    EXPECT_GE(loose_broken, 1u) << "without the flag, the calls the model starts should be garbage";
+    EXPECT_EQ(python_validate(cases), "");
+
+    // generate() takes the constraint itself; it must be one that a call's start token opens
+    Session session(t.model, small_session());
+    GenerateOptions o;
+    o.max_tokens = 4;
+    o.tool_call_constraint = Constraint::json_object(t.tokenizer);
+    expect_error([&] { generate(session, *t.tokenizer, t.tokenizer->encode("Hi", true, false), o); }, {"<|tool_call_start|>"});
+}
+
 // The mask comes before the sampler chain: a full mask changes nothing, and top-k / greedy
 // choose among allowed tokens only.
 TEST(Constrain, MaskedSamplingComesFirst) {

@@ -49,6 +49,8 @@ void add_sampling_flags(CLI::App& app, SamplingFlags& f) {
     app.add_flag("--ignore-eos", f.ignore_eos, "go on past the end-of-turn token (until -n or a full context)");
     app.add_flag("--no-think", f.no_think, "ask for the answer without thinking (prefills an empty <think></think>)");
     app.add_option("--tools", f.tools_file, "a JSON list of OpenAI-style function schemas the model may call");
+    app.add_flag("--strict-tool-calls", f.strict_tool_calls,
+                 "a tool call the model starts (<|tool_call_start|>) must name a declared tool with arguments that match its schema");
     app.add_option("--system", f.system, "system prompt");
     app.add_option("--date", f.date, "the date the template sees, YYYY-MM-DD (default: today)");
 }
@@ -99,6 +101,7 @@ GenerateOptions generate_options(const SamplingFlags& f) {
     o.stop = f.stop;
     o.reasoning_budget = f.no_think ? 0 : f.reasoning_budget;
     o.ignore_eos = f.ignore_eos;
+    o.strict_tool_calls = f.strict_tool_calls;
     return o;
 }
 

@@ -36,6 +36,7 @@ struct SamplingFlags {
     int64_t reasoning_budget = -1;
     bool no_think = false;
     bool ignore_eos = false;
+    bool strict_tool_calls = false;  // calls the model starts follow the tools' grammar (chat, run)
     std::string tools_file;
     std::string system;
     std::string date;

@@ -97,6 +97,14 @@ struct GenerateOptions {
     // token is sampled among those it allows, and generation ends (end_of_turn) once it is
     // complete and only the end may follow. Made for the same vocabulary as the tokenizer.
     std::shared_ptr<const Constraint> constraint;
+    // Tool calls the model starts on its own: from the <|tool_call_start|> it samples to the
+    // <|tool_call_end|> that closes the call, tokens follow this constraint (Constraint::tool_call
+    // for the declared tools, name ""); before and after, the reply is free, and
+    // each further call is held to it again. Not used while `constraint` is set.
+    std::shared_ptr<const Constraint> tool_call_constraint;
+    // Chat: when tool_call_constraint is not set, make it from the conversation's tools (and
+    // keep it while they stay the same). generate() itself reads tool_call_constraint only.
+    bool strict_tool_calls = false;
 };
 
 struct GenerateEvents {

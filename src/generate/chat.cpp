@@ -8,6 +8,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "lfm/constrain.h"
 #include "lfm/generate.h"
 
 namespace lfm {
@@ -21,6 +22,9 @@ struct Chat::Impl {
     Session session;
     std::vector<Message> messages;  // the system prompt, if any, first
     std::vector<Tool> tools;
+    // GenerateOptions::strict_tool_calls: the tool-call constraint, and the tools it was made for
+    std::shared_ptr<const Constraint> call_constraint;
+    std::string call_constraint_tools;
 
     Impl(std::shared_ptr<const Model> m, std::shared_ptr<const Tokenizer> t, const Options& o)
         : model(std::move(m)), tokenizer(std::move(t)), tmpl(ChatTemplate::for_tokenizer(*tokenizer, o.template_source)),
@@ -155,6 +159,15 @@ GenerateResult Chat::reply(const GenerateOptions& options, const GenerateEvents&
 
     GenerateOptions o = options;
     if (o.tools.empty()) o.tools = s.tools;
+    if (o.strict_tool_calls && !o.tool_call_constraint && !o.constraint && !o.tools.empty()) {
+        std::string key;
+        for (const Tool& t : o.tools) key += t.to_json();
+        if (!s.call_constraint || key != s.call_constraint_tools) {
+            s.call_constraint = Constraint::tool_call(o.tools, "", false, s.tokenizer);
+            s.call_constraint_tools = std::move(key);
+        }
+        o.tool_call_constraint = s.call_constraint;
+    }
     GenerateResult result = generate(s.session, *s.tokenizer, {}, o, events);
     result.timings.prompt_tokens = n - kept;
     result.timings.prompt_ms = prompt_ms;

@@ -54,13 +54,24 @@ Generation::Generation(const Session& session, const Tokenizer& tokenizer, const
     end_id_ = stop_ids_.empty() ? -1 : stop_ids_.front();
     if (auto im_end = tokenizer.find_token("<|im_end|>")) end_id_ = *im_end;
     // A constraint: its matcher follows the generation and masks each step's choice.
-    if (options.constraint) {
-        if (options.constraint->tokenizer().n_vocab() != tokenizer.n_vocab())
+    auto check_vocab = [&](const Constraint& c) {
+        if (c.tokenizer().n_vocab() != tokenizer.n_vocab())
             throw Error(ErrorCode::kInvalidArgument, "the constraint was made for another vocabulary (" +
-                                                         std::to_string(options.constraint->tokenizer().n_vocab()) +
-                                                         " tokens, not " + std::to_string(tokenizer.n_vocab()) + ")");
+                                                         std::to_string(c.tokenizer().n_vocab()) + " tokens, not " +
+                                                         std::to_string(tokenizer.n_vocab()) + ")");
+    };
+    if (options.constraint) {
+        check_vocab(*options.constraint);
         matcher_.emplace(options.constraint);
         mask_.resize(matcher_->mask_words());
+    } else if (options.tool_call_constraint) {  // held in reserve until the model starts a call
+        check_vocab(*options.tool_call_constraint);
+        auto start = tokenizer.find_token("<|tool_call_start|>");
+        ConstraintMatcher probe(options.tool_call_constraint);
+        if (!start || !probe.allows(*start))
+            throw Error(ErrorCode::kInvalidArgument, "tool_call_constraint must allow <|tool_call_start|> first (a Constraint::tool_call)");
+        call_start_id_ = *start;
+        mask_.resize(probe.mask_words());
     }
     result_.stop_reason = StopReason::kMaxTokens;
 }
@@ -105,13 +116,29 @@ void Generation::stop(StopReason reason) {
 }
 
 int32_t Generation::pick() {
-    if (!matcher_) return sampler_.sample(session_.logits(), history_);
+    if (call_matcher_) {  // inside a call the model started: held to the tool-call grammar
+        const int32_t id = pick_masked(*call_matcher_);
+        if (call_matcher_->only_end()) call_matcher_.reset();  // <|tool_call_end|>: free again
+        return id;
+    }
+    if (!matcher_) {
+        const int32_t id = sampler_.sample(session_.logits(), history_);
+        if (id == call_start_id_) {
+            call_matcher_.emplace(options_.tool_call_constraint);
+            call_matcher_->advance(id);
+        }
+        return id;
+    }
     if (matcher_->only_end() || matcher_->ended()) {
         matcher_->advance(end_id_);  // complete, and nothing may follow: the turn ends here
         return end_id_;
     }
-    // The mask first, then the sampler chain on what it allows; a single choice is taken.
-    matcher_->fill_mask(mask_);
+    return pick_masked(*matcher_);
+}
+
+// The mask first, then the sampler chain on what it allows; a single choice is taken.
+int32_t Generation::pick_masked(ConstraintMatcher& matcher) {
+    matcher.fill_mask(mask_);
     size_t allowed = 0;
     int32_t only = -1;
     for (size_t w = 0; w < mask_.size(); ++w)
@@ -122,7 +149,7 @@ int32_t Generation::pick() {
     if (allowed == 0)
         throw Error(ErrorCode::kInvalidArgument, "the constraint allows no token here (a bug: please report the grammar)");
     const int32_t id = allowed == 1 ? only : sampler_.sample(session_.logits(), history_, mask_);
-    if (!matcher_->advance(id)) throw Error(ErrorCode::kInvalidArgument, "the constraint rejected a token its own mask allowed");
+    if (!matcher.advance(id)) throw Error(ErrorCode::kInvalidArgument, "the constraint rejected a token its own mask allowed");
     return id;
 }
 
@@ -162,7 +189,7 @@ const std::vector<int32_t>& Generation::step() {
     feed_.push_back(id);
 
     // Reasoning budget: close the thought and let the answer begin.
-    if (options_.reasoning_budget >= 0 && !budget_spent_ && stream_.in_reasoning() &&
+    if (options_.reasoning_budget >= 0 && !budget_spent_ && !call_matcher_ && stream_.in_reasoning() &&
         thinking_tokens_ >= options_.reasoning_budget) {
         budget_spent_ = true;
         const std::vector<int32_t> close = tokenizer_.encode("</think>", false, true);

@@ -32,6 +32,7 @@ public:
 
 private:
     int32_t pick();
+    int32_t pick_masked(ConstraintMatcher& matcher);
     bool output(std::string_view text);  // false once a stop string is reached
     void deliver(std::string_view text);
     void stop(StopReason reason);
@@ -44,6 +45,8 @@ private:
     std::vector<int32_t> stop_ids_;
     int32_t end_id_ = -1;
     std::optional<ConstraintMatcher> matcher_;
+    std::optional<ConstraintMatcher> call_matcher_;  // inside a tool call the model started
+    int32_t call_start_id_ = -1;                      // <|tool_call_start|> when calls are held to a constraint
     std::vector<uint64_t> mask_;
     ReplyStream stream_;
     std::vector<int32_t> history_;  // the whole sequence, for the repetition penalty
