@@ -258,8 +258,8 @@ TEST_F(McpFake, ListChangedIsReadAgain) {
 }
 
 TEST_F(McpFake, ProgressExtendsTheTimeout) {
-    // 1 s of work with progress every 100 ms, under a 400 ms time-out.
-    auto client = ready("normal", 400ms);
+    // 1 s of work with progress every 100 ms, under a 500 ms time-out.
+    auto client = ready("normal", 500ms);
     ASSERT_TRUE(client);
     ToolResult slow = client->call(tool_call("slow", R"({"ms": 1000})"));
     EXPECT_FALSE(slow.is_error) << slow.content;
@@ -440,7 +440,7 @@ TEST(McpEverything, StdioProgressTimeoutAndErrors) {
     config.command = "node";
     config.args = {kEverything, "stdio"};
     config.env = {{"LFM_MCP_TEST_VALUE", "from lfm"}};
-    auto client = McpClient::connect(config, options_with(log, 600ms));
+    auto client = McpClient::connect(config, options_with(log, 1000ms));
     ASSERT_EQ(client->state(), McpClient::State::kReady) << client->error();
     EXPECT_HAS(client->server_info(), "everything");
     auto tools = client->tools();
@@ -450,14 +450,14 @@ TEST(McpEverything, StdioProgressTimeoutAndErrors) {
     // A schema violation is the server's error, named.
     ToolResult bad = client->call(tool_call("get-sum", R"({"a": "two"})"));
     EXPECT_TRUE(bad.is_error);
-    // Steps of 300 ms under a 600 ms time-out: progress keeps the call alive.
-    ToolResult ok = client->call(tool_call("trigger-long-running-operation", R"({"duration": 1.2, "steps": 4})"));
+    // Steps of 250 ms under a 1 s time-out: progress keeps the call alive.
+    ToolResult ok = client->call(tool_call("trigger-long-running-operation", R"({"duration": 1.5, "steps": 6})"));
     EXPECT_FALSE(ok.is_error) << ok.content;
     EXPECT_HAS(ok.content, "Long running operation completed");
     // One step of 10 s: no progress in time.
     ToolResult late = client->call(tool_call("trigger-long-running-operation", R"({"duration": 10, "steps": 1})"));
     EXPECT_TRUE(late.is_error);
-    EXPECT_HAS(late.content, "timed out after 0.6 s");
+    EXPECT_HAS(late.content, "timed out after 1 s");
     EXPECT_EQ(client->state(), McpClient::State::kReady);
 }
 
@@ -557,14 +557,14 @@ TEST(McpEverything, StreamableHttp) {
     config.name = "web";
     config.url = "http://127.0.0.1:" + std::to_string(port) + "/mcp";
     config.headers = {{"X-Test", "lfm"}};
-    auto client = McpClient::connect(config, options_with(log, 600ms));
+    auto client = McpClient::connect(config, options_with(log, 1000ms));
     ASSERT_EQ(client->state(), McpClient::State::kReady) << client->error();
     EXPECT_EQ(client->protocol_version(), "2025-11-25");
     EXPECT_TRUE(has_tool(client->tools(), "get-sum"));
     EXPECT_HAS(client->call(tool_call("get-sum", R"({"a": 1, "b": 2})")).content, "3");
     EXPECT_EQ(client->call(tool_call("echo", R"({"message": "over http"})")).content, "Echo: over http");
     // Progress arrives on the POST's event stream and keeps the call alive.
-    ToolResult ok = client->call(tool_call("trigger-long-running-operation", R"({"duration": 1.2, "steps": 4})"));
+    ToolResult ok = client->call(tool_call("trigger-long-running-operation", R"({"duration": 1.5, "steps": 6})"));
     EXPECT_FALSE(ok.is_error) << ok.content;
     std::atomic<bool> cancel{false};
     std::thread canceller([&] {

@@ -9,6 +9,9 @@
 #include <httplib.h>
 #include <fmt/format.h>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <cctype>
 #include <condition_variable>
 #include <list>
@@ -56,6 +59,19 @@ Url parse_url(const std::string& url) {
     return out;
 }
 
+std::string describe(httplib::Error error) {
+    switch (error) {
+        case httplib::Error::Connection: return "the connection failed (nothing listens there, or the host is unknown)";
+        case httplib::Error::ConnectionTimeout: return "the connection timed out";
+        case httplib::Error::Read: return "reading the answer failed (the connection was closed or timed out)";
+        case httplib::Error::Write: return "sending the request failed";
+        case httplib::Error::SSLConnection: return "the TLS handshake failed";
+        case httplib::Error::SSLLoadingCerts: return "the system's CA certificates could not be loaded";
+        case httplib::Error::SSLServerVerification: return "the server's TLS certificate could not be verified";
+        default: return httplib::to_string(error);
+    }
+}
+
 bool media_type_is(const std::string& content_type, std::string_view type) {
     std::string_view ct(content_type);
     ct = ct.substr(0, ct.find(';'));
@@ -76,6 +92,17 @@ bool answers(const Json& message, const Json& id) {
     auto it = message.find("id");
     if (it == message.end()) return false;
     return *it == id || (it->is_string() && id.is_number_integer() && *it == std::to_string(id.get<int64_t>()));
+}
+
+// httplib sends with MSG_NOSIGNAL, but OpenSSL writes to an https socket with write(), which
+// raises SIGPIPE when the server has gone. The transport's requests run on threads of its own,
+// where the signal is blocked: one raised stays pending on the thread and ends with it, and the
+// process-wide disposition is left alone.
+void block_sigpipe_in_this_thread() {
+    sigset_t pipe_only;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, nullptr);
 }
 
 // One message sent: its POST, and the GETs that resume its stream.
@@ -192,6 +219,7 @@ public:
         }
         try {
             std::thread([shared = shared_, exchange] {
+                block_sigpipe_in_this_thread();
                 run(*shared, *exchange);
                 std::lock_guard lock(shared->exchanges_mutex);
                 shared->exchanges.remove(exchange);
@@ -246,13 +274,20 @@ private:
             session = shared_->session_id;
         }
         if (session.empty() || shared_->url.origin.empty()) return;
+        // Leaving anyway when it fails: the server will expire the session.
         try {
-            auto client = shared_->make_client();
-            client->set_connection_timeout(kCloseWait);
-            client->set_read_timeout(kCloseWait);
-            client->Delete(shared_->url.path, shared_->headers("application/json, text/event-stream"));
-        } catch (const std::exception&) {
-            // Leaving anyway; the server will expire the session.
+            std::thread([shared = shared_] {
+                block_sigpipe_in_this_thread();
+                try {
+                    auto client = shared->make_client();
+                    client->set_connection_timeout(kCloseWait);
+                    client->set_read_timeout(kCloseWait);
+                    client->set_write_timeout(kCloseWait);
+                    client->Delete(shared->url.path, shared->headers("application/json, text/event-stream"));
+                } catch (const std::exception&) {
+                }
+            }).join();
+        } catch (const std::system_error&) {
         }
     }
 
@@ -325,7 +360,7 @@ private:
 
     static std::string failure(const Shared& shared, const Reply& reply) {
         if (reply.too_long) return fmt::format("the server sent a message longer than {} bytes (the limit)", shared.options.max_message_bytes);
-        if (reply.status == 0) return fmt::format("cannot reach {}: {}", shared.url_text, httplib::to_string(reply.error));
+        if (reply.status == 0) return fmt::format("cannot reach {}: {}", shared.url_text, describe(reply.error));
         std::string body = reply.body;
         for (char& c : body)
             if (c == '\n' || c == '\r') c = ' ';
