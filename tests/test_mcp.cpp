@@ -76,12 +76,16 @@ McpOptions options_with(Log& log, std::chrono::milliseconds call_timeout = 20s) 
     return options;
 }
 
-McpServerConfig fake(const std::string& mode = "normal", const std::string& name = "fake") {
+McpServerConfig stdio_server(const std::string& name, const std::string& command, std::vector<std::string> args = {}) {
     McpServerConfig config;
     config.name = name;
-    config.command = "node";
-    config.args = {kFakeServer, mode};
+    config.command = command;
+    config.args = std::move(args);
     return config;
+}
+
+McpServerConfig fake(const std::string& mode = "normal", const std::string& name = "fake") {
+    return stdio_server(name, "node", {kFakeServer, mode});
 }
 
 ToolCall tool_call(const std::string& name, const std::string& arguments = "{}") {
@@ -320,16 +324,9 @@ TEST_F(McpBroken, ServersThatFailAtStart) {
         McpServerConfig config;
         std::string expected;
     };
-    McpServerConfig missing;
-    missing.name = "ghost";
-    missing.command = "lfm-no-such-mcp-server";
-    McpServerConfig quits;
-    quits.name = "quits";
-    quits.command = "sh";
-    quits.args = {"-c", "echo 'usage: quits [--port N]' >&2; exit 2"};
     std::vector<Case> cases = {
-        {missing, "MCP server 'ghost': cannot start 'lfm-no-such-mcp-server': No such file or directory"},
-        {quits, "MCP server 'quits': exited with status 2 (its last stderr line: usage: quits [--port N])"},
+        {stdio_server("ghost", "lfm-no-such-mcp-server"), "MCP server 'ghost': cannot start 'lfm-no-such-mcp-server': No such file or directory"},
+        {stdio_server("quits", "sh", {"-c", "echo 'usage: quits [--port N]' >&2; exit 2"}), "MCP server 'quits': exited with status 2 (its last stderr line: usage: quits [--port N])"},
         {fake("exit-at-start"), "MCP server 'fake': exited with status 3 (its last stderr line: fake_server: cannot open the database)"},
         {fake("close-stdout"), "MCP server 'fake': closed its stdout"},
         {fake("old-revision"), "speaks MCP revision '2024-11-05'"},
@@ -407,14 +404,9 @@ TEST_F(McpBroken, CloseIsBoundedAndReapsAServerThatIgnoresSigterm) {
 TEST(McpTools, SeveralServersWithClashingNamesQualified) {
     REQUIRE_NPM_SERVERS();
     Log log;
-    McpServerConfig everything;
-    everything.name = "everything";
-    everything.command = "node";
-    everything.args = {kEverything, "stdio"};
-    McpServerConfig ghost;
-    ghost.name = "ghost";
-    ghost.command = "lfm-no-such-mcp-server";
-    McpTools tools({fake("normal", "fake"), everything, ghost}, options_with(log));
+    McpTools tools({fake("normal", "fake"), stdio_server("everything", "node", {kEverything, "stdio"}),
+                    stdio_server("ghost", "lfm-no-such-mcp-server")},
+                   options_with(log));
     ASSERT_EQ(tools.servers().size(), 3u);
     EXPECT_EQ(tools.servers()[0]->state(), McpClient::State::kReady) << tools.servers()[0]->error();
     EXPECT_EQ(tools.servers()[1]->state(), McpClient::State::kReady) << tools.servers()[1]->error();
@@ -435,10 +427,7 @@ TEST(McpTools, SeveralServersWithClashingNamesQualified) {
 TEST(McpEverything, StdioProgressTimeoutAndErrors) {
     REQUIRE_NPM_SERVERS();
     Log log;
-    McpServerConfig config;
-    config.name = "everything";
-    config.command = "node";
-    config.args = {kEverything, "stdio"};
+    McpServerConfig config = stdio_server("everything", "node", {kEverything, "stdio"});
     config.env = {{"LFM_MCP_TEST_VALUE", "from lfm"}};
     auto client = McpClient::connect(config, options_with(log, 1000ms));
     ASSERT_EQ(client->state(), McpClient::State::kReady) << client->error();
@@ -469,11 +458,7 @@ TEST(McpFilesystem, ListsAndReadsATemporaryDirectory) {
     dir = fs::canonical(dir);
     std::ofstream(dir / "notes.txt") << "the cat sat on the mat\n";
     fs::create_directories(dir / "sub");
-    McpServerConfig config;
-    config.name = "files";
-    config.command = "node";
-    config.args = {kFilesystem, dir.string()};
-    auto client = McpClient::connect(config, options_with(log));
+    auto client = McpClient::connect(stdio_server("files", "node", {kFilesystem, dir.string()}), options_with(log));
     ASSERT_EQ(client->state(), McpClient::State::kReady) << client->error();
     EXPECT_TRUE(has_tool(client->tools(), "read_text_file"));
     ToolResult listing = client->call(tool_call("list_directory", nlohmann::json{{"path", dir.string()}}.dump()));
