@@ -106,7 +106,10 @@ uint32_t StackDfa::state_of(std::vector<uint32_t>& tops) {
     if (fresh) {
         sets_.push_back(tops);
         set_bytes_ += tops.size() * sizeof(uint32_t);
-        trans_.resize(sets_.size() * 256, kUnknown);
+        if (sets_.size() > trans_.size() * kBlockStates) {
+            trans_.push_back(std::make_unique<uint32_t[]>(kBlockStates * 256));
+            std::fill_n(trans_.back().get(), kBlockStates * 256, kUnknown);
+        }
         loops_.push_back(0);
         leaves_.push_back(0);
         ByteSet takes;
@@ -160,7 +163,7 @@ uint32_t StackDfa::compute(uint32_t state, uint8_t byte) {
         if (e.op == Op::kBytes && g.sets[e.arg].has(byte)) expand(nodes_[n].pos + 1, nodes_[n].parent);
     }
     const uint32_t s = state_of(out_);
-    trans_[static_cast<size_t>(state) * 256 + byte] = s;
+    row(state)[byte] = s;
     return s;
 }
 

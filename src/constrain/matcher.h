@@ -71,9 +71,9 @@ public:
     uint32_t state_of(std::vector<uint32_t>& tops);
     const std::vector<uint32_t>& tops(uint32_t state) const { return sets_[state]; }
     uint32_t next(uint32_t state, uint8_t byte) {
-        const uint32_t t = trans_[static_cast<size_t>(state) * 256 + byte];
-        if (t != kUnknown) return t;
-        if (!takes_[state].has(byte)) return trans_[static_cast<size_t>(state) * 256 + byte] = kDead;
+        uint32_t* r = row(state);
+        if (r[byte] != kUnknown) return r[byte];
+        if (!takes_[state].has(byte)) return r[byte] = kDead;
         return compute(state, byte);
     }
     uint32_t after_token(uint32_t state, int32_t token);
@@ -99,7 +99,12 @@ private:
     std::unordered_map<uint64_t, uint32_t> node_ids_;
     std::vector<std::vector<uint32_t>> sets_;  // per state: its stack tops, sorted
     std::unordered_map<std::string, uint32_t> state_ids_;
-    std::vector<uint32_t> trans_;  // state * 256 + byte
+    // The transitions, 256 per state, in blocks of kBlockStates states: a table grown by
+    // doubling was copied whole, and its new pages touched at once (page faults), so the mask
+    // that added the 513th or the 2049th state paid milliseconds (the worst cold masks).
+    static constexpr size_t kBlockStates = 16;
+    uint32_t* row(uint32_t state) { return trans_[state / kBlockStates].get() + (state % kBlockStates) * 256; }
+    std::vector<std::unique_ptr<uint32_t[]>> trans_;
     std::vector<uint64_t> loops_, leaves_;  // per state: classes known to loop / to leave
     std::vector<ByteSet> takes_;   // per state: the bytes some top may take (others: dead)
     size_t set_bytes_ = 0;
