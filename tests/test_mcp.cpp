@@ -36,16 +36,20 @@ using Clock = std::chrono::steady_clock;
 
 const std::string kMcpDir = LFM_MCP_TEST_DIR;
 const std::string kFakeServer = kMcpDir + "/fake_server.mjs";
-const std::string kEverything = kMcpDir + "/node_modules/@modelcontextprotocol/server-everything/dist/index.js";
-const std::string kFilesystem = kMcpDir + "/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js";
+const std::string kEverything =
+    kMcpDir + "/node_modules/@modelcontextprotocol/server-everything/dist/index.js";
+const std::string kFilesystem =
+    kMcpDir + "/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js";
 
-bool have_node() { return std::system("command -v node >/dev/null 2>&1") == 0; }
+bool have_node() {
+    return std::system("command -v node >/dev/null 2>&1") == 0;
+}
 
 #define REQUIRE_NODE() \
     if (!have_node()) GTEST_SKIP() << "node is not installed (apt-get install nodejs)"
-#define REQUIRE_NPM_SERVERS()                                                                              \
-    REQUIRE_NODE();                                                                                         \
-    if (!fs::exists(kEverything) || !fs::exists(kFilesystem))                                               \
+#define REQUIRE_NPM_SERVERS()                                 \
+    REQUIRE_NODE();                                           \
+    if (!fs::exists(kEverything) || !fs::exists(kFilesystem)) \
     GTEST_SKIP() << "tests/mcp/node_modules is missing (npm ci --prefix tests/mcp, which .ci/deps runs)"
 
 // What the servers logged, for assertions.
@@ -72,11 +76,14 @@ McpOptions options_with(Log& log, std::chrono::milliseconds call_timeout = 20s) 
     McpOptions options;
     options.connect_timeout = 30s;  // node's start on a loaded machine
     options.call_timeout = call_timeout;
-    options.on_log = [&log](const std::string& server, const std::string& message) { log.add(server, message); };
+    options.on_log = [&log](const std::string& server, const std::string& message) {
+        log.add(server, message);
+    };
     return options;
 }
 
-McpServerConfig stdio_server(const std::string& name, const std::string& command, std::vector<std::string> args = {}) {
+McpServerConfig stdio_server(const std::string& name, const std::string& command,
+                             std::vector<std::string> args = {}) {
     McpServerConfig config;
     config.name = name;
     config.command = command;
@@ -98,7 +105,8 @@ bool has_tool(const std::vector<Tool>& tools, const std::string& name) {
     return false;
 }
 
-#define EXPECT_HAS(haystack, needle) EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
+#define EXPECT_HAS(haystack, needle) \
+    EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -118,7 +126,8 @@ TEST(McpConfig, ParsesStdioAndHttpServers) {
     EXPECT_EQ(servers[1].url, "https://example.com/mcp");
     EXPECT_EQ(servers[1].headers.at("Authorization"), "Bearer x");
     // VS Code's spelling.
-    auto vscode = McpServerConfig::parse(R"({"servers": {"s": {"type": "stdio", "command": "srv"}}})", "mcp.json");
+    auto vscode =
+        McpServerConfig::parse(R"({"servers": {"s": {"type": "stdio", "command": "srv"}}})", "mcp.json");
     ASSERT_EQ(vscode.size(), 1u);
     EXPECT_EQ(vscode[0].command, "srv");
 }
@@ -140,7 +149,8 @@ TEST(McpConfig, ErrorsNameOriginServerAndField) {
         {R"({"mcpServers": {"s": {"type": "sse", "url": "http://x/sse"}}})",
          "SSE transport (2024-11-05) is not supported; use Streamable HTTP"},
         {R"({"mcpServers": {"s": {"type": "ws", "url": "http://x"}}})", "\"type\" \"ws\" is not one of"},
-        {R"({"mcpServers": {"s": {"type": "stdio", "url": "http://x"}}})", "\"type\" is stdio but there is no \"command\""},
+        {R"({"mcpServers": {"s": {"type": "stdio", "url": "http://x"}}})",
+         "\"type\" is stdio but there is no \"command\""},
     };
     for (const auto& [text, expected] : cases) {
         try {
@@ -166,7 +176,8 @@ TEST(McpSse, EventsAcrossReads) {
     std::vector<std::string> events;
     auto on = [&](const std::string& data) { events.push_back(data); };
     // A priming event (id, empty data), a comment, a two-line event split at "\r|\n", a retry.
-    ASSERT_TRUE(reader.feed("id: e1\nretry: 500\ndata: \n\n: keep-alive\n\nevent: message\ndata: {\"a\":\r", on));
+    ASSERT_TRUE(
+        reader.feed("id: e1\nretry: 500\ndata: \n\n: keep-alive\n\nevent: message\ndata: {\"a\":\r", on));
     ASSERT_TRUE(reader.feed("\ndata: 1}\r\n\r\nid: e2\ndata:x\n", on));
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(events[0], "{\"a\":\n1}");
@@ -182,12 +193,13 @@ TEST(McpSse, EventsAcrossReads) {
 // The fake server: the protocol's corners
 
 class McpFake : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         if (!have_node()) GTEST_SKIP() << "node is not installed (apt-get install nodejs)";
     }
     // A client of the fake server in `mode`; null (and the test failed) when it is not ready.
-    std::unique_ptr<McpClient> ready(const std::string& mode = "normal", std::chrono::milliseconds call_timeout = 20s) {
+    std::unique_ptr<McpClient> ready(const std::string& mode = "normal",
+                                     std::chrono::milliseconds call_timeout = 20s) {
         auto client = McpClient::connect(fake(mode), options_with(log, call_timeout));
         if (client->state() == McpClient::State::kReady) return client;
         ADD_FAILURE() << client->error();
@@ -231,7 +243,8 @@ TEST_F(McpFake, CallsCarryArgumentsResultsLogsAndErrors) {
 
     ToolResult unknown = client->call(tool_call("nope"));
     EXPECT_TRUE(unknown.is_error);
-    EXPECT_HAS(unknown.content, "MCP server 'fake': tool 'nope' failed: Unknown tool: nope (JSON-RPC error -32602)");
+    EXPECT_HAS(unknown.content,
+               "MCP server 'fake': tool 'nope' failed: Unknown tool: nope (JSON-RPC error -32602)");
 
     ToolResult bad_args = client->call(tool_call("echo", "[1, 2"));
     EXPECT_TRUE(bad_args.is_error);
@@ -239,9 +252,10 @@ TEST_F(McpFake, CallsCarryArgumentsResultsLogsAndErrors) {
 
     ToolResult mixed = client->call(tool_call("mixed"));
     EXPECT_FALSE(mixed.is_error);
-    EXPECT_EQ(mixed.content,
-              "here:\n[image/png, 8 bytes]\n[file:///a.bin application/zip, 4 bytes]\n[file:///notes.txt]\nnotes\n"
-              "[resource link: file:///b.txt (b)]");
+    EXPECT_EQ(
+        mixed.content,
+        "here:\n[image/png, 8 bytes]\n[file:///a.bin application/zip, 4 bytes]\n[file:///notes.txt]\nnotes\n"
+        "[resource link: file:///b.txt (b)]");
     EXPECT_EQ(client->call(tool_call("structured")).content, R"({"temperature":21.5})");
 
     // The server's ping is answered; sampling, which lfm does not offer, is refused.
@@ -307,8 +321,10 @@ TEST_F(McpFake, ConcurrentCallsGetTheirOwnAnswers) {
     std::vector<std::thread> threads;
     for (int i = 0; i < 8; ++i)
         threads.emplace_back([&, i] {
-            answers[i] = i == 0 ? client->call(tool_call("slow", R"({"ms": 300})")).content
-                                : client->call(tool_call("echo", R"({"text": ")" + std::to_string(i) + R"("})")).content;
+            answers[i] =
+                i == 0
+                    ? client->call(tool_call("slow", R"({"ms": 300})")).content
+                    : client->call(tool_call("echo", R"({"text": ")" + std::to_string(i) + R"("})")).content;
         });
     for (auto& t : threads) t.join();
     EXPECT_EQ(answers[0], "slept 300 ms");
@@ -325,9 +341,13 @@ TEST_F(McpBroken, ServersThatFailAtStart) {
         std::string expected;
     };
     std::vector<Case> cases = {
-        {stdio_server("ghost", "lfm-no-such-mcp-server"), "MCP server 'ghost': cannot start 'lfm-no-such-mcp-server': No such file or directory"},
-        {stdio_server("quits", "sh", {"-c", "echo 'usage: quits [--port N]' >&2; exit 2"}), "MCP server 'quits': exited with status 2 (its last stderr line: usage: quits [--port N])"},
-        {fake("exit-at-start"), "MCP server 'fake': exited with status 3 (its last stderr line: fake_server: cannot open the database)"},
+        {stdio_server("ghost", "lfm-no-such-mcp-server"),
+         "MCP server 'ghost': cannot start 'lfm-no-such-mcp-server': No such file or directory"},
+        {stdio_server("quits", "sh", {"-c", "echo 'usage: quits [--port N]' >&2; exit 2"}),
+         "MCP server 'quits': exited with status 2 (its last stderr line: usage: quits [--port N])"},
+        {fake("exit-at-start"),
+         "MCP server 'fake': exited with status 3 (its last stderr line: fake_server: cannot open the "
+         "database)"},
         {fake("close-stdout"), "MCP server 'fake': closed its stdout"},
         {fake("old-revision"), "speaks MCP revision '2024-11-05'"},
     };
@@ -440,11 +460,13 @@ TEST(McpEverything, StdioProgressTimeoutAndErrors) {
     ToolResult bad = client->call(tool_call("get-sum", R"({"a": "two"})"));
     EXPECT_TRUE(bad.is_error);
     // Steps of 250 ms under a 1 s time-out: progress keeps the call alive.
-    ToolResult ok = client->call(tool_call("trigger-long-running-operation", R"({"duration": 1.5, "steps": 6})"));
+    ToolResult ok =
+        client->call(tool_call("trigger-long-running-operation", R"({"duration": 1.5, "steps": 6})"));
     EXPECT_FALSE(ok.is_error) << ok.content;
     EXPECT_HAS(ok.content, "Long running operation completed");
     // One step of 10 s: no progress in time.
-    ToolResult late = client->call(tool_call("trigger-long-running-operation", R"({"duration": 10, "steps": 1})"));
+    ToolResult late =
+        client->call(tool_call("trigger-long-running-operation", R"({"duration": 10, "steps": 1})"));
     EXPECT_TRUE(late.is_error);
     EXPECT_HAS(late.content, "timed out after 1 s");
     EXPECT_EQ(client->state(), McpClient::State::kReady);
@@ -458,14 +480,17 @@ TEST(McpFilesystem, ListsAndReadsATemporaryDirectory) {
     dir = fs::canonical(dir);
     std::ofstream(dir / "notes.txt") << "the cat sat on the mat\n";
     fs::create_directories(dir / "sub");
-    auto client = McpClient::connect(stdio_server("files", "node", {kFilesystem, dir.string()}), options_with(log));
+    auto client =
+        McpClient::connect(stdio_server("files", "node", {kFilesystem, dir.string()}), options_with(log));
     ASSERT_EQ(client->state(), McpClient::State::kReady) << client->error();
     EXPECT_TRUE(has_tool(client->tools(), "read_text_file"));
-    ToolResult listing = client->call(tool_call("list_directory", nlohmann::json{{"path", dir.string()}}.dump()));
+    ToolResult listing =
+        client->call(tool_call("list_directory", nlohmann::json{{"path", dir.string()}}.dump()));
     EXPECT_FALSE(listing.is_error) << listing.content;
     EXPECT_HAS(listing.content, "[FILE] notes.txt");
     EXPECT_HAS(listing.content, "[DIR] sub");
-    ToolResult text = client->call(tool_call("read_text_file", nlohmann::json{{"path", (dir / "notes.txt").string()}}.dump()));
+    ToolResult text = client->call(
+        tool_call("read_text_file", nlohmann::json{{"path", (dir / "notes.txt").string()}}.dump()));
     EXPECT_EQ(text.content, "the cat sat on the mat\n");
     ToolResult outside = client->call(tool_call("read_text_file", R"({"path": "/etc/hostname"})"));
     EXPECT_TRUE(outside.is_error);
@@ -474,7 +499,7 @@ TEST(McpFilesystem, ListsAndReadsATemporaryDirectory) {
 
 // A server process of the test's own (the HTTP server), ended with the test.
 class ServerProcess {
-public:
+  public:
     ServerProcess(std::vector<std::string> argv, const std::vector<std::string>& env_extra) {
         std::vector<std::string> env;
         for (char** e = environ; *e; ++e) env.emplace_back(*e);
@@ -499,7 +524,7 @@ public:
     }
     bool running() const { return pid_ > 0; }
 
-private:
+  private:
     pid_t pid_ = -1;
 };
 
@@ -549,7 +574,8 @@ TEST(McpEverything, StreamableHttp) {
     EXPECT_HAS(client->call(tool_call("get-sum", R"({"a": 1, "b": 2})")).content, "3");
     EXPECT_EQ(client->call(tool_call("echo", R"({"message": "over http"})")).content, "Echo: over http");
     // Progress arrives on the POST's event stream and keeps the call alive.
-    ToolResult ok = client->call(tool_call("trigger-long-running-operation", R"({"duration": 1.5, "steps": 6})"));
+    ToolResult ok =
+        client->call(tool_call("trigger-long-running-operation", R"({"duration": 1.5, "steps": 6})"));
     EXPECT_FALSE(ok.is_error) << ok.content;
     std::atomic<bool> cancel{false};
     std::thread canceller([&] {
@@ -557,7 +583,8 @@ TEST(McpEverything, StreamableHttp) {
         cancel = true;
     });
     auto start = Clock::now();
-    ToolResult cancelled = client->call(tool_call("trigger-long-running-operation", R"({"duration": 10, "steps": 1})"), &cancel);
+    ToolResult cancelled =
+        client->call(tool_call("trigger-long-running-operation", R"({"duration": 10, "steps": 1})"), &cancel);
     canceller.join();
     EXPECT_EQ(cancelled.content, "MCP server 'web': tool 'trigger-long-running-operation': cancelled");
     EXPECT_LT(Clock::now() - start, 2s);
@@ -566,7 +593,8 @@ TEST(McpEverything, StreamableHttp) {
     std::vector<std::thread> threads;
     for (int i = 0; i < 4; ++i)
         threads.emplace_back([&, i] {
-            answers[i] = client->call(tool_call("echo", R"({"message": ")" + std::to_string(i) + R"("})")).content;
+            answers[i] =
+                client->call(tool_call("echo", R"({"message": ")" + std::to_string(i) + R"("})")).content;
         });
     for (auto& t : threads) t.join();
     for (int i = 0; i < 4; ++i) EXPECT_EQ(answers[i], "Echo: " + std::to_string(i));

@@ -7,8 +7,8 @@
 
 #include <atomic>
 #include <csignal>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "commands.h"
 #include "lfm/agent.h"
@@ -19,7 +19,9 @@ namespace {
 using Json = nlohmann::json;
 
 std::atomic<bool> g_interrupted{false};
-extern "C" void on_interrupt(int) { g_interrupted = true; }
+extern "C" void on_interrupt(int) {
+    g_interrupted = true;
+}
 
 // "node server.js --root '/my dir'" as words: blanks separate, quotes group, as a shell would
 // for these simple cases.
@@ -30,8 +32,10 @@ std::vector<std::string> split_command(const std::string& text) {
     char quote = 0;
     for (char c : text) {
         if (quote) {
-            if (c == quote) quote = 0;
-            else word += c;
+            if (c == quote)
+                quote = 0;
+            else
+                word += c;
         } else if (c == '\'' || c == '"') {
             quote = c;
             in_word = true;
@@ -44,7 +48,8 @@ std::vector<std::string> split_command(const std::string& text) {
             in_word = true;
         }
     }
-    if (quote) throw Error(ErrorCode::kInvalidArgument, fmt::format("--command: unbalanced quote in '{}'", text));
+    if (quote)
+        throw Error(ErrorCode::kInvalidArgument, fmt::format("--command: unbalanced quote in '{}'", text));
     if (in_word) words.push_back(std::move(word));
     return words;
 }
@@ -54,14 +59,16 @@ std::string type_of(const Json& schema) {
     if (!schema.is_object()) return "any";
     if (auto e = schema.find("enum"); e != schema.end() && e->is_array()) {
         std::string out;
-        for (const Json& v : *e) out += (out.empty() ? "" : "|") + (v.is_string() ? v.get<std::string>() : v.dump());
+        for (const Json& v : *e)
+            out += (out.empty() ? "" : "|") + (v.is_string() ? v.get<std::string>() : v.dump());
         return out;
     }
     auto t = schema.find("type");
     if (t == schema.end()) return "any";
     if (t->is_array()) {
         std::string out;
-        for (const Json& v : *t) out += (out.empty() ? "" : "|") + (v.is_string() ? v.get<std::string>() : v.dump());
+        for (const Json& v : *t)
+            out += (out.empty() ? "" : "|") + (v.is_string() ? v.get<std::string>() : v.dump());
         return out;
     }
     if (*t == "array" && schema.contains("items")) return type_of(schema["items"]) + "[]";
@@ -79,7 +86,8 @@ std::string signature(const Tool& tool) {
                 if (name.is_string()) required.insert(name.get<std::string>());
         bool first = true;
         for (const auto& [name, property] : schema["properties"].items()) {
-            out += fmt::format("{}{}{}: {}", first ? "" : ", ", name, required.count(name) ? "" : "?", type_of(property));
+            out += fmt::format("{}{}{}: {}", first ? "" : ", ", name, required.count(name) ? "" : "?",
+                               type_of(property));
             first = false;
         }
     }
@@ -92,7 +100,8 @@ std::string first_line(const std::string& text, size_t max) {
 }
 
 std::vector<McpServerConfig> configs_from_flags(const std::vector<std::string>& files, const std::string& url,
-                                                const std::vector<std::string>& headers, const std::string& command) {
+                                                const std::vector<std::string>& headers,
+                                                const std::string& command) {
     std::vector<McpServerConfig> configs;
     for (const std::string& file : files) {
         auto more = McpServerConfig::load(file);
@@ -102,10 +111,14 @@ std::vector<McpServerConfig> configs_from_flags(const std::vector<std::string>& 
         McpServerConfig c;
         c.url = url;
         size_t host = url.find("://");
-        c.name = host == std::string::npos ? url : url.substr(host + 3, url.find_first_of(":/?", host + 3) - host - 3);
+        c.name = host == std::string::npos
+                     ? url
+                     : url.substr(host + 3, url.find_first_of(":/?", host + 3) - host - 3);
         for (const std::string& h : headers) {
             size_t colon = h.find(':');
-            if (colon == std::string::npos) throw Error(ErrorCode::kInvalidArgument, fmt::format("--header '{}' is not 'Name: value'", h));
+            if (colon == std::string::npos)
+                throw Error(ErrorCode::kInvalidArgument,
+                            fmt::format("--header '{}' is not 'Name: value'", h));
             size_t value = h.find_first_not_of(' ', colon + 1);
             c.headers[h.substr(0, colon)] = value == std::string::npos ? "" : h.substr(value);
         }
@@ -120,13 +133,17 @@ std::vector<McpServerConfig> configs_from_flags(const std::vector<std::string>& 
         c.name = c.command.substr(c.command.find_last_of('/') + 1);
         configs.push_back(std::move(c));
     }
-    if (configs.empty()) throw Error(ErrorCode::kInvalidArgument, "no MCP server: give --mcp FILE, --url URL or --command CMD");
+    if (configs.empty())
+        throw Error(ErrorCode::kInvalidArgument,
+                    "no MCP server: give --mcp FILE, --url URL or --command CMD");
     return configs;
 }
 
 Json tool_json(const Tool& tool) {
     Json parameters = Json::parse(tool.parameters, nullptr, false);
-    return {{"name", tool.name}, {"description", tool.description}, {"parameters", parameters.is_discarded() ? Json() : parameters}};
+    return {{"name", tool.name},
+            {"description", tool.description},
+            {"parameters", parameters.is_discarded() ? Json() : parameters}};
 }
 
 int list_servers(McpTools& mcp, bool json) {
@@ -137,9 +154,12 @@ int list_servers(McpTools& mcp, bool json) {
         all_ready &= ready;
         std::vector<Tool> tools = ready ? server->tools() : std::vector<Tool>{};
         if (json) {
-            Json s = {{"name", server->name()}, {"state", to_string(server->state())}, {"tools", Json::array()}};
-            if (ready) s["protocol_version"] = server->protocol_version(), s["server_info"] = server->server_info();
-            else s["error"] = server->error();
+            Json s = {
+                {"name", server->name()}, {"state", to_string(server->state())}, {"tools", Json::array()}};
+            if (ready)
+                s["protocol_version"] = server->protocol_version(), s["server_info"] = server->server_info();
+            else
+                s["error"] = server->error();
             for (const Tool& t : tools) s["tools"].push_back(tool_json(t));
             out.push_back(std::move(s));
             continue;
@@ -148,8 +168,8 @@ int list_servers(McpTools& mcp, bool json) {
             fmt::print("{}: {}: {}\n", server->name(), to_string(server->state()), server->error());
             continue;
         }
-        fmt::print("{}: ready, MCP {}, {}, {} tool{}\n", server->name(), server->protocol_version(), server->server_info(),
-                   tools.size(), tools.size() == 1 ? "" : "s");
+        fmt::print("{}: ready, MCP {}, {}, {} tool{}\n", server->name(), server->protocol_version(),
+                   server->server_info(), tools.size(), tools.size() == 1 ? "" : "s");
         for (const Tool& t : tools) {
             std::string description = first_line(t.description, 100);
             fmt::print("  {}{}{}\n", signature(t), description.empty() ? "" : "  ", description);
@@ -177,20 +197,32 @@ Command add_mcp(CLI::App& app) {
     auto o = std::make_shared<Opts>();
     app.add_option("--mcp", o->files, "an MCP configuration file ({\"mcpServers\": {...}}); repeatable");
     app.add_option("--url", o->url, "one Streamable HTTP server at this URL");
-    app.add_option("--header", o->headers, "'Name: value' sent to the --url server (Authorization, ...); repeatable");
-    app.add_option("--command", o->command, "one stdio server: the command and its arguments, e.g. \"npx -y @modelcontextprotocol/server-everything\"");
+    app.add_option("--header", o->headers,
+                   "'Name: value' sent to the --url server (Authorization, ...); repeatable");
+    app.add_option("--command", o->command,
+                   "one stdio server: the command and its arguments, e.g. \"npx -y "
+                   "@modelcontextprotocol/server-everything\"");
     app.add_option("--call", o->call, "call this tool (a name the listing shows) and print its result");
     app.add_option("--args", o->args, "the call's arguments as a JSON object (default {})");
-    app.add_option("--timeout", o->timeout, "seconds a call may take (progress notifications extend it; default 120)")->check(CLI::PositiveNumber);
-    app.add_option("--connect-timeout", o->connect_timeout, "seconds to start, initialize and list tools (default 30)")->check(CLI::PositiveNumber);
-    app.add_flag("--json", o->json, "print JSON: the servers and their tools, or the call's {content, is_error}");
-    app.add_flag("-v,--verbose", o->verbose, "show what the servers log (their stderr, logging notifications)");
+    app.add_option("--timeout", o->timeout,
+                   "seconds a call may take (progress notifications extend it; default 120)")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--connect-timeout", o->connect_timeout,
+                   "seconds to start, initialize and list tools (default 30)")
+        ->check(CLI::PositiveNumber);
+    app.add_flag("--json", o->json,
+                 "print JSON: the servers and their tools, or the call's {content, is_error}");
+    app.add_flag("-v,--verbose", o->verbose,
+                 "show what the servers log (their stderr, logging notifications)");
     app.footer("Exit status: 1 when a server failed (listing) or the call's result is an error.");
     return [o] {
         McpOptions options;
         options.call_timeout = std::chrono::milliseconds(static_cast<int64_t>(o->timeout * 1000));
         options.connect_timeout = std::chrono::milliseconds(static_cast<int64_t>(o->connect_timeout * 1000));
-        if (o->verbose) options.on_log = [](const std::string& server, const std::string& message) { fmt::print(stderr, "[{}] {}\n", server, message); };
+        if (o->verbose)
+            options.on_log = [](const std::string& server, const std::string& message) {
+                fmt::print(stderr, "[{}] {}\n", server, message);
+            };
         McpTools mcp(configs_from_flags(o->files, o->url, o->headers, o->command), options);
         if (o->call.empty()) return list_servers(mcp, o->json);
 
@@ -203,8 +235,10 @@ Command add_mcp(CLI::App& app) {
         call.arguments = o->args;
         ToolResult result = mcp.call(call, &g_interrupted);
         std::signal(SIGINT, SIG_DFL);
-        if (o->json) fmt::print("{}\n", Json{{"content", result.content}, {"is_error", result.is_error}}.dump(2));
-        else fmt::print("{}\n", result.content);
+        if (o->json)
+            fmt::print("{}\n", Json{{"content", result.content}, {"is_error", result.is_error}}.dump(2));
+        else
+            fmt::print("{}\n", result.content);
         return result.is_error ? 1 : 0;
     };
 }

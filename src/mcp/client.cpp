@@ -27,37 +27,47 @@ constexpr const char* kRequestedRevision = "2025-11-25";
 const std::set<std::string> kAcceptedRevisions = {"2025-11-25", "2025-06-18", "2025-03-26"};
 constexpr int kMaxToolPages = 1000;
 
-std::string seconds(milliseconds ms) { return fmt::format("{:g} s", static_cast<double>(ms.count()) / 1000.0); }
+std::string seconds(milliseconds ms) {
+    return fmt::format("{:g} s", static_cast<double>(ms.count()) / 1000.0);
+}
 
 std::string why_no_result(const RpcOutcome& outcome, milliseconds timeout) {
     switch (outcome.kind) {
         case RpcOutcome::Kind::kError:
-            return outcome.code != 0 ? fmt::format("{} (JSON-RPC error {})", outcome.message, outcome.code) : outcome.message;
-        case RpcOutcome::Kind::kTimedOut: return "timed out after " + seconds(timeout);
-        case RpcOutcome::Kind::kCancelled: return "cancelled";
-        default: return outcome.message;
+            return outcome.code != 0 ? fmt::format("{} (JSON-RPC error {})", outcome.message, outcome.code)
+                                     : outcome.message;
+        case RpcOutcome::Kind::kTimedOut:
+            return "timed out after " + seconds(timeout);
+        case RpcOutcome::Kind::kCancelled:
+            return "cancelled";
+        default:
+            return outcome.message;
     }
 }
 
 Tool tool_from_mcp(const Json& t) {
     Tool tool;
     tool.name = t["name"].get<std::string>();
-    if (auto d = t.find("description"); d != t.end() && d->is_string()) tool.description = d->get<std::string>();
-    else if (auto title = t.find("title"); title != t.end() && title->is_string()) tool.description = title->get<std::string>();
+    if (auto d = t.find("description"); d != t.end() && d->is_string())
+        tool.description = d->get<std::string>();
+    else if (auto title = t.find("title"); title != t.end() && title->is_string())
+        tool.description = title->get<std::string>();
     if (auto schema = t.find("inputSchema"); schema != t.end() && schema->is_object())
         tool.parameters = schema->dump(-1, ' ', false, Json::error_handler_t::replace);
     return tool;
 }
 
 class McpClientImpl final : public McpClient {
-public:
-    McpClientImpl(const McpServerConfig& config, const McpOptions& options) : config_(config), options_(options) {}
+  public:
+    McpClientImpl(const McpServerConfig& config, const McpOptions& options)
+        : config_(config), options_(options) {}
     ~McpClientImpl() override { shut(); }
 
     void connect() {
         const auto deadline = Clock::now() + options_.connect_timeout;
         auto remaining = [&] {
-            return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
+            return std::max(milliseconds(0),
+                            std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
         };
         try {
             transport_ = config_.url.empty() ? mcp::make_stdio_transport(config_, options_)
@@ -79,9 +89,10 @@ public:
             return;
         }
         const Json& result = init.result;
-        std::string revision = result.is_object() && result.contains("protocolVersion") && result["protocolVersion"].is_string()
-                                   ? result["protocolVersion"].get<std::string>()
-                                   : "";
+        std::string revision =
+            result.is_object() && result.contains("protocolVersion") && result["protocolVersion"].is_string()
+                ? result["protocolVersion"].get<std::string>()
+                : "";
         if (!kAcceptedRevisions.count(revision)) {
             give_up(fmt::format("speaks MCP revision '{}'; lfm speaks 2025-06-18 and 2025-11-25", revision));
             return;
@@ -89,7 +100,8 @@ public:
         std::string info;
         if (auto si = result.find("serverInfo"); si != result.end() && si->is_object()) {
             info = si->value("name", "");
-            if (auto v = si->find("version"); v != si->end() && v->is_string()) info += " " + v->get<std::string>();
+            if (auto v = si->find("version"); v != si->end() && v->is_string())
+                info += " " + v->get<std::string>();
         }
         {
             std::lock_guard lock(mutex_);
@@ -127,7 +139,8 @@ public:
             tools_ = std::move(tools);
         } else {
             tools_stale_ = true;
-            log(fmt::format("could not re-read the changed tool list (tools/list {}); the old one stays", why));
+            log(fmt::format("could not re-read the changed tool list (tools/list {}); the old one stays",
+                            why));
         }
         return tools_;
     }
@@ -138,16 +151,23 @@ public:
             std::lock_guard lock(mutex_);
             if (state_ == State::kClosed) return {what + ": the connection is closed", true};
             if (state_ != State::kReady)
-                return {fmt::format("{} cannot run: {}", what, error_.empty() ? "the server is not connected" : error_), true};
+                return {fmt::format("{} cannot run: {}", what,
+                                    error_.empty() ? "the server is not connected" : error_),
+                        true};
         }
-        Json arguments = Json::parse(call.arguments.empty() ? std::string_view("{}") : std::string_view(call.arguments),
-                                     nullptr, /*allow_exceptions=*/false);
+        Json arguments =
+            Json::parse(call.arguments.empty() ? std::string_view("{}") : std::string_view(call.arguments),
+                        nullptr, /*allow_exceptions=*/false);
         if (arguments.is_discarded() || !arguments.is_object())
-            return {fmt::format("{}: the arguments are not a JSON object: {}", what, call.arguments.substr(0, 200)), true};
-        RpcOutcome outcome = rpc_->request("tools/call", {{"name", call.name}, {"arguments", std::move(arguments)}},
-                                           options_.call_timeout, cancel, /*progress=*/true);
+            return {fmt::format("{}: the arguments are not a JSON object: {}", what,
+                                call.arguments.substr(0, 200)),
+                    true};
+        RpcOutcome outcome =
+            rpc_->request("tools/call", {{"name", call.name}, {"arguments", std::move(arguments)}},
+                          options_.call_timeout, cancel, /*progress=*/true);
         if (outcome.ok()) return mcp::tool_result_from_mcp(outcome.result);
-        if (outcome.kind == RpcOutcome::Kind::kError) return {what + " failed: " + why_no_result(outcome, options_.call_timeout), true};
+        if (outcome.kind == RpcOutcome::Kind::kError)
+            return {what + " failed: " + why_no_result(outcome, options_.call_timeout), true};
         return {what + ": " + why_no_result(outcome, options_.call_timeout), true};
     }
 
@@ -171,7 +191,7 @@ public:
     std::string protocol_;
     std::string server_info_;
 
-private:
+  private:
     mcp::RpcSession::Handlers handlers() {
         mcp::RpcSession::Handlers h;
         h.on_log = [this](const std::string& line) { log(line); };
@@ -184,7 +204,9 @@ private:
             }
             log(why);
         };
-        h.on_notification = [this](const std::string& method, const Json& params) { notification(method, params); };
+        h.on_notification = [this](const std::string& method, const Json& params) {
+            notification(method, params);
+        };
         return h;
     }
 
@@ -195,9 +217,12 @@ private:
         } else if (method == "notifications/message" && params.is_object()) {
             // Logging: {level, logger?, data}; data is any JSON.
             std::string text = fmt::format("[{}]", params.value("level", "info"));
-            if (auto logger = params.find("logger"); logger != params.end() && logger->is_string()) text += " " + logger->get<std::string>() + ":";
+            if (auto logger = params.find("logger"); logger != params.end() && logger->is_string())
+                text += " " + logger->get<std::string>() + ":";
             if (auto data = params.find("data"); data != params.end())
-                text += " " + (data->is_string() ? data->get<std::string>() : data->dump(-1, ' ', false, Json::error_handler_t::replace));
+                text +=
+                    " " + (data->is_string() ? data->get<std::string>()
+                                             : data->dump(-1, ' ', false, Json::error_handler_t::replace));
             log(text);
         }
     }
@@ -209,11 +234,13 @@ private:
         for (int page = 0; page < kMaxToolPages; ++page) {
             Json params = Json::object();
             if (!cursor.is_null()) params["cursor"] = cursor;
-            auto left = std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
+            auto left =
+                std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
             RpcOutcome outcome = rpc_->request("tools/list", std::move(params), left);
             if (!outcome.ok()) {
-                why = outcome.kind == RpcOutcome::Kind::kTimedOut ? "got no answer within " + seconds(budget)
-                                                                  : "failed: " + why_no_result(outcome, budget);
+                why = outcome.kind == RpcOutcome::Kind::kTimedOut
+                          ? "got no answer within " + seconds(budget)
+                          : "failed: " + why_no_result(outcome, budget);
                 return false;
             }
             const Json& result = outcome.result;
@@ -222,7 +249,8 @@ private:
                 return false;
             }
             for (const Json& t : result["tools"]) {
-                if (!t.is_object() || !t.contains("name") || !t["name"].is_string() || t["name"].get_ref<const std::string&>().empty()) {
+                if (!t.is_object() || !t.contains("name") || !t["name"].is_string() ||
+                    t["name"].get_ref<const std::string&>().empty()) {
                     log("ignored a tool without a name in tools/list");
                     continue;
                 }
@@ -265,8 +293,12 @@ private:
     bool shut_ = false;
 };
 
-const McpClientImpl& impl(const McpClient* client) { return *static_cast<const McpClientImpl*>(client); }
-McpClientImpl& impl(McpClient* client) { return *static_cast<McpClientImpl*>(client); }
+const McpClientImpl& impl(const McpClient* client) {
+    return *static_cast<const McpClientImpl*>(client);
+}
+McpClientImpl& impl(McpClient* client) {
+    return *static_cast<McpClientImpl*>(client);
+}
 
 // A copy of a field that the client's threads write, read under its lock.
 template <typename T>
@@ -285,25 +317,45 @@ std::unique_ptr<McpClient> McpClient::connect(const McpServerConfig& config, con
 
 McpClient::~McpClient() = default;
 
-const std::string& McpClient::name() const { return impl(this).config_.name; }
+const std::string& McpClient::name() const {
+    return impl(this).config_.name;
+}
 
-McpClient::State McpClient::state() const { return locked(this, &McpClientImpl::state_); }
-std::string McpClient::error() const { return locked(this, &McpClientImpl::error_); }
-std::string McpClient::protocol_version() const { return locked(this, &McpClientImpl::protocol_); }
-std::string McpClient::server_info() const { return locked(this, &McpClientImpl::server_info_); }
+McpClient::State McpClient::state() const {
+    return locked(this, &McpClientImpl::state_);
+}
+std::string McpClient::error() const {
+    return locked(this, &McpClientImpl::error_);
+}
+std::string McpClient::protocol_version() const {
+    return locked(this, &McpClientImpl::protocol_);
+}
+std::string McpClient::server_info() const {
+    return locked(this, &McpClientImpl::server_info_);
+}
 
-std::vector<Tool> McpClient::tools() { return impl(this).list(); }
+std::vector<Tool> McpClient::tools() {
+    return impl(this).list();
+}
 
-ToolResult McpClient::call(const ToolCall& call, const std::atomic<bool>* cancel) { return impl(this).run(call, cancel); }
+ToolResult McpClient::call(const ToolCall& call, const std::atomic<bool>* cancel) {
+    return impl(this).run(call, cancel);
+}
 
-void McpClient::close() { impl(this).shut(); }
+void McpClient::close() {
+    impl(this).shut();
+}
 
 const char* to_string(McpClient::State state) {
     switch (state) {
-        case McpClient::State::kConnecting: return "connecting";
-        case McpClient::State::kReady: return "ready";
-        case McpClient::State::kFailed: return "failed";
-        case McpClient::State::kClosed: return "closed";
+        case McpClient::State::kConnecting:
+            return "connecting";
+        case McpClient::State::kReady:
+            return "ready";
+        case McpClient::State::kFailed:
+            return "failed";
+        case McpClient::State::kClosed:
+            return "closed";
     }
     return "unknown";
 }

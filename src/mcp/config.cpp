@@ -21,7 +21,8 @@ struct Where {
     const std::string& origin;
     const std::string& server;
     [[noreturn]] void fail(const std::string& what) const {
-        throw Error(ErrorCode::kInvalidArgument, fmt::format("{}: MCP server \"{}\": {}", origin, server, what));
+        throw Error(ErrorCode::kInvalidArgument,
+                    fmt::format("{}: MCP server \"{}\": {}", origin, server, what));
     }
 };
 
@@ -69,10 +70,13 @@ McpServerConfig parse_server(const std::string& name, const Json& server, const 
     if (!type.empty() && !stdio_type && !http_type)
         where.fail(fmt::format("\"type\" \"{}\" is not one of stdio, http, streamable-http", type));
 
-    if (!config.command.empty() && !config.url.empty()) where.fail("has both \"command\" and \"url\"; give one");
-    if (config.command.empty() && config.url.empty()) where.fail("needs \"command\" (stdio) or \"url\" (HTTP)");
+    if (!config.command.empty() && !config.url.empty())
+        where.fail("has both \"command\" and \"url\"; give one");
+    if (config.command.empty() && config.url.empty())
+        where.fail("needs \"command\" (stdio) or \"url\" (HTTP)");
     if (stdio_type && config.command.empty()) where.fail("\"type\" is stdio but there is no \"command\"");
-    if (http_type && config.url.empty()) where.fail(fmt::format("\"type\" is {} but there is no \"url\"", type));
+    if (http_type && config.url.empty())
+        where.fail(fmt::format("\"type\" is {} but there is no \"url\"", type));
     if (!config.url.empty() && config.url.rfind("http://", 0) != 0 && config.url.rfind("https://", 0) != 0)
         where.fail(fmt::format("\"url\" \"{}\" must start with http:// or https://", config.url));
     return config;
@@ -85,17 +89,20 @@ std::vector<McpServerConfig> McpServerConfig::parse(std::string_view json_text, 
     if (root.is_discarded())
         throw Error(ErrorCode::kInvalidArgument, fmt::format("{}: not valid JSON", origin));
     if (!root.is_object())
-        throw Error(ErrorCode::kInvalidArgument, fmt::format("{}: must be a JSON object with \"mcpServers\"", origin));
+        throw Error(ErrorCode::kInvalidArgument,
+                    fmt::format("{}: must be a JSON object with \"mcpServers\"", origin));
     auto servers = root.find("mcpServers");
     if (servers == root.end()) servers = root.find("servers");
     if (servers == root.end() || !servers->is_object())
-        throw Error(ErrorCode::kInvalidArgument,
-                    fmt::format("{}: needs an object \"mcpServers\" (or \"servers\") naming the servers", origin));
+        throw Error(
+            ErrorCode::kInvalidArgument,
+            fmt::format("{}: needs an object \"mcpServers\" (or \"servers\") naming the servers", origin));
     std::vector<McpServerConfig> out;
     for (const auto& [name, server] : servers->items()) {
         // Claude Desktop and Cline keep switched-off servers in the file this way.
         if (server.is_object() && server.contains("disabled") && server["disabled"] == true) continue;
-        if (name.empty()) throw Error(ErrorCode::kInvalidArgument, fmt::format("{}: a server has an empty name", origin));
+        if (name.empty())
+            throw Error(ErrorCode::kInvalidArgument, fmt::format("{}: a server has an empty name", origin));
         out.push_back(parse_server(name, server, origin));
     }
     return out;
@@ -104,7 +111,8 @@ std::vector<McpServerConfig> McpServerConfig::parse(std::string_view json_text, 
 std::vector<McpServerConfig> McpServerConfig::load(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in)
-        throw Error(ErrorCode::kIo, fmt::format("cannot read MCP configuration '{}': {}", path, std::strerror(errno)));
+        throw Error(ErrorCode::kIo,
+                    fmt::format("cannot read MCP configuration '{}': {}", path, std::strerror(errno)));
     std::ostringstream text;
     text << in.rdbuf();
     return parse(text.str(), path);

@@ -6,9 +6,8 @@
 // connection shut down) without touching the others. The optional GET stream for messages
 // unrelated to a request is not opened: a tool-calling client needs none of them.
 
-#include <httplib.h>
 #include <fmt/format.h>
-
+#include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -27,8 +26,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr milliseconds kCloseWait{2000};        // for abandoned POSTs to end, and for the DELETE
-constexpr milliseconds kDefaultRetry{1000};     // before resuming a stream whose server named no delay
+constexpr milliseconds kCloseWait{2000};     // for abandoned POSTs to end, and for the DELETE
+constexpr milliseconds kDefaultRetry{1000};  // before resuming a stream whose server named no delay
 constexpr int kMaxResumeFailures = 3;
 constexpr size_t kMaxErrorBody = 300;
 
@@ -39,20 +38,23 @@ struct Url {
 
 Url parse_url(const std::string& url) {
     size_t scheme_end = url.find("://");
-    if (scheme_end == std::string::npos) throw Error(ErrorCode::kInvalidArgument, fmt::format("'{}' is not an http:// or https:// URL", url));
+    if (scheme_end == std::string::npos)
+        throw Error(ErrorCode::kInvalidArgument, fmt::format("'{}' is not an http:// or https:// URL", url));
     std::string scheme = url.substr(0, scheme_end);
     if (scheme != "http" && scheme != "https")
         throw Error(ErrorCode::kInvalidArgument, fmt::format("'{}' is not an http:// or https:// URL", url));
 #ifndef CPPHTTPLIB_OPENSSL_SUPPORT
     if (scheme == "https")
-        throw Error(ErrorCode::kUnsupported,
-                    fmt::format("'{}': this lfm was built with a cpp-httplib without TLS; use an http:// URL", url));
+        throw Error(
+            ErrorCode::kUnsupported,
+            fmt::format("'{}': this lfm was built with a cpp-httplib without TLS; use an http:// URL", url));
 #endif
     size_t host_start = scheme_end + 3;
     size_t path_start = url.find_first_of("/?#", host_start);
     Url out;
     out.origin = url.substr(0, path_start);
-    if (out.origin.size() == host_start) throw Error(ErrorCode::kInvalidArgument, fmt::format("'{}' names no host", url));
+    if (out.origin.size() == host_start)
+        throw Error(ErrorCode::kInvalidArgument, fmt::format("'{}' names no host", url));
     out.path = path_start == std::string::npos ? "/" : url.substr(path_start);
     if (size_t hash = out.path.find('#'); hash != std::string::npos) out.path.erase(hash);
     if (out.path.empty() || out.path[0] != '/') out.path.insert(out.path.begin(), '/');
@@ -61,14 +63,22 @@ Url parse_url(const std::string& url) {
 
 std::string describe(httplib::Error error) {
     switch (error) {
-        case httplib::Error::Connection: return "the connection failed (nothing listens there, or the host is unknown)";
-        case httplib::Error::ConnectionTimeout: return "the connection timed out";
-        case httplib::Error::Read: return "reading the answer failed (the connection was closed or timed out)";
-        case httplib::Error::Write: return "sending the request failed";
-        case httplib::Error::SSLConnection: return "the TLS handshake failed";
-        case httplib::Error::SSLLoadingCerts: return "the system's CA certificates could not be loaded";
-        case httplib::Error::SSLServerVerification: return "the server's TLS certificate could not be verified";
-        default: return httplib::to_string(error);
+        case httplib::Error::Connection:
+            return "the connection failed (nothing listens there, or the host is unknown)";
+        case httplib::Error::ConnectionTimeout:
+            return "the connection timed out";
+        case httplib::Error::Read:
+            return "reading the answer failed (the connection was closed or timed out)";
+        case httplib::Error::Write:
+            return "sending the request failed";
+        case httplib::Error::SSLConnection:
+            return "the TLS handshake failed";
+        case httplib::Error::SSLLoadingCerts:
+            return "the system's CA certificates could not be loaded";
+        case httplib::Error::SSLServerVerification:
+            return "the server's TLS certificate could not be verified";
+        default:
+            return httplib::to_string(error);
     }
 }
 
@@ -91,7 +101,8 @@ bool answers(const Json& message, const Json& id) {
     if (!message.is_object() || message.contains("method")) return false;
     auto it = message.find("id");
     if (it == message.end()) return false;
-    return *it == id || (it->is_string() && id.is_number_integer() && *it == std::to_string(id.get<int64_t>()));
+    return *it == id ||
+           (it->is_string() && id.is_number_integer() && *it == std::to_string(id.get<int64_t>()));
 }
 
 // httplib sends with MSG_NOSIGNAL, but OpenSSL writes to an https socket with write(), which
@@ -161,7 +172,8 @@ struct Shared {
         client->set_connection_timeout(options.connect_timeout);
         // A tool's stream may be silent for as long as the call may take; the client's own
         // time-out (and abandon()) ends it sooner.
-        client->set_read_timeout(std::max(options.call_timeout, options.connect_timeout) + std::chrono::seconds(5));
+        client->set_read_timeout(std::max(options.call_timeout, options.connect_timeout) +
+                                 std::chrono::seconds(5));
         client->set_write_timeout(options.connect_timeout);
         client->set_keep_alive(false);
 #ifdef CPPHTTPLIB_OPENSSL_SUPPORT
@@ -193,8 +205,9 @@ struct Reply {
 };
 
 class HttpTransport final : public Transport {
-public:
-    HttpTransport(const McpServerConfig& config, const McpOptions& options) : shared_(std::make_shared<Shared>()) {
+  public:
+    HttpTransport(const McpServerConfig& config, const McpOptions& options)
+        : shared_(std::make_shared<Shared>()) {
         shared_->config = config;
         shared_->options = options;
         shared_->url_text = config.url;
@@ -265,7 +278,7 @@ public:
         delete_session();
     }
 
-private:
+  private:
     // The spec asks a client that leaves to end its session, so that the server can free it.
     void delete_session() {
         std::string session;
@@ -303,7 +316,8 @@ private:
 
     // One HTTP request; events of an event stream are delivered as they come, and reading stops
     // once the exchange's request is answered.
-    static Reply perform(Shared& shared, Exchange& exchange, const std::string& method, httplib::Headers headers) {
+    static Reply perform(Shared& shared, Exchange& exchange, const std::string& method,
+                         httplib::Headers headers) {
         Reply reply;
         auto client = shared.make_client();
         {
@@ -359,24 +373,31 @@ private:
     }
 
     static std::string failure(const Shared& shared, const Reply& reply) {
-        if (reply.too_long) return fmt::format("the server sent a message longer than {} bytes (the limit)", shared.options.max_message_bytes);
-        if (reply.status == 0) return fmt::format("cannot reach {}: {}", shared.url_text, describe(reply.error));
+        if (reply.too_long)
+            return fmt::format("the server sent a message longer than {} bytes (the limit)",
+                               shared.options.max_message_bytes);
+        if (reply.status == 0)
+            return fmt::format("cannot reach {}: {}", shared.url_text, describe(reply.error));
         std::string body = reply.body;
         for (char& c : body)
             if (c == '\n' || c == '\r') c = ' ';
         std::string why = fmt::format("the server answered HTTP {}", reply.status);
         if (!body.empty()) why += ": " + body;
-        if (reply.status == 404 && why.find("ession") == std::string::npos) why += " (is the URL the MCP endpoint? has the session ended?)";
+        if (reply.status == 404 && why.find("ession") == std::string::npos)
+            why += " (is the URL the MCP endpoint? has the session ended?)";
         return why;
     }
 
     static void run(Shared& shared, Exchange& exchange) {
-        Reply reply = perform(shared, exchange, "POST", shared.headers("application/json, text/event-stream"));
+        Reply reply =
+            perform(shared, exchange, "POST", shared.headers("application/json, text/event-stream"));
         if (exchange.aborted) return;
         if (!exchange.is_request()) {
             // Notifications and our answers: 202 Accepted, or any success; the body is not ours.
             if (reply.status == 0 || reply.status >= 300)
-                shared.log(fmt::format("could not send {}: {}", exchange.method.empty() ? "an answer" : exchange.method, failure(shared, reply)));
+                shared.log(fmt::format("could not send {}: {}",
+                                       exchange.method.empty() ? "an answer" : exchange.method,
+                                       failure(shared, reply)));
             return;
         }
         if (exchange.answered) return;
@@ -387,12 +408,16 @@ private:
         if (media_type_is(reply.content_type, "application/json")) {
             handle_data(shared, exchange, reply.body);
             if (!exchange.answered)
-                shared.request_failed(exchange.id, "the server's JSON answer holds no response to the request");
+                shared.request_failed(exchange.id,
+                                      "the server's JSON answer holds no response to the request");
             return;
         }
         if (!media_type_is(reply.content_type, "text/event-stream")) {
-            shared.request_failed(exchange.id, fmt::format("the server answered with HTTP {} and Content-Type '{}', not JSON or an event stream",
-                                                           reply.status, reply.content_type));
+            shared.request_failed(
+                exchange.id,
+                fmt::format(
+                    "the server answered with HTTP {} and Content-Type '{}', not JSON or an event stream",
+                    reply.status, reply.content_type));
             return;
         }
         resume(shared, exchange, reply);
@@ -410,7 +435,8 @@ private:
                 return;
             }
             const auto wake = Clock::now() + retry;
-            while (Clock::now() < wake && !exchange.aborted) std::this_thread::sleep_for(std::min(milliseconds(10), retry));
+            while (Clock::now() < wake && !exchange.aborted)
+                std::this_thread::sleep_for(std::min(milliseconds(10), retry));
             if (exchange.aborted) return;
             httplib::Headers headers = shared.headers("text/event-stream");
             headers.emplace("Last-Event-ID", last_id);
@@ -418,10 +444,13 @@ private:
             if (exchange.answered || exchange.aborted) return;
             if (!reply.last_event_id.empty()) last_id = reply.last_event_id;
             if (reply.retry_ms) retry = milliseconds(*reply.retry_ms);
-            const bool stream = reply.status >= 200 && reply.status < 300 && media_type_is(reply.content_type, "text/event-stream");
+            const bool stream = reply.status >= 200 && reply.status < 300 &&
+                                media_type_is(reply.content_type, "text/event-stream");
             if (reply.too_long || reply.status == 405 || (!stream && ++failures > kMaxResumeFailures)) {
-                std::string why = reply.status == 405 ? "the server ended the event stream without answering, and refuses to resume it"
-                                                      : "resuming the event stream failed: " + failure(shared, reply);
+                std::string why =
+                    reply.status == 405
+                        ? "the server ended the event stream without answering, and refuses to resume it"
+                        : "resuming the event stream failed: " + failure(shared, reply);
                 shared.request_failed(exchange.id, why);
                 return;
             }

@@ -46,9 +46,7 @@ TransportEvents RpcSession::events() {
         if (handlers_.on_closed) handlers_.on_closed(why);
         fail_all(why);
     };
-    events.on_log = [this](const std::string& line) {
-        if (handlers_.on_log) handlers_.on_log(line);
-    };
+    events.on_log = [this](const std::string& line) { log(line); };
     return events;
 }
 
@@ -114,9 +112,13 @@ bool RpcSession::notify(const std::string& method, Json params) {
         transport_.send(message);
         return true;
     } catch (const std::exception& e) {
-        if (handlers_.on_log) handlers_.on_log(fmt::format("could not send {}: {}", method, e.what()));
+        log(fmt::format("could not send {}: {}", method, e.what()));
         return false;
     }
+}
+
+void RpcSession::log(const std::string& line) const {
+    if (handlers_.on_log) handlers_.on_log(line);
 }
 
 void RpcSession::fail_all(const std::string& why) {
@@ -149,7 +151,7 @@ void RpcSession::on_message(const Json& message) {
         return;
     }
     if (!message.is_object()) {
-        if (handlers_.on_log) handlers_.on_log("ignored a JSON value that is not a JSON-RPC message: " + short_text(message));
+        log("ignored a JSON value that is not a JSON-RPC message: " + short_text(message));
         return;
     }
     auto method = message.find("method");
@@ -167,21 +169,22 @@ void RpcSession::on_message(const Json& message) {
         on_response(message);
         return;
     }
-    if (handlers_.on_log) handlers_.on_log("ignored a message that is neither request, notification nor response: " + short_text(message));
+    log("ignored a message that is neither request, notification nor response: " + short_text(message));
 }
 
 void RpcSession::on_response(const Json& message) {
     auto id = our_id(message["id"]);
     if (!id) {
         // An error with a null id is the server saying it could not read one of our messages.
-        if (handlers_.on_log) handlers_.on_log("ignored an answer to no request of ours: " + short_text(message));
+        log("ignored an answer to no request of ours: " + short_text(message));
         return;
     }
     if (auto error = message.find("error"); error != message.end()) {
         RpcOutcome outcome{RpcOutcome::Kind::kError, {}, "error without a message", 0};
         if (error->is_object()) {
             if (auto m = error->find("message"); m != error->end()) outcome.message = short_text(*m);
-            if (auto c = error->find("code"); c != error->end() && c->is_number_integer()) outcome.code = c->get<int64_t>();
+            if (auto c = error->find("code"); c != error->end() && c->is_number_integer())
+                outcome.code = c->get<int64_t>();
             // Details the server attached (a validation error's path, say) help the model fix its call.
             if (auto d = error->find("data"); d != error->end() && !d->is_null())
                 outcome.message += " (" + short_text(*d) + ")";
@@ -198,13 +201,14 @@ void RpcSession::on_server_request(const Json& message) {
     if (method == "ping") {
         reply["result"] = Json::object();
     } else {
-        reply["error"] = {{"code", kMethodNotFound},
-                          {"message", fmt::format("lfm does not offer {} (it declares no client capabilities)", method)}};
+        reply["error"] = {
+            {"code", kMethodNotFound},
+            {"message", fmt::format("lfm does not offer {} (it declares no client capabilities)", method)}};
     }
     try {
         transport_.send(reply);
     } catch (const std::exception& e) {
-        if (handlers_.on_log) handlers_.on_log(fmt::format("could not answer the server's {} request: {}", method, e.what()));
+        log(fmt::format("could not answer the server's {} request: {}", method, e.what()));
     }
 }
 

@@ -25,7 +25,7 @@ struct RpcOutcome {
 };
 
 class RpcSession {
-public:
+  public:
     struct Handlers {
         std::function<void(const std::string& method, const Json& params)> on_notification;
         std::function<void(const std::string& why)> on_closed;
@@ -46,7 +46,7 @@ public:
     // Every waiting request fails with `why`, and so does every later one.
     void fail_all(const std::string& why);
 
-private:
+  private:
     struct Pending {
         bool done = false;
         RpcOutcome outcome;
@@ -59,6 +59,7 @@ private:
     void on_request_failed(const Json& id, const std::string& why);
     void on_progress(const Json& params);
     void finish(int64_t id, RpcOutcome outcome);
+    void log(const std::string& line) const;
 
     Transport& transport_;
     Handlers handlers_;

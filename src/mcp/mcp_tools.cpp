@@ -22,7 +22,8 @@ void for_each_parallel(size_t n, const Job& job) {
 
 McpTools::McpTools(const std::vector<McpServerConfig>& configs, const McpOptions& options) {
     clients_.resize(configs.size());
-    for_each_parallel(configs.size(), [&](size_t i) { clients_[i] = McpClient::connect(configs[i], options); });
+    for_each_parallel(configs.size(),
+                      [&](size_t i) { clients_[i] = McpClient::connect(configs[i], options); });
     for (const auto& client : clients_)
         if (client->state() == McpClient::State::kReady) box_.add(client->name(), client);
 }
@@ -31,10 +32,16 @@ McpTools::~McpTools() {
     for_each_parallel(clients_.size(), [&](size_t i) { clients_[i]->close(); });
 }
 
-std::vector<Tool> McpTools::tools() { return box_.tools(); }
+std::vector<Tool> McpTools::tools() {
+    return box_.tools();
+}
 
-ToolResult McpTools::call(const ToolCall& call, const std::atomic<bool>* cancel) { return box_.call(call, cancel); }
+ToolResult McpTools::call(const ToolCall& call, const std::atomic<bool>* cancel) {
+    return box_.call(call, cancel);
+}
 
-const std::vector<std::shared_ptr<McpClient>>& McpTools::servers() const { return clients_; }
+const std::vector<std::shared_ptr<McpClient>>& McpTools::servers() const {
+    return clients_;
+}
 
 }  // namespace lfm

@@ -10,7 +10,7 @@
 namespace lfm::mcp {
 
 class SseReader {
-public:
+  public:
     explicit SseReader(size_t max_event_bytes) : max_event_bytes_(max_event_bytes) {}
     // Feeds bytes as they come; calls on_data with the data of each complete event that has
     // some. False when an event grows past max_event_bytes.
@@ -19,7 +19,7 @@ public:
     const std::string& last_event_id() const { return last_event_id_; }
     std::optional<int> retry_ms() const { return retry_ms_; }
 
-private:
+  private:
     void line(std::string_view text, const std::function<void(const std::string&)>& on_data);
 
     size_t max_event_bytes_;

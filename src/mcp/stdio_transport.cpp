@@ -43,7 +43,8 @@ std::string exit_description(int status) {
     if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
     if (WIFSIGNALED(status)) {
         const char* name = sigabbrev_np(WTERMSIG(status));
-        return fmt::format("was killed by signal {}{}{}", WTERMSIG(status), name ? " SIG" : "", name ? name : "");
+        return fmt::format("was killed by signal {}{}{}", WTERMSIG(status), name ? " SIG" : "",
+                           name ? name : "");
     }
     return "ended";
 }
@@ -69,8 +70,9 @@ ssize_t write_no_sigpipe(int fd, const char* data, size_t size) {
 }
 
 class StdioTransport final : public Transport {
-public:
-    StdioTransport(const McpServerConfig& config, const McpOptions& options) : config_(config), options_(options) {}
+  public:
+    StdioTransport(const McpServerConfig& config, const McpOptions& options)
+        : config_(config), options_(options) {}
     ~StdioTransport() override { close(); }
 
     void start(TransportEvents events) override {
@@ -93,8 +95,11 @@ public:
                 continue;
             }
             if (n < 0 && errno == EINTR) continue;
-            if (n < 0 && errno == EPIPE) throw Error(ErrorCode::kIo, "the server closed its input (it has probably exited)");
-            if (n < 0 && errno != EAGAIN) throw Error(ErrorCode::kIo, fmt::format("cannot write to the server: {}", std::strerror(errno)));
+            if (n < 0 && errno == EPIPE)
+                throw Error(ErrorCode::kIo, "the server closed its input (it has probably exited)");
+            if (n < 0 && errno != EAGAIN)
+                throw Error(ErrorCode::kIo,
+                            fmt::format("cannot write to the server: {}", std::strerror(errno)));
             if (closing_ || Clock::now() >= deadline)
                 throw Error(ErrorCode::kIo, "the server does not read its input");
             pollfd p{in_fd_, POLLOUT, 0};
@@ -126,11 +131,12 @@ public:
         close_fd(err_fd_);
     }
 
-private:
+  private:
     void spawn() {
         int in[2], out[2], err[2];
         // O_CLOEXEC: servers started by other threads at the same time must not inherit these.
-        if (pipe2(in, O_CLOEXEC) != 0) throw Error(ErrorCode::kIo, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+        if (pipe2(in, O_CLOEXEC) != 0)
+            throw Error(ErrorCode::kIo, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
         if (pipe2(out, O_CLOEXEC) != 0) {
             ::close(in[0]), ::close(in[1]);
             throw Error(ErrorCode::kIo, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
@@ -157,7 +163,8 @@ private:
         for (int s : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) sigaddset(&defaults, s);
         posix_spawnattr_setsigmask(&attr, &none);
         posix_spawnattr_setsigdefault(&attr, &defaults);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        posix_spawnattr_setflags(&attr,
+                                 POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
         std::vector<std::string> env_strings;
         for (char** e = environ; e && *e; ++e) {
@@ -183,7 +190,8 @@ private:
         if (rc != 0) {
             ::close(in[1]), ::close(out[0]), ::close(err[0]);
             std::string where = config_.cwd.empty() ? "" : fmt::format(" in '{}'", config_.cwd);
-            throw Error(ErrorCode::kIo, fmt::format("cannot start '{}'{}: {}", config_.command, where, std::strerror(rc)));
+            throw Error(ErrorCode::kIo,
+                        fmt::format("cannot start '{}'{}: {}", config_.command, where, std::strerror(rc)));
         }
         pid_ = pid;
         in_fd_ = in[1];
@@ -241,8 +249,10 @@ private:
             // dropped, and a flood of them is reported only at its start.
             if (++garbage_lines_ <= kMaxGarbageReports) {
                 std::string shown(line.substr(0, 200));
-                log(fmt::format("ignored a line on stdout that is not JSON: {}{}", shown, line.size() > 200 ? "..." : ""));
-                if (garbage_lines_ == kMaxGarbageReports) log("further lines that are not JSON are ignored without a note");
+                log(fmt::format("ignored a line on stdout that is not JSON: {}{}", shown,
+                                line.size() > 200 ? "..." : ""));
+                if (garbage_lines_ == kMaxGarbageReports)
+                    log("further lines that are not JSON are ignored without a note");
             }
             return;
         }
@@ -289,14 +299,16 @@ private:
             if (out_open) {
                 out_open = drain(out_fd_, out);
                 size_t start = 0;
-                for (size_t nl; (nl = out.find('\n', std::max(start, out_scanned))) != std::string::npos; start = nl + 1) {
+                for (size_t nl; (nl = out.find('\n', std::max(start, out_scanned))) != std::string::npos;
+                     start = nl + 1) {
                     if (nl - start > options_.max_message_bytes) break;
                     on_stdout_line(std::string_view(out).substr(start, nl - start));
                 }
                 out.erase(0, start);
                 out_scanned = out.size();
                 if (out.size() > options_.max_message_bytes) {
-                    closed_by_server(fmt::format("sent a message longer than {} bytes (the limit)", options_.max_message_bytes));
+                    closed_by_server(fmt::format("sent a message longer than {} bytes (the limit)",
+                                                 options_.max_message_bytes));
                     out_open = false;  // stdout is no longer read: the server is done for
                     continue;
                 }
@@ -312,7 +324,8 @@ private:
     // stderr, which is usually why.
     void server_output_ended() {
         if (closing_) return;
-        std::string what = wait_exit(milliseconds(500)) ? exit_description(exit_status_) : "closed its stdout";
+        std::string what =
+            wait_exit(milliseconds(500)) ? exit_description(exit_status_) : "closed its stdout";
         // Let the last stderr lines in (they may be in the pipe still).
         std::string err;
         if (err_fd_ >= 0) {
@@ -349,7 +362,7 @@ private:
     bool closed_ = false;
     std::atomic<bool> closing_{false};   // close() has begun
     std::atomic<bool> stopping_{false};  // the reader thread ends
-    std::mutex process_mutex_;  // reaped_, exit_status_, last_stderr_
+    std::mutex process_mutex_;           // reaped_, exit_status_, last_stderr_
     bool reaped_ = false;
     int exit_status_ = 0;
     std::string last_stderr_;

@@ -23,7 +23,9 @@ size_t decoded_size(const Json& object, const char* key) {
     return chars * 3 / 4;
 }
 
-std::string summary(const std::string& what, size_t bytes) { return fmt::format("[{}, {} bytes]", what, bytes); }
+std::string summary(const std::string& what, size_t bytes) {
+    return fmt::format("[{}, {} bytes]", what, bytes);
+}
 
 // One content block as text; `is_text` says whether it carried text the model can read.
 std::string part_text(const Json& part, bool& is_text) {
@@ -48,7 +50,8 @@ std::string part_text(const Json& part, bool& is_text) {
     }
     if (type == "resource_link") {
         std::string name = string_or(part, "name", "");
-        return fmt::format("[resource link: {}{}]", string_or(part, "uri", "?"), name.empty() ? "" : " (" + name + ")");
+        return fmt::format("[resource link: {}{}]", string_or(part, "uri", "?"),
+                           name.empty() ? "" : " (" + name + ")");
     }
     return fmt::format("[{} content]", type.empty() ? "untyped" : type);
 }
@@ -73,7 +76,8 @@ ToolResult tool_result_from_mcp(const Json& result) {
         }
     }
     if (!any_text) {
-        if (auto structured = result.find("structuredContent"); structured != result.end() && !structured->is_null())
+        if (auto structured = result.find("structuredContent");
+            structured != result.end() && !structured->is_null())
             texts.insert(texts.begin(), structured->dump(-1, ' ', false, Json::error_handler_t::replace));
     }
     for (size_t i = 0; i < texts.size(); ++i) {

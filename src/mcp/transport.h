@@ -24,7 +24,7 @@ struct TransportEvents {
 };
 
 class Transport {
-public:
+  public:
     virtual ~Transport() = default;
     // Starts the server or checks the URL; throws lfm::Error when it cannot.
     virtual void start(TransportEvents events) = 0;
