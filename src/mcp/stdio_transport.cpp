@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -84,27 +85,14 @@ class StdioTransport final : public Transport {
     void send(const Json& message) override {
         std::string line = to_wire(message);
         line += '\n';
-        std::lock_guard lock(write_mutex_);
-        if (in_fd_ < 0) throw Error(ErrorCode::kIo, "the connection is closed");
-        const auto deadline = Clock::now() + options_.connect_timeout;
-        size_t done = 0;
-        while (done < line.size()) {
-            ssize_t n = write_no_sigpipe(in_fd_, line.data() + done, line.size() - done);
-            if (n > 0) {
-                done += static_cast<size_t>(n);
-                continue;
-            }
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0 && errno == EPIPE)
-                throw Error(ErrorCode::kIo, "the server closed its input (it has probably exited)");
-            if (n < 0 && errno != EAGAIN)
-                throw Error(ErrorCode::kIo,
-                            fmt::format("cannot write to the server: {}", std::strerror(errno)));
-            if (closing_ || Clock::now() >= deadline)
-                throw Error(ErrorCode::kIo, "the server does not read its input");
-            pollfd p{in_fd_, POLLOUT, 0};
-            ::poll(&p, 1, static_cast<int>(kPoll.count()));
-        }
+        if (write_line(line)) return;
+        // The server has exited: the reader says how (status, last stderr line) once it has
+        // seen the end of stdout, which is more use than "broken pipe". Waited for outside the
+        // write lock, which the reader may need to answer a ping meanwhile.
+        std::unique_lock lock(ended_mutex_);
+        ended_.wait_for(lock, kExitGrace, [&] { return !ended_why_.empty(); });
+        throw Error(ErrorCode::kIo,
+                    ended_why_.empty() ? "the server closed its input (it has probably exited)" : ended_why_);
     }
 
     void close() override {
@@ -132,6 +120,31 @@ class StdioTransport final : public Transport {
     }
 
   private:
+    // Writes a whole line within the write deadline; false when the server has closed its input.
+    bool write_line(const std::string& line) {
+        std::lock_guard lock(write_mutex_);
+        if (in_fd_ < 0) throw Error(ErrorCode::kIo, "the connection is closed");
+        const auto deadline = Clock::now() + options_.connect_timeout;
+        size_t done = 0;
+        while (done < line.size()) {
+            ssize_t n = write_no_sigpipe(in_fd_, line.data() + done, line.size() - done);
+            if (n > 0) {
+                done += static_cast<size_t>(n);
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EPIPE) return false;
+            if (n < 0 && errno != EAGAIN)
+                throw Error(ErrorCode::kIo,
+                            fmt::format("cannot write to the server: {}", std::strerror(errno)));
+            if (closing_ || Clock::now() >= deadline)
+                throw Error(ErrorCode::kIo, "the server does not read its input");
+            pollfd p{in_fd_, POLLOUT, 0};
+            ::poll(&p, 1, static_cast<int>(kPoll.count()));
+        }
+        return true;
+    }
+
     void spawn() {
         int in[2], out[2], err[2];
         // O_CLOEXEC: servers started by other threads at the same time must not inherit these.
@@ -349,6 +362,9 @@ class StdioTransport final : public Transport {
 
     void closed_by_server(const std::string& why) {
         if (!closing_ && events_.on_closed) events_.on_closed(why);
+        std::lock_guard lock(ended_mutex_);
+        ended_why_ = why;
+        ended_.notify_all();
     }
 
     McpServerConfig config_;
@@ -367,6 +383,9 @@ class StdioTransport final : public Transport {
     int exit_status_ = 0;
     std::string last_stderr_;
     int garbage_lines_ = 0;
+    std::mutex ended_mutex_;  // ended_why_: why the server's stdout ended, once it has
+    std::condition_variable ended_;
+    std::string ended_why_;
 };
 
 }  // namespace
