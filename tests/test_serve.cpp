@@ -10,7 +10,9 @@
 #include "lfm/chat.h"
 #include "lfm/constrain.h"
 #include "lfm/tokenizer.h"
+#include "lfm/model.h"
 #include "serve/openai.h"
+#include "serve/scheduler.h"
 #include "test_util.h"
 
 namespace lfm::serve {
@@ -253,6 +255,211 @@ TEST(ServeParse, ToolChoiceBecomesAConstraint) {
     EXPECT_EQ(named.options.constraint->kind(), "tool_call");
     EXPECT_TRUE(accepts(named.options.constraint, R"(<|tool_call_start|>[get_time(zone="UTC")]<|tool_call_end|>)"));
     EXPECT_FALSE(accepts(named.options.constraint, R"(<|tool_call_start|>[get_weather(city="Oslo")]<|tool_call_end|>)"));
+}
+
+// Strict tool calls: with tool_choice auto, a tool's "strict": true (OpenAI chat: in its
+// "function"; Responses: on the tool) or the server's --strict-tool-calls (defaults) holds the
+// calls the model starts to the tools' grammar (GenerateOptions::tool_call_constraint); the
+// reply itself stays free (no constraint).
+json strict_tool(json tool) {
+    tool["function"]["strict"] = true;
+    return tool;
+}
+json frobnicate_tool() {
+    return json::parse(R"({"type": "function", "function": {"name": "frob",
+        "parameters": {"type": "object", "properties": {"x": {"type": "frobnicate"}}}}})");
+}
+ApiContext strict_server() {
+    ApiContext c = ctx();
+    c.defaults.strict_tool_calls = true;
+    return c;
+}
+
+TEST(ServeParse, StrictToolCallsHoldTheCallsTheModelStarts) {
+    REQUIRE_MODEL();
+    const json tools = json::array({strict_tool(weather_tool()), time_tool()});
+    const Request r = parse_chat_request(chat({{"tools", tools}}), ctx());
+    EXPECT_EQ(r.options.constraint, nullptr) << "the reply is free";
+    ASSERT_NE(r.options.tool_call_constraint, nullptr);
+    EXPECT_EQ(r.options.tool_call_constraint->kind(), "tool_call");
+    EXPECT_TRUE(accepts(r.options.tool_call_constraint, R"(<|tool_call_start|>[get_weather(city="Oslo", days=2)]<|tool_call_end|>)"));
+    EXPECT_TRUE(accepts(r.options.tool_call_constraint, R"(<|tool_call_start|>[get_time(zone="UTC")]<|tool_call_end|>)"));
+    EXPECT_FALSE(accepts(r.options.tool_call_constraint, R"(<|tool_call_start|>[get_weather(days="two")]<|tool_call_end|>)"));
+    EXPECT_FALSE(accepts(r.options.tool_call_constraint, R"(<|tool_call_start|>[launch(x=1)]<|tool_call_end|>)"));
+    EXPECT_TRUE(r.warnings.empty());
+
+    // not asked for: none
+    const json loose = json::array({weather_tool(), time_tool()});
+    EXPECT_EQ(parse_chat_request(chat({{"tools", loose}}), ctx()).options.tool_call_constraint, nullptr);
+    json strict_false = weather_tool();
+    strict_false["function"]["strict"] = false;
+    EXPECT_EQ(parse_chat_request(chat({{"tools", json::array({strict_false})}}), ctx()).options.tool_call_constraint, nullptr);
+    // the server's flag asks for every request with tools
+    const ApiContext server = strict_server();
+    EXPECT_NE(parse_chat_request(chat({{"tools", loose}}), server).options.tool_call_constraint, nullptr);
+    EXPECT_EQ(parse_chat_request(chat(), server).options.tool_call_constraint, nullptr) << "no tools";
+    // tool_choice none hides the tools; required / named and response formats constrain the whole reply
+    EXPECT_EQ(parse_chat_request(chat({{"tools", tools}, {"tool_choice", "none"}}), ctx()).options.tool_call_constraint, nullptr);
+    const Request required = parse_chat_request(chat({{"tools", tools}, {"tool_choice", "required"}}), ctx());
+    EXPECT_NE(required.options.constraint, nullptr);
+    EXPECT_EQ(required.options.tool_call_constraint, nullptr);
+    const Request as_json = parse_chat_request(chat({{"tools", tools}, {"response_format", {{"type", "json_object"}}}}), ctx());
+    EXPECT_EQ(as_json.options.constraint->kind(), "json_object");
+    EXPECT_EQ(as_json.options.tool_call_constraint, nullptr);
+
+    json not_bool = weather_tool();
+    not_bool["function"]["strict"] = "yes";
+    const ApiError e = chat_error(chat({{"tools", json::array({not_bool})}}));
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, "tools");
+    EXPECT_NE(std::string(e.what()).find("strict"), std::string::npos) << e.what();
+}
+
+TEST(ServeParse, StrictToolCallsWithASchemaTheEngineRefuses) {
+    REQUIRE_MODEL();
+    // asked by the request: a 400 naming the tool and the keyword
+    const ApiError e = chat_error(chat({{"tools", json::array({weather_tool(), strict_tool(frobnicate_tool())})}}));
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, "tools");
+    const std::string message = e.what();
+    EXPECT_NE(message.find("tools[1]"), std::string::npos) << message;
+    EXPECT_NE(message.find("'frob'"), std::string::npos) << message;
+    EXPECT_NE(message.find("frobnicate"), std::string::npos) << message;
+    // strict on another tool of the list: the list is enforced as a whole, so the same 400
+    EXPECT_EQ(chat_error(chat({{"tools", json::array({strict_tool(weather_tool()), frobnicate_tool()})}})).status, 400);
+    // asked by the server's flag only: the request goes ahead unconstrained, with a warning to log
+    const Request r = parse_chat_request(chat({{"tools", json::array({weather_tool(), frobnicate_tool()})}}), strict_server());
+    EXPECT_EQ(r.options.tool_call_constraint, nullptr);
+    ASSERT_EQ(r.warnings.size(), 1u);
+    EXPECT_NE(r.warnings[0].find("'frob'"), std::string::npos) << r.warnings[0];
+    EXPECT_NE(r.warnings[0].find("frobnicate"), std::string::npos) << r.warnings[0];
+    // without strict anywhere the schema is not compiled (the template shows it as given)
+    EXPECT_EQ(chat_error(chat({{"tools", json::array({frobnicate_tool()})}})).status, 0);
+}
+
+TEST(ServeParse, StrictToolCallsInResponsesAndAnthropic) {
+    REQUIRE_MODEL();
+    json responses = json::parse(R"({"model": "tiny", "input": "Weather?",
+        "tools": [{"type": "function", "name": "get_weather", "strict": true,
+                   "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]})");
+    const Request r = parse_responses_request(responses, ctx());
+    ASSERT_NE(r.options.tool_call_constraint, nullptr);
+    EXPECT_TRUE(accepts(r.options.tool_call_constraint, R"(<|tool_call_start|>[get_weather(city="Oslo")]<|tool_call_end|>)"));
+    EXPECT_FALSE(accepts(r.options.tool_call_constraint, R"(<|tool_call_start|>[get_weather()]<|tool_call_end|>)"));
+    responses["tools"][0]["strict"] = false;
+    EXPECT_EQ(parse_responses_request(responses, ctx()).options.tool_call_constraint, nullptr);
+    responses["tools"][0]["strict"] = 1;
+    try {
+        parse_responses_request(responses, ctx());
+        ADD_FAILURE() << "a non-boolean strict was accepted";
+    } catch (const ApiError& e) {
+        EXPECT_EQ(e.param, "tools");
+    }
+
+    // Anthropic has no "strict": the server's flag only
+    const json anthropic = json::parse(R"({"model": "tiny", "max_tokens": 20,
+        "messages": [{"role": "user", "content": "Weather?"}],
+        "tools": [{"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]})");
+    EXPECT_EQ(parse_anthropic_request(anthropic, ctx()).options.tool_call_constraint, nullptr);
+    EXPECT_NE(parse_anthropic_request(anthropic, strict_server()).options.tool_call_constraint, nullptr);
+}
+
+TEST(ServeParse, ToolConstraintsAreCompiledOncePerToolList) {
+    REQUIRE_MODEL();
+    ApiContext c = ctx();
+    c.tool_constraints = std::make_shared<ToolConstraints>(2);
+    const json a = json::array({strict_tool(weather_tool())});
+    const json b = json::array({strict_tool(time_tool())});
+    const auto first = parse_chat_request(chat({{"tools", a}}), c).options.tool_call_constraint;
+    const auto again = parse_chat_request(chat({{"tools", a}, {"temperature", 0}}), c).options.tool_call_constraint;
+    ASSERT_NE(first, nullptr);
+    EXPECT_EQ(first, again) << "the same tools: the same compiled constraint";
+    EXPECT_EQ(c.tool_constraints->compiles(), 1);
+    const auto other = parse_chat_request(chat({{"tools", b}}), c).options.tool_call_constraint;
+    EXPECT_NE(other, first);
+    EXPECT_EQ(c.tool_constraints->compiles(), 2);
+    // a refusal is remembered as well
+    const json refused = json::array({strict_tool(frobnicate_tool())});
+    EXPECT_EQ(chat_error(chat({{"tools", refused}})).status, 400);  // (ctx() compiles without the cache)
+    for (int i = 0; i < 2; ++i) {
+        try {
+            parse_chat_request(chat({{"tools", refused}}), c);
+            ADD_FAILURE() << "refused schema accepted";
+        } catch (const ApiError& e) {
+            EXPECT_NE(std::string(e.what()).find("frobnicate"), std::string::npos);
+        }
+    }
+    EXPECT_EQ(c.tool_constraints->compiles(), 3);
+    // capacity 2: the least recently used list (a) was dropped, b is still there
+    EXPECT_EQ(parse_chat_request(chat({{"tools", b}}), c).options.tool_call_constraint, other);
+    EXPECT_EQ(c.tool_constraints->compiles(), 3);
+    EXPECT_NE(parse_chat_request(chat({{"tools", a}}), c).options.tool_call_constraint, first);
+    EXPECT_EQ(c.tool_constraints->compiles(), 4);
+}
+
+// End to end through the scheduler (no sockets): the tiny model has random weights; sampled
+// near-uniformly (the server's default temperature 50) it starts a call now and then, and writes
+// garbage after <|tool_call_start|> unless held. With a strict tool every call it starts parses
+// to the declared tool with arguments of the right types; the same seeds without strict do not.
+TEST(ServeScheduler, StrictToolCallsReachTheGeneration) {
+    REQUIRE_MODEL();
+    auto model = Model::load(test::ref_path("tinyB-q8_0.gguf"));
+    auto tok = model->tokenizer();
+    ApiContext c = ctx();
+    c.n_ctx = 4096;
+    c.defaults.sampler.temperature = 50;
+    c.defaults.sampler.top_k = 0;
+    c.defaults.sampler.repetition_penalty = 1;
+    c.defaults.max_tokens = 1500;
+    SessionOptions so;
+    so.n_ctx = 4096;
+    so.n_threads = 2;
+    Scheduler scheduler(model, tok, so, 2, 16);
+    const int32_t start_id = *tok->find_token("<|tool_call_start|>");
+    struct Counts {
+        int started = 0, valid = 0, invalid = 0;
+    };
+    auto run = [&](bool strict, uint64_t first_seed, uint64_t n) {
+        const json tools = json::array({strict ? strict_tool(weather_tool()) : weather_tool()});
+        std::vector<std::shared_ptr<Job>> jobs;
+        for (uint64_t seed = first_seed; seed < first_seed + n; ++seed) {
+            jobs.push_back(std::make_shared<Job>(parse_chat_request(chat({{"tools", tools}, {"seed", seed}}), c)));
+            EXPECT_EQ(jobs.back()->request.options.tool_call_constraint != nullptr, strict);
+            EXPECT_TRUE(scheduler.submit(jobs.back()));
+        }
+        Counts n_calls;
+        for (auto& job : jobs) {
+            std::optional<Event> e;
+            while ((e = job->pop(std::chrono::seconds(120))) && e->kind != Event::Kind::kDone && e->kind != Event::Kind::kError) {
+            }
+            if (!e || e->kind != Event::Kind::kDone) {
+                ADD_FAILURE() << (e ? e->text : "no answer in 120 s");
+                continue;
+            }
+            const GenerateResult& g = e->result;
+            const auto starts = std::count(g.tokens.begin(), g.tokens.end(), start_id);
+            n_calls.started += static_cast<int>(starts);
+            int valid = 0;
+            for (const ToolCall& call : g.reply.tool_calls) {
+                const json args = json::parse(call.arguments, nullptr, false);
+                const bool ok = call.name == "get_weather" && args.is_object() && args.contains("city") && args["city"].is_string() &&
+                                (!args.contains("days") || args["days"].is_number_integer());
+                valid += ok ? 1 : 0;
+                n_calls.invalid += ok ? 0 : 1;
+            }
+            n_calls.valid += valid;
+            // a call started but not parsed to a valid one (a reply may end inside its last call)
+            if (valid < starts - (g.stop_reason == StopReason::kMaxTokens ? 1 : 0)) ++n_calls.invalid;
+        }
+        return n_calls;
+    };
+    const Counts strict = run(true, 1, 4);
+    const Counts loose = run(false, 1, 4);
+    std::printf("strict: %d calls started, %d valid, %d invalid; loose: %d started, %d valid, %d invalid\n", strict.started,
+                strict.valid, strict.invalid, loose.started, loose.valid, loose.invalid);
+    EXPECT_GE(strict.valid, 1) << "the tiny model started no call: try more seeds";
+    EXPECT_EQ(strict.invalid, 0) << "every call started (but the one a reply's end may cut) parses and validates";
+    EXPECT_GE(loose.invalid, 1) << "without strict, the calls the model starts should be garbage";
 }
 
 TEST(ServeParse, ResponseFormatBecomesAConstraint) {

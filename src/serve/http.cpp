@@ -43,6 +43,7 @@ struct Server::Impl {
     void log(const std::string& method, const std::string& path, int status, int64_t prompt, int64_t cached, int64_t generated,
              Clock::time_point t0) const;
     void log(const httplib::Request& req, int status, Clock::time_point t0) const { log(req.method, req.path, status, 0, 0, 0, t0); }
+    void warn(const std::string& message) const;
     enum class Api { kChat, kCompletion, kAnthropic, kResponses };
     void generation_endpoint(const httplib::Request& req, httplib::Response& res, Api api);
     void require_ready() const {
@@ -78,6 +79,11 @@ void Server::Impl::log(const std::string& method, const std::string& path, int s
     }
 }
 
+void Server::Impl::warn(const std::string& message) const {
+    if (options.log_json) fmt::print(stderr, "{}\n", json{{"level", "warning"}, {"message", message}}.dump());
+    else fmt::print(stderr, "warning: {}\n", message);
+}
+
 void Server::Impl::generation_endpoint(const httplib::Request& req, httplib::Response& res, Api api) {
     const auto t0 = Clock::now();
     require_ready();
@@ -86,6 +92,7 @@ void Server::Impl::generation_endpoint(const httplib::Request& req, httplib::Res
                              : api == Api::kCompletion ? serve::parse_completion_request(body, ctx)
                              : api == Api::kAnthropic  ? serve::parse_anthropic_request(body, ctx)
                                                        : serve::parse_responses_request(body, ctx);
+    for (const std::string& w : request.warnings) warn(w);
     auto job = std::make_shared<Job>(std::move(request));
     if (!scheduler->submit(job)) {
         res.set_header("Retry-After", "1");
@@ -332,7 +339,7 @@ void Server::Impl::routes() {
         metric("uptime_seconds", "gauge", "seconds since the server started", up);
         res.set_content(m, "text/plain; version=0.0.4");
     }));
-    http.Get("/", [this, simple](const httplib::Request& req, httplib::Response& res) {
+    http.Get("/", [simple](const httplib::Request& req, httplib::Response& res) {
         res.set_content(serve::kWebPage, "text/html; charset=utf-8");
         simple(req, 200, Clock::now());
     });
@@ -386,6 +393,7 @@ void Server::run(const std::function<void(int)>& on_listening, const std::functi
             s.ctx.defaults = s.options.defaults;
             s.ctx.n_ctx = s.options.session.n_ctx;
             s.ctx.max_json_depth = s.options.max_json_depth;
+            s.ctx.tool_constraints = std::make_shared<serve::ToolConstraints>();
             s.ctx.model_name = s.options.model_name;
             if (s.ctx.model_name.empty()) {
                 const std::string& path = s.model->info().path;

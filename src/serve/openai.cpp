@@ -85,7 +85,80 @@ std::vector<Tool> parse_tools(const json& body) {
     }
 }
 
+// The tool-call constraint for these tools, or the engine's refusal naming the tool (found by
+// compiling each tool alone, only when the whole list is refused).
+ToolConstraints::Entry compile_tool_constraint(const std::vector<Tool>& tools, const std::shared_ptr<const Tokenizer>& tok) {
+    try {
+        return {Constraint::tool_call(tools, "", false, tok), {}};
+    } catch (const Error& whole) {
+        for (size_t i = 0; i < tools.size(); ++i) {
+            try {
+                Constraint::tool_call({tools[i]}, "", false, tok);
+            } catch (const Error& e) {
+                return {nullptr, fmt::format("tools[{}] ('{}'): {}", i, tools[i].name, e.what())};
+            }
+        }
+        return {nullptr, whole.what()};
+    }
+}
+
+// Strict tool calls for a request that leaves the calls to the model (tool_choice auto, no
+// response format): asked by a tool ("strict": true, refused schemas a 400) or by the server's
+// --strict-tool-calls (refused schemas a warning, and the calls go unconstrained).
+void constrain_tool_calls(const ChatSpec& spec, const ApiContext& ctx, Request& r) {
+    if (spec.tools.empty() || r.options.constraint || !(spec.strict_tools || r.options.strict_tool_calls)) return;
+    const ToolConstraints::Entry entry =
+        ctx.tool_constraints ? ctx.tool_constraints->get(spec.tools, ctx.tokenizer) : compile_tool_constraint(spec.tools, ctx.tokenizer);
+    if (entry.constraint) {
+        r.options.tool_call_constraint = entry.constraint;
+    } else if (spec.strict_tools) {
+        bad("tools", fmt::format("strict tool calls cannot be enforced for {}", entry.error));
+    } else {
+        r.warnings.push_back(fmt::format("--strict-tool-calls: tool calls left unconstrained for this request: {}", entry.error));
+    }
+}
+
 }  // namespace
+
+ToolConstraints::Entry ToolConstraints::get(const std::vector<Tool>& tools, const std::shared_ptr<const Tokenizer>& tokenizer) {
+    std::string key;
+    for (const Tool& t : tools) key += t.to_json();
+    {
+        std::lock_guard lock(mutex_);
+        for (auto it = items_.begin(); it != items_.end(); ++it)
+            if (it->key == key) {
+                items_.splice(items_.begin(), items_, it);
+                return it->entry;
+            }
+    }
+    Entry entry = compile_tool_constraint(tools, tokenizer);  // outside the lock: other lists need not wait
+    std::lock_guard lock(mutex_);
+    ++compiles_;
+    items_.push_front(Item{std::move(key), entry});
+    if (items_.size() > capacity_) items_.pop_back();
+    return entry;
+}
+
+int64_t ToolConstraints::compiles() const {
+    std::lock_guard lock(mutex_);
+    return compiles_;
+}
+
+bool strict_tools(const json& tools, bool in_function) {
+    bool strict = false;
+    if (!tools.is_array()) return false;
+    for (size_t i = 0; i < tools.size(); ++i) {
+        const json* holder = &tools[i];
+        if (in_function) holder = holder->is_object() ? field(*holder, "function") : nullptr;
+        if (holder == nullptr || !holder->is_object()) continue;
+        if (const json* v = field(*holder, "strict")) {
+            if (!v->is_boolean())
+                bad("tools", fmt::format("tools[{}]: '{}strict' must be true or false", i, in_function ? "function." : ""));
+            strict = strict || v->get<bool>();
+        }
+    }
+    return strict;
+}
 
 void build_chat(const ChatSpec& spec, const ApiContext& ctx, Request& r) {
     std::string text;
@@ -114,6 +187,7 @@ void build_chat(const ChatSpec& spec, const ApiContext& ctx, Request& r) {
     } catch (const Error& e) {
         bad(param, e.what());
     }
+    constrain_tool_calls(spec, ctx, r);
     check_fits(r, ctx);
     if (r.options.max_tokens < 0 || r.options.max_tokens > ctx.n_ctx) r.options.max_tokens = -1;  // the context ends it
 }
@@ -202,6 +276,7 @@ Request parse_chat_request(const json& body, const ApiContext& ctx) {
     spec.tools = std::move(tools);
     spec.force_tool = force;
     spec.tool_name = forced;
+    if (const json* t = field(body, "tools")) spec.strict_tools = strict_tools(*t, true);
     if (const json* kw = field(body, "chat_template_kwargs")) {
         if (!kw->is_object()) bad("chat_template_kwargs", "'chat_template_kwargs' must be an object");
         if (kw->contains("enable_thinking")) spec.thinking = boolean(*kw, "enable_thinking", true);

@@ -5,6 +5,10 @@
 // another kind.
 
 #include <nlohmann/json.hpp>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -16,6 +20,30 @@ namespace lfm::serve {
 
 using json = nlohmann::ordered_json;
 
+// Strict tool calls: the Constraint::tool_call that holds the calls a model starts itself, compiled
+// once per distinct tool list (keyed by the tools' JSON) and shared by the request threads; a
+// refusal is remembered too. Bounded: the least recently used list goes first.
+class ToolConstraints {
+public:
+    explicit ToolConstraints(size_t capacity = 16) : capacity_(capacity) {}
+    struct Entry {
+        std::shared_ptr<const Constraint> constraint;  // null when refused
+        std::string error;                             // the refusal, naming the tool: "tools[i] ('name'): ..."
+    };
+    Entry get(const std::vector<Tool>& tools, const std::shared_ptr<const Tokenizer>& tokenizer);
+    int64_t compiles() const;  // lists compiled so far (hits do not count)
+
+private:
+    struct Item {
+        std::string key;
+        Entry entry;
+    };
+    size_t capacity_;
+    mutable std::mutex mutex_;
+    std::list<Item> items_;  // most recently used first
+    int64_t compiles_ = 0;
+};
+
 // What the server knows that requests need.
 struct ApiContext {
     std::shared_ptr<const Tokenizer> tokenizer;
@@ -24,6 +52,9 @@ struct ApiContext {
     int64_t n_ctx = 4096;         // tokens per slot
     std::string model_name;
     size_t max_json_depth = 64;
+    // Strict tool calls (defaults.strict_tool_calls, or a tool's "strict": true) take their
+    // constraints from here; null: each request compiles its own.
+    std::shared_ptr<ToolConstraints> tool_constraints;
 };
 
 // One request, ready for a slot.
@@ -37,6 +68,7 @@ struct Request {
     int top_logprobs = -1;  // -1: no logprobs; 0..20
     bool echo = false;      // completions: the prompt text first
     std::string prompt_text;
+    std::vector<std::string> warnings;  // for the server's log (a strict tool list it could not enforce)
 };
 
 // A conversation to render, whichever API it came in: the shared half of chat requests.
@@ -45,6 +77,7 @@ struct ChatSpec {
     std::vector<Tool> tools;
     bool force_tool = false;     // a tool call is required
     std::string tool_name;       // the one to call; empty: any declared tool
+    bool strict_tools = false;   // a tool said "strict": true: its calls follow its schema, or 400
     bool thinking = true;        // false: "<think></think>" is prefilled
     int64_t thinking_budget = -1;
     RenderOptions render;
@@ -54,6 +87,9 @@ struct ChatSpec {
 // Tools written flat, {"name", "description", <schema_key>: JSON Schema} (Anthropic's with
 // "input_schema", the Responses API's with "parameters" and "type": "function" when typed).
 std::vector<Tool> flat_tools(const json& tools, const char* schema_key, bool typed);
+// Whether a tool says "strict": true (OpenAI chat: in its "function", in_function; Responses:
+// on the tool itself); a "strict" that is not a boolean is ApiError(400).
+bool strict_tools(const json& tools, bool in_function);
 // Renders, tokenizes and constrains the conversation into r (r.options already holds the sampling).
 void build_chat(const ChatSpec& spec, const ApiContext& ctx, Request& r);
 

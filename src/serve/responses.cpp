@@ -94,7 +94,10 @@ Request parse_responses_request(const json& body, const ApiContext& ctx) {
     const json* input = field(body, "input");
     if (input == nullptr) bad("input", "'input' is required");
     for (Message& m : to_messages(*input)) spec.messages.push_back(std::move(m));
-    if (const json* tools = field(body, "tools")) spec.tools = flat_tools(*tools, "parameters", true);
+    if (const json* tools = field(body, "tools")) {
+        spec.tools = flat_tools(*tools, "parameters", true);
+        spec.strict_tools = strict_tools(*tools, false);
+    }
     if (const json* tc = field(body, "tool_choice")) {
         if (tc->is_string()) {
             const std::string v = tc->get<std::string>();

@@ -448,11 +448,23 @@ describe('bad requests are 4xx with an error object', () => {
     async () => assertClientError(await post('/v1/chat/completions', { ...ok, messages: [user('a'), { role: 'tool', content: 'x' }] }),
       'tool without tool_call_id', 'messages'));
 
-  test('chat: a tool whose parameters are not a valid JSON schema', { todo: 'server bug: tools[].function.parameters {"type": "frobnicate"} is accepted; with tool_choice "required" the call is decoded with free-form arguments (response_format rejects the same schema with a 400)' },
-    async () => {
-      const bad = { type: 'function', function: { name: 'f', parameters: { type: 'frobnicate' } } };
-      assertClientError(await post('/v1/chat/completions', { ...ok, tools: [bad], tool_choice: 'required' }), 'invalid tool schema');
-    });
+  test('chat: a tool whose parameters are not a valid JSON schema', async () => {
+    const bad = { type: 'function', function: { name: 'frob', parameters: { type: 'frobnicate' } } };
+    // forced: the constrained decoder refuses the schema
+    assertClientError(await post('/v1/chat/completions', { ...ok, tools: [bad], tool_choice: 'required' }), 'invalid tool schema');
+    // strict (OpenAI's function.strict) with tool_choice auto: the calls the model starts would be held to it, so the same 400
+    const strict = { type: 'function', function: { ...bad.function, strict: true } };
+    const r = await post('/v1/chat/completions', { ...ok, tools: [weatherTool, strict] });
+    assertClientError(r, 'strict invalid tool schema', 'tools');
+    assert.match(r.json.error.message, /tools\[1\] \('frob'\).*frobnicate/, r.text);
+  });
+
+  test('chat: a strict tool with a valid schema is served', async () => {
+    const strict = { type: 'function', function: { ...weatherTool.function, strict: true } };
+    const r = await post('/v1/chat/completions', { ...ok, tools: [strict] });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.object, 'chat.completion');
+  });
 
   test('/tokenize: add_special or parse_special of the wrong type',
     async () => {
@@ -562,6 +574,26 @@ describe('--queue 0', () => {
         const r = await fetch(`${s.base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' },
                                                                  body: JSON.stringify({ messages: [user('Hi')], max_tokens: 2 }) });
         assert.equal(r.status, 200, await r.text());
+      } finally {
+        await s.stop();
+      }
+    });
+});
+
+describe('--strict-tool-calls', () => {
+  test('a tool schema the constraint engine refuses is served unconstrained, with a warning in the log',
+    async () => {
+      const s = await startServer(['--strict-tool-calls'], { parallel: 1, ctx: 512 });
+      try {
+        const frob = { type: 'function', function: { name: 'frob', parameters: { type: 'object', properties: { x: { type: 'frobnicate' } } } } };
+        const post = (tools) => fetch(`${s.base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' },
+                                                                       body: JSON.stringify({ messages: [user('Hi')], tools, max_tokens: 2 }) });
+        let r = await post([weatherTool]);
+        assert.equal(r.status, 200, await r.text());
+        assert.doesNotMatch(s.log(), /warning/);
+        r = await post([weatherTool, frob]);  // the flag alone: no 400, unlike "strict": true
+        assert.equal(r.status, 200, await r.text());
+        assert.match(s.log(), /^warning: --strict-tool-calls: .*tools\[1\] \('frob'\).*frobnicate/m);
       } finally {
         await s.stop();
       }
