@@ -1,5 +1,5 @@
 // The chat page at GET / of `lfm serve`, in Debian's headless Chromium (/usr/bin/chromium) driven by
-// playwright-core (no browser download). Starts the server itself on a free port; LFM_CLI is the lfm
+// playwright-core (no browser download). Starts the server on a free port with tests/node/server.mjs; LFM_CLI is the lfm
 // binary (default build/release/lfm), LFM_MODEL a GGUF file (default ../shared's tiny reference model).
 // Skipped, with the reason, when Chromium, playwright-core, the binary or the model is missing.
 //
@@ -7,15 +7,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const cli = process.env.LFM_CLI || path.resolve(here, '../../build/release/lfm');
-const model = process.env.LFM_MODEL || path.resolve(here, '../../../shared/reference/tinyB-q8_0.gguf');
+import { cli, model, startServer, metric as serverMetric, sleep } from '../node/server.mjs';
+
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 
 // Why the tests cannot run here (they are then reported as skipped), or null. tests/browser/run.sh,
@@ -31,50 +28,6 @@ try {
   missing ??= 'playwright-core is not installed (run: npm ci --prefix tests/browser)';
 }
 const opts = { skip: missing ?? false };
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// `lfm serve` on a free port: the port from its "listening on" stderr line, then /health until 200.
-async function startServer() {
-  const args = ['serve', '-m', model, '--port', '0', '-c', '1024', '-t', '2', '--temp', '0', '-n', '24'];
-  const proc = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "listening" line in 20 s:\n${stderr}`)), 20000);
-    proc.stderr.on('data', (d) => {
-      stderr += d.toString();
-      const m = /listening on http:\/\/[^\s:]+:(\d+)/.exec(stderr);
-      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-    });
-    proc.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`lfm serve exited (${code ?? signal}) before listening:\n${stderr}`));
-    });
-    proc.on('error', (e) => { clearTimeout(timer); reject(e); });
-  });
-  const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`lfm serve exited (${proc.exitCode}) while loading:\n${stderr}`);
-    try {
-      if ((await fetch(`${base}/health`)).status === 200) break;
-    } catch { /* connection refused: not yet */ }
-    if (Date.now() > deadline) throw new Error(`/health not 200 after 30 s:\n${stderr}`);
-    await sleep(50);
-  }
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
-  return {
-    base,
-    log: () => stderr,
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-}
 
 let server, context, page, profile;
 const pageErrors = [];
@@ -92,16 +45,12 @@ async function routeChat(route) {
   await route.continue({ postData: JSON.stringify({ ...body, max_tokens: maxTokens }) });
 }
 
-// One value of /metrics (lfm_NAME).
-async function metric(name) {
-  const text = await (await fetch(`${server.base}/metrics`)).text();
-  const m = new RegExp(`^lfm_${name} ([0-9.e+-]+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : NaN;
-}
+const metric = (name) => serverMetric(server.base, name);  // one value of /metrics (lfm_NAME)
 
 before(async () => {
   if (missing) return;
-  server = await startServer();
+  // tests/node/server.mjs: `lfm serve` on a free port, /health 200 (one slot, greedy, -n 24)
+  server = await startServer(['--temp', '0', '-n', '24'], { parallel: 1, ctx: 1024, threads: 2 });
   profile = mkdtempSync(path.join(tmpdir(), 'lfm-chromium-'));
   context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
