@@ -3,7 +3,11 @@
 // schema, the result comes back as a tool message, and the model goes on.
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "lfm/agent.h"
@@ -57,7 +61,8 @@ TEST(FunctionTools, CallsTheFunctionByNameAndTurnsFailuresIntoErrorResults) {
         for (char& c : city) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         return ToolResult{city};
     });
-    tools.add(make_tool("broken", "{}"), [](std::string_view) -> ToolResult { throw std::runtime_error("disk on fire"); });
+    tools.add(make_tool("broken", "{}"),
+              [](std::string_view) -> ToolResult { throw std::runtime_error("disk on fire"); });
     ASSERT_EQ(tools.tools().size(), 2u);
     EXPECT_EQ(tools.call({"c", "upper", R"({"city": "Oslo"})"}).content, "OSLO");
     const ToolResult broken = tools.call({"c", "broken", "{}"});
@@ -77,7 +82,8 @@ TEST(ToolBox, QualifiesNamesTwoSourcesDeclareAndRoutesEachCall) {
     auto b = std::make_shared<FunctionTools>();
     a->add(make_tool("search", "{}"), [](std::string_view) { return ToolResult{"from a"}; });
     a->add(make_tool("only_a", "{}"), [](std::string_view) { return ToolResult{"a alone"}; });
-    b->add(make_tool("search", "{}"), [](std::string_view args) { return ToolResult{"from b " + std::string(args)}; });
+    b->add(make_tool("search", "{}"),
+           [](std::string_view args) { return ToolResult{"from b " + std::string(args)}; });
     ToolBox box;
     box.add("web", a);
     box.add("files", b);
@@ -190,7 +196,8 @@ TEST(Agent, ResultsTooLargeForTheContextAreCutWithANote) {
     FunctionTools tools;
     std::string huge;
     for (int i = 0; i < 20000; ++i) huge += "line " + std::to_string(i) + " é\n";
-    tools.add(make_tool("dump", R"({"type": "object", "properties": {}})"), [&](std::string_view) { return ToolResult{huge}; });
+    tools.add(make_tool("dump", R"({"type": "object", "properties": {}})"),
+              [&](std::string_view) { return ToolResult{huge}; });
     AgentOptions ao;
     ao.tool_choice = "dump";  // a named tool: one call (a noisy model repeats calls under "required")
     ao.max_tool_rounds = 1;
@@ -255,6 +262,150 @@ TEST(Agent, BadToolChoicesAreClearErrorsAndLeaveTheConversationAlone) {
         EXPECT_NE(std::string(e.what()).find("'b'"), std::string::npos) << e.what();
     }
     EXPECT_TRUE(t.chat->messages().empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// `lfm run --mcp`: the real MCP servers of tests/mcp (npm), the tiny model made to call them by
+// --tool-choice, the transcript printed by --json.
+
+namespace fs = std::filesystem;
+const std::string kMcpDir = LFM_MCP_TEST_DIR;
+const std::string kEverything =
+    kMcpDir + "/node_modules/@modelcontextprotocol/server-everything/dist/index.js";
+const std::string kFilesystem =
+    kMcpDir + "/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js";
+
+#define REQUIRE_MCP_SERVERS()                                             \
+    LFM_REQUIRE_SHARED();                                                 \
+    if (std::system("command -v node >/dev/null 2>&1") != 0)              \
+        GTEST_SKIP() << "node is not installed (apt-get install nodejs)"; \
+    if (!fs::exists(kEverything) || !fs::exists(kFilesystem))             \
+    GTEST_SKIP() << "tests/mcp/node_modules is missing (npm ci --prefix tests/mcp, which .ci/deps runs)"
+
+struct Output {
+    int status;
+    std::string out;  // stdout
+    std::string err;  // stderr
+};
+Output run_cli(const std::string& args) {
+    const fs::path err_file = fs::temp_directory_path() / ("lfm_agent_err_" + std::to_string(::getpid()));
+    const std::string cmd = std::string(LFM_CLI_PATH) + " " + args + " 2>" + err_file.string();
+    std::FILE* p = ::popen(cmd.c_str(), "r");
+    if (p == nullptr) return {-1, "", "popen failed"};
+    Output o;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.out.append(buf, n);
+    const int status = ::pclose(p);
+    o.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::ifstream in(err_file);
+    o.err.assign(std::istreambuf_iterator<char>(in), {});
+    fs::remove(err_file);
+    return o;
+}
+
+// A folder for the filesystem server and a config naming both servers, a few tools each (the
+// tiny model's context is 4096 tokens; the servers' whole lists take more).
+struct McpSetup {
+    fs::path dir = fs::temp_directory_path() / ("lfm_agent_" + std::to_string(::getpid()));
+    std::string config;
+    McpSetup() {
+        fs::create_directories(dir / "files");
+        std::ofstream(dir / "files" / "note.txt") << "hello from a file";
+        json c;
+        c["mcpServers"]["files"] = {{"command", "node"},
+                                    {"args", {kFilesystem, (dir / "files").string()}},
+                                    {"includeTools", {"list_allowed_directories", "read_text_file"}}};
+        c["mcpServers"]["everything"] = {
+            {"command", "node"}, {"args", {kEverything, "stdio"}}, {"includeTools", {"get-structured-content"}}};
+        config = (dir / "mcp.json").string();
+        std::ofstream(config) << c.dump(2);
+    }
+    ~McpSetup() { fs::remove_all(dir); }
+};
+
+std::string model_flags() {
+    return "run -m " + test::ref_path("tinyB-q8_0.gguf") + " -c 4096 -t 2 --seed 3 -n 400 --date 2026-01-01";
+}
+
+// The tools the tests force take bounded arguments (an enum, none): a noise model fills a free
+// string until the token limit.
+TEST(AgentCli, RunCallsARealServerAndPrintsATranscriptThatReplays) {
+    REQUIRE_MCP_SERVERS();
+    McpSetup setup;
+    const Output o = run_cli(model_flags() + " --mcp " + setup.config +
+                             " --tool-choice get-structured-content --max-tool-rounds 1 --json -p 'Weather in Chicago?'");
+    ASSERT_EQ(o.status, 0) << o.err;
+    const nlohmann::ordered_json j = nlohmann::ordered_json::parse(o.out);  // key order as printed: the template shows tools as given
+    // The three tools the config keeps of two servers, shown to the model.
+    std::vector<std::string> names;
+    for (const auto& t : j.at("tools")) names.push_back(t.at("function").at("name").get<std::string>());
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names, (std::vector<std::string>{"get-structured-content", "list_allowed_directories", "read_text_file"}));
+
+    const auto& m = j.at("messages");
+    ASSERT_GE(m.size(), 4u) << m.dump(1);
+    EXPECT_EQ(m[0]["role"], "user");
+    EXPECT_EQ(m[1]["role"], "assistant");
+    ASSERT_EQ(m[1]["tool_calls"].size(), 1u) << m[1].dump();
+    const auto& call = m[1]["tool_calls"][0];
+    EXPECT_EQ(call["function"]["name"], "get-structured-content");
+    // The arguments match the schema (location: one of three cities) and the server answered
+    // with its weather record for it.
+    const json args = json::parse(call["function"]["arguments"].get<std::string>());
+    ASSERT_TRUE(args.contains("location")) << args.dump();
+    EXPECT_TRUE(args["location"] == "New York" || args["location"] == "Chicago" || args["location"] == "Los Angeles");
+    EXPECT_EQ(m[2]["role"], "tool");
+    EXPECT_EQ(m[2]["tool_call_id"], call["id"]);
+    const json weather = json::parse(m[2]["content"].get<std::string>());
+    EXPECT_TRUE(weather.contains("temperature") && weather.contains("conditions")) << weather.dump();
+    EXPECT_EQ(m.back()["role"], "assistant");  // generation went on after the result
+    EXPECT_EQ(j["tool_rounds"], 1);
+
+    // Replay: the messages but the last, with the tools, through the template = `prompt`.
+    nlohmann::ordered_json conversation;
+    conversation["messages"] = nlohmann::ordered_json(m.begin(), m.end() - 1);
+    conversation["tools"] = j["tools"];
+    const std::string conv_path = (setup.dir / "conversation.json").string();
+    std::ofstream(conv_path) << conversation.dump();
+    const Output rendered = run_cli("template -m " + test::ref_path("tinyB-q8_0.gguf") +
+                                    " --date 2026-01-01 --conversation " + conv_path);
+    ASSERT_EQ(rendered.status, 0) << rendered.err;
+    EXPECT_EQ(rendered.out, j["prompt"].get<std::string>());
+}
+
+TEST(AgentCli, TheFilesystemServerAnswersTheCall) {
+    REQUIRE_MCP_SERVERS();
+    McpSetup setup;
+    const Output o = run_cli(model_flags() + " --mcp " + setup.config +
+                             " --tool-choice list_allowed_directories --max-tool-rounds 1 --json -p 'Where may you read?'");
+    ASSERT_EQ(o.status, 0) << o.err;
+    const json m = json::parse(o.out).at("messages");
+    ASSERT_GE(m.size(), 3u) << m.dump(1);
+    EXPECT_EQ(m[1]["tool_calls"][0]["function"]["name"], "list_allowed_directories");
+    const std::string content = m[2]["content"];
+    EXPECT_NE(content.find(fs::canonical(setup.dir / "files").string()), std::string::npos) << content;
+}
+
+TEST(AgentCli, BadConfigurationsAreClearErrors) {
+    LFM_REQUIRE_SHARED();
+    McpSetup setup;
+    const std::string bad = (setup.dir / "bad.json").string();
+    std::ofstream(bad) << R"({"mcpServers": {"x": {"args": ["a"]}}})";
+    Output o = run_cli(model_flags() + " --mcp " + bad + " -p hi");
+    EXPECT_NE(o.status, 0);
+    EXPECT_NE(o.err.find("needs \"command\" (stdio) or \"url\""), std::string::npos) << o.err;
+    o = run_cli(model_flags() + " --mcp " + (setup.dir / "missing.json").string() + " -p hi");
+    EXPECT_NE(o.status, 0);
+    EXPECT_NE(o.err.find("missing.json"), std::string::npos) << o.err;
+    // A server whose command does not exist: reported, and the run goes on without it.
+    const std::string gone = (setup.dir / "gone.json").string();
+    std::ofstream(gone) << R"({"mcpServers": {"gone": {"command": "/nonexistent/mcp-server"}}})";
+    o = run_cli(model_flags() + " --mcp " + gone + " --json -p hi");
+    ASSERT_EQ(o.status, 0) << o.err;
+    EXPECT_EQ(json::parse(o.out).at("tools").size(), 0u);
+    EXPECT_NE(o.err.find("MCP server 'gone': cannot start '/nonexistent/mcp-server'"), std::string::npos)
+        << o.err;
 }
 
 }  // namespace

@@ -2,6 +2,9 @@
 // (or hidden); Ctrl-C stops the reply and keeps the conversation, Ctrl-D quits. Line editing
 // and history come from libedit when stdin is a terminal; a line ending in '\' continues on the
 // next, and a line of """ opens or closes a multi-line block. Slash commands: see kHelp.
+// With --mcp FILE the model's tool calls run on MCP servers: each is asked for (y / n / a =
+// always this tool; --yes: never ask), its result goes back to the model, and the model goes on
+// until it answers without a call (or --max-tool-rounds). Ctrl-C stops a running call.
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -15,6 +18,7 @@
 // libedit's readline compatibility header; it uses FILE without including <cstdio> itself.
 #include <editline/readline.h>
 
+#include "agent_flags.h"
 #include "commands.h"
 #include "common_flags.h"
 
@@ -26,6 +30,7 @@ constexpr const char* kHelp =
     "  /reset             forget the conversation (the system prompt stays)\n"
     "  /system TEXT       set the system prompt (and start over)\n"
     "  /tools FILE        declare tools from a JSON file of function schemas (/tools off: none)\n"
+    "  /mcp               the MCP servers (--mcp), their state and their tools\n"
     "  /think on|off      let the model think before answering, or ask it not to\n"
     "  /stats             speed of the last reply and context used\n"
     "  /retry             answer the last message again\n"
@@ -101,12 +106,14 @@ Command add_chat(CLI::App& app) {
     struct Opts {
         ModelFlags model;
         SamplingFlags sampling;
+        AgentFlags agent;
         bool hide_thinking = false;
         std::string session_file;
     };
     auto o = std::make_shared<Opts>();
     add_model_flags(app, o->model);
     add_sampling_flags(app, o->sampling);
+    add_agent_flags(app, o->agent, true);
     app.add_flag("--hide-thinking", o->hide_thinking, "do not show the reasoning");
     app.add_option("--session", o->session_file,
                    "resume the conversation saved in FILE (if it exists) and save it there after every reply");
@@ -114,6 +121,8 @@ Command add_chat(CLI::App& app) {
         if (o->sampling.n_predict > o->model.ctx)
             throw Error(ErrorCode::kInvalidArgument, fmt::format("-n {} is more than the context size ({}); raise -c",
                                                                  o->sampling.n_predict, o->model.ctx));
+        if (o->agent.enabled() && !o->sampling.tools_file.empty())
+            throw Error(ErrorCode::kInvalidArgument, "--tools and --mcp: give the tools one way (--mcp runs them)");
         std::vector<Tool> tools;
         if (!o->sampling.tools_file.empty()) tools = read_tools(o->sampling.tools_file);
         const bool color = use_color(STDOUT_FILENO);
@@ -129,10 +138,12 @@ Command add_chat(CLI::App& app) {
         chat.set_tools(tools);
         GenerateOptions go = generate_options(o->sampling);
 
+        std::shared_ptr<McpTools> mcp = o->agent.enabled() ? start_mcp(o->agent) : nullptr;
         const ModelInfo& info = m.model->info();
         const int threads = m.session.n_threads > 0 ? m.session.n_threads : default_thread_count();
         fmt::print("{}lfm chat{} · {} ({}, {}) · {} threads · {} · context {}\n", paint(kBold), paint(kReset),
                    info.path, info.architecture, info.file_type, threads, kernel_isa(), chat.context_size());
+        if (mcp) fmt::print("{} tools from {} MCP servers (/mcp lists them)\n", mcp->tools().size(), mcp->servers().size());
         fmt::print("Type /help for commands, Ctrl-C to stop a reply, Ctrl-D to quit.\n");
         if (!o->session_file.empty() && std::filesystem::exists(o->session_file)) {
             chat.load(o->session_file);  // the saved conversation's system prompt and tools replace the flags'
@@ -168,15 +179,48 @@ Command add_chat(CLI::App& app) {
         };
         ev.tool_call = [&](const ToolCall& c) {
             end_thought();
-            nlohmann::ordered_json j{{"name", c.name}, {"arguments", nlohmann::ordered_json::parse(c.arguments)}};
-            fmt::print("\n{}{}{}", paint(kCyan), j.dump(), paint(kReset));
+            fmt::print("\n{}→ {}{}", paint(kCyan), describe_call(c), paint(kReset));
             std::fflush(stdout);
         };
 
+        // The tool loop (--mcp): each call is asked for unless --yes or allowed "always".
+        std::unique_ptr<Agent> agent;
+        if (mcp) {
+            AgentOptions ao = agent_options(o->agent);
+            ao.thinking = !o->sampling.no_think;
+            if (!o->agent.yes)
+                ao.approve = [&](const ToolCall&) {
+                    fmt::print("\n");
+                    for (;;) {
+                        auto answer = reader.read("run it? [y]es, [n]o, [a]lways for this tool > ");
+                        if (!answer) return ToolApproval::kDeny;
+                        const std::string a = trim(*answer);
+                        if (a == "y" || a == "yes") return ToolApproval::kAllow;
+                        if (a == "n" || a == "no") return ToolApproval::kDeny;
+                        if (a == "a" || a == "always") return ToolApproval::kAlwaysAllow;
+                    }
+                };
+            ao.on_result = [&](const ToolCall&, const ToolResult& res) {
+                fmt::print("\n{}← {}{}\n", paint(kDim), describe_result(res), paint(kReset));
+                std::fflush(stdout);
+            };
+            agent = std::make_unique<Agent>(chat, *mcp, ao);
+        }
+
+        // One reply (or, with tools that run, a user message and the rounds it takes).
         auto respond = [&](std::optional<Message> message) {
             g_interrupted = false;
             go.cancel = &g_interrupted;
-            GenerateResult r = message ? chat.send(std::move(*message), go, ev) : chat.reply(go, ev);
+            GenerateResult r;
+            if (agent && message) {
+                AgentResult ar = agent->send(std::move(*message), go, ev);
+                r = std::move(ar.last);
+                if (ar.round_limit)
+                    fmt::print("\n{}[stopped after {} tool rounds: --max-tool-rounds]{}", paint(kDim), ar.tool_rounds,
+                               paint(kReset));
+            } else {
+                r = message ? chat.send(std::move(*message), go, ev) : chat.reply(go, ev);
+            }
             end_thought();
             if (r.stop_reason == StopReason::kCancelled) fmt::print(" {}[stopped]{}", paint(kDim), paint(kReset));
             if (r.stop_reason == StopReason::kContextFull)
@@ -214,7 +258,10 @@ Command add_chat(CLI::App& app) {
                         chat.set_system(arg);
                         chat.reset();
                         fmt::print("{}", arg.empty() ? "(system prompt removed)\n" : "(system prompt set; conversation cleared)\n");
+                    } else if (cmd == "/mcp") {
+                        fmt::print("{}", mcp ? describe_servers(*mcp) : "(no MCP servers: start with --mcp FILE)\n");
                     } else if (cmd == "/tools") {
+                        if (mcp) throw Error(ErrorCode::kInvalidArgument, "/tools: the tools come from the MCP servers (--mcp)");
                         chat.set_tools(arg.empty() || arg == "off" ? std::vector<Tool>{} : read_tools(arg));
                         fmt::print("({} tools declared)\n", chat.tools().size());
                     } else if (cmd == "/think") {
@@ -250,8 +297,8 @@ Command add_chat(CLI::App& app) {
             }
             try {
                 GenerateResult r = respond(Message::user(line));
-                // Tool calls: ask the user for each result, then let the model go on.
-                while (!r.reply.tool_calls.empty() && r.stop_reason == StopReason::kEndOfTurn) {
+                // Tool calls without --mcp: ask the user for each result, then let the model go on.
+                while (!agent && !r.reply.tool_calls.empty() && r.stop_reason == StopReason::kEndOfTurn) {
                     for (const ToolCall& c : r.reply.tool_calls) {
                         auto result = reader.read(fmt::format("result of {}> ", c.name).c_str());
                         if (!result) return 0;

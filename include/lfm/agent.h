@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,7 +52,7 @@ private:
 
 // Several executors as one. A tool name two of them declare is shown to the model as
 // "<source>__<name>" for each (the source's name, as given to add()); calls go to the executor
-// that declared the tool, under its own name.
+// that declared the tool, under its own name. tools() and call() may run on several threads.
 class ToolBox : public ToolExecutor {
 public:
     void add(std::string source, std::shared_ptr<ToolExecutor> executor);
@@ -63,6 +64,7 @@ private:
         ToolExecutor* executor;
         std::string name;  // the executor's own name for the tool
     };
+    std::mutex mutex_;  // guards sources_ and routes_ (not the calls themselves)
     std::vector<std::pair<std::string, std::shared_ptr<ToolExecutor>>> sources_;
     std::map<std::string, Route> routes_;  // as of the last tools()
 };
@@ -73,6 +75,8 @@ private:
 // One server in the mcpServers format of Claude Desktop, Cursor and LM Studio:
 // {"mcpServers": {"NAME": {"command": "...", "args": [...], "env": {...}, "cwd": "..."}
 //                 | {"url": "http://...", "headers": {...}}}}
+// plus "includeTools" / "excludeTools" (tool names; Gemini CLI's spelling) to show the model only
+// some of a server's tools, and "disabled": true to skip a server.
 struct McpServerConfig {
     std::string name;
     std::string command;  // stdio transport: the program (looked up in PATH) ...
@@ -81,6 +85,9 @@ struct McpServerConfig {
     std::string cwd;                          // ... its working directory (empty: lfm's)
     std::string url;      // Streamable HTTP transport: the endpoint
     std::map<std::string, std::string> headers;  // sent with every HTTP request (Authorization, ...)
+    std::vector<std::string> include_tools;  // when not empty, only these tools are listed and callable
+    std::vector<std::string> exclude_tools;  // these never are
+    bool shows_tool(const std::string& tool) const;
 
     // The servers of a config file's text; `origin` names it in errors. Throws lfm::Error
     // (kInvalidArgument) naming the server and the field that is wrong.

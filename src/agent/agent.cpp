@@ -3,12 +3,13 @@
 // model replies again, until it answers without a call or the round limit is reached. Chat keeps
 // the conversation's prefix in the session, so a round costs only the new tool messages' tokens.
 
+#include "lfm/agent.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <set>
 
-#include "lfm/agent.h"
 #include "lfm/constrain.h"
 
 namespace lfm {
@@ -30,7 +31,8 @@ std::string fit_result(const std::string& text, int64_t max_tokens, const Tokeni
     size_t bytes = 0;
     for (size_t i = 0; i < keep && i < ids.size(); ++i) bytes += tokenizer.token_bytes(ids[i], false).size();
     bytes = std::min(bytes, text.size());
-    while (bytes > 0 && (static_cast<unsigned char>(text[bytes]) & 0xC0) == 0x80) --bytes;  // not inside a character
+    while (bytes > 0 && (static_cast<unsigned char>(text[bytes]) & 0xC0) == 0x80)
+        --bytes;  // not inside a character
     return fmt::format("{}\n[lfm: the result was cut to its first {} of {} bytes to fit the context]",
                        text.substr(0, bytes), bytes, text.size());
 }
@@ -53,7 +55,9 @@ void renumber_calls(std::span<const Message> before, std::vector<ToolCall>& call
     }
 }
 
-bool is_set(const std::atomic<bool>* flag) { return flag != nullptr && flag->load(); }
+bool is_set(const std::atomic<bool>* flag) {
+    return flag != nullptr && flag->load();
+}
 
 }  // namespace
 
@@ -62,7 +66,8 @@ Agent::Agent(Chat& chat, ToolExecutor& tools, AgentOptions options)
 
 bool Agent::approved(const ToolCall& call) {
     if (!options_.approve) return true;
-    if (std::find(always_allowed_.begin(), always_allowed_.end(), call.name) != always_allowed_.end()) return true;
+    if (std::find(always_allowed_.begin(), always_allowed_.end(), call.name) != always_allowed_.end())
+        return true;
     const ToolApproval answer = options_.approve(call);
     if (answer == ToolApproval::kAlwaysAllow) always_allowed_.push_back(call.name);
     return answer != ToolApproval::kDeny;
@@ -76,7 +81,8 @@ AgentResult Agent::send(Message message, const GenerateOptions& options, const G
         throw Error(ErrorCode::kInvalidArgument, "tool_choice '" + choice + "' but there are no tools");
     if (forced && choice != "required" &&
         std::none_of(tools.begin(), tools.end(), [&](const Tool& t) { return t.name == choice; }))
-        throw Error(ErrorCode::kInvalidArgument, "tool_choice names '" + choice + "', which no tool declares");
+        throw Error(ErrorCode::kInvalidArgument,
+                    "tool_choice names '" + choice + "', which no tool declares");
     if (options_.max_tool_rounds < 0)
         throw Error(ErrorCode::kInvalidArgument, "max_tool_rounds must be 0 or more");
     chat_.set_tools(tools);
@@ -89,19 +95,30 @@ AgentResult Agent::send(Message message, const GenerateOptions& options, const G
         go.constraint = options.constraint;
         if (round == 0 && forced) {
             const bool thinking = options_.thinking && options.reasoning_budget != 0;
-            go.constraint = Constraint::tool_call(tools, choice == "required" ? "" : choice, thinking, chat_.tokenizer());
+            go.constraint =
+                Constraint::tool_call(tools, choice == "required" ? "" : choice, thinking, chat_.tokenizer());
         }
         GenerateResult r;
         try {
             r = chat_.reply(go, events);
-        } catch (...) {
+        } catch (const Error& e) {
             if (round == 0) chat_.truncate(first);  // the turn did not happen
+            if (e.code() == ErrorCode::kContextOverflow && !tools.empty())
+                throw Error(
+                    e.code(),
+                    fmt::format(
+                        "{} (the {} tools' descriptions are part of the prompt: fewer tools take less)",
+                        e.what(), tools.size()));
+            throw;
+        } catch (...) {
+            if (round == 0) chat_.truncate(first);
             throw;
         }
         first -= std::min(first, static_cast<size_t>(r.messages_dropped));  // old turns dropped to fit
         out.last = std::move(r);
         const GenerateResult& last = out.last;
-        if (last.reply.tool_calls.empty() || last.stop_reason != StopReason::kEndOfTurn || choice == "none") break;
+        if (last.reply.tool_calls.empty() || last.stop_reason != StopReason::kEndOfTurn || choice == "none")
+            break;
         if (out.tool_rounds >= options_.max_tool_rounds) {
             out.round_limit = true;
             break;
@@ -128,12 +145,15 @@ AgentResult Agent::send(Message message, const GenerateOptions& options, const G
                 if (is_set(options.cancel)) cancelled = true;
             }
             const int64_t free = chat_.context_size() - chat_.context_used() - pending_tokens;
-            const int64_t budget = options_.max_result_tokens > 0 ? options_.max_result_tokens : std::max<int64_t>(free / 2, 16);
+            const int64_t budget =
+                options_.max_result_tokens > 0 ? options_.max_result_tokens : std::max<int64_t>(free / 2, 16);
             result.content = fit_result(result.content, budget, *chat_.tokenizer());
             if (options_.on_result) options_.on_result(call, result);
-            Message tool = Message::tool(result.is_error ? fmt::format("Error: {}", result.content) : result.content);
+            Message tool =
+                Message::tool(result.is_error ? fmt::format("Error: {}", result.content) : result.content);
             tool.tool_call_id = call.id;
-            pending_tokens += static_cast<int64_t>(tool.content.size() / 3) + 8;  // an estimate; the prompt is measured exactly
+            pending_tokens += static_cast<int64_t>(tool.content.size() / 3) +
+                              8;  // an estimate; the prompt is measured exactly
             chat_.add_message(std::move(tool));
         }
         if (cancelled) break;  // the results are in the conversation; the user speaks next

@@ -8,12 +8,17 @@
 namespace lfm {
 
 void FunctionTools::add(Tool tool, Function function) {
-    if (tool.name.empty()) throw Error(ErrorCode::kInvalidArgument, "FunctionTools::add: the tool has no name");
-    if (!function) throw Error(ErrorCode::kInvalidArgument, "FunctionTools::add: tool '" + tool.name + "' has no function");
+    if (tool.name.empty())
+        throw Error(ErrorCode::kInvalidArgument, "FunctionTools::add: the tool has no name");
+    if (!function)
+        throw Error(ErrorCode::kInvalidArgument,
+                    "FunctionTools::add: tool '" + tool.name + "' has no function");
     auto same = [&](const auto& entry) { return entry.first.name == tool.name; };
     auto it = std::find_if(tools_.begin(), tools_.end(), same);
-    if (it != tools_.end()) *it = {std::move(tool), std::move(function)};
-    else tools_.emplace_back(std::move(tool), std::move(function));
+    if (it != tools_.end())
+        *it = {std::move(tool), std::move(function)};
+    else
+        tools_.emplace_back(std::move(tool), std::move(function));
 }
 
 std::vector<Tool> FunctionTools::tools() {
@@ -23,7 +28,8 @@ std::vector<Tool> FunctionTools::tools() {
     return out;
 }
 
-ToolResult FunctionTools::call(const ToolCall& call, const std::atomic<bool>* /*cancel: a function runs to its end*/) {
+ToolResult FunctionTools::call(const ToolCall& call,
+                               const std::atomic<bool>* /*cancel: a function runs to its end*/) {
     for (const auto& [tool, function] : tools_) {
         if (tool.name != call.name) continue;
         try {

@@ -11,10 +11,12 @@ namespace lfm {
 
 void ToolBox::add(std::string source, std::shared_ptr<ToolExecutor> executor) {
     if (!executor) throw Error(ErrorCode::kInvalidArgument, "ToolBox::add: no executor for '" + source + "'");
+    std::lock_guard lock(mutex_);
     sources_.emplace_back(std::move(source), std::move(executor));
 }
 
 std::vector<Tool> ToolBox::tools() {
+    std::lock_guard lock(mutex_);
     // Every source's list, read once: an MCP server's list may change between calls.
     std::vector<std::vector<Tool>> lists;
     std::map<std::string, int> declared;  // name -> how many sources declare it
@@ -43,12 +45,22 @@ std::vector<Tool> ToolBox::tools() {
 }
 
 ToolResult ToolBox::call(const ToolCall& call, const std::atomic<bool>* cancel) {
-    if (routes_.empty()) tools();
-    auto it = routes_.find(call.name);
-    if (it == routes_.end()) return {"there is no tool named '" + call.name + "'", true};
+    bool listed;
+    {
+        std::lock_guard lock(mutex_);
+        listed = !routes_.empty();
+    }
+    if (!listed) tools();
+    ToolExecutor* executor = nullptr;
     ToolCall own = call;
-    own.name = it->second.name;
-    return it->second.executor->call(own, cancel);
+    {
+        std::lock_guard lock(mutex_);
+        auto it = routes_.find(call.name);
+        if (it == routes_.end()) return {"there is no tool named '" + call.name + "'", true};
+        executor = it->second.executor;
+        own.name = it->second.name;
+    }
+    return executor->call(own, cancel);  // unlocked: calls run side by side
 }
 
 }  // namespace lfm

@@ -335,10 +335,14 @@ std::string McpClient::server_info() const {
 }
 
 std::vector<Tool> McpClient::tools() {
-    return impl(this).list();
+    std::vector<Tool> tools = impl(this).list();
+    std::erase_if(tools, [this](const Tool& t) { return !impl(this).config_.shows_tool(t.name); });
+    return tools;
 }
 
 ToolResult McpClient::call(const ToolCall& call, const std::atomic<bool>* cancel) {
+    if (!impl(this).config_.shows_tool(call.name))
+        return {fmt::format("MCP server '{}': tool '{}' is not enabled (includeTools / excludeTools)", name(), call.name), true};
     return impl(this).run(call, cancel);
 }
 

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -45,6 +46,18 @@ std::map<std::string, std::string> string_map(const Json& server, const char* fi
     return out;
 }
 
+std::vector<std::string> string_list(const Json& server, const char* field, const Where& where) {
+    std::vector<std::string> out;
+    auto it = server.find(field);
+    if (it == server.end() || it->is_null()) return out;
+    if (!it->is_array()) where.fail(fmt::format("\"{}\" must be an array of strings", field));
+    for (size_t i = 0; i < it->size(); ++i) {
+        if (!(*it)[i].is_string()) where.fail(fmt::format("\"{}[{}]\" must be a string", field, i));
+        out.push_back((*it)[i].get<std::string>());
+    }
+    return out;
+}
+
 McpServerConfig parse_server(const std::string& name, const Json& server, const std::string& origin) {
     Where where{origin, name};
     if (!server.is_object()) where.fail("must be an object with \"command\" or \"url\"");
@@ -55,13 +68,9 @@ McpServerConfig parse_server(const std::string& name, const Json& server, const 
     config.url = string_field(server, "url", where);
     config.env = string_map(server, "env", where);
     config.headers = string_map(server, "headers", where);
-    if (auto args = server.find("args"); args != server.end() && !args->is_null()) {
-        if (!args->is_array()) where.fail("\"args\" must be an array of strings");
-        for (size_t i = 0; i < args->size(); ++i) {
-            if (!(*args)[i].is_string()) where.fail(fmt::format("\"args[{}]\" must be a string", i));
-            config.args.push_back((*args)[i].get<std::string>());
-        }
-    }
+    config.args = string_list(server, "args", where);
+    config.include_tools = string_list(server, "includeTools", where);
+    config.exclude_tools = string_list(server, "excludeTools", where);
 
     const std::string type = string_field(server, "type", where);
     if (type == "sse") where.fail("SSE transport (2024-11-05) is not supported; use Streamable HTTP");
@@ -106,6 +115,11 @@ std::vector<McpServerConfig> McpServerConfig::parse(std::string_view json_text, 
         out.push_back(parse_server(name, server, origin));
     }
     return out;
+}
+
+bool McpServerConfig::shows_tool(const std::string& tool) const {
+    auto named = [&](const std::vector<std::string>& list) { return std::find(list.begin(), list.end(), tool) != list.end(); };
+    return (include_tools.empty() || named(include_tools)) && !named(exclude_tools);
 }
 
 std::vector<McpServerConfig> McpServerConfig::load(const std::string& path) {
