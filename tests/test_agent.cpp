@@ -2,13 +2,20 @@
 // on the tiny reference model: a forced call reaches the tool with arguments that match its
 // schema, the result comes back as a tool message, and the model goes on.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "lfm/agent.h"
 #include "test_util.h"
@@ -316,8 +323,9 @@ struct McpSetup {
         c["mcpServers"]["files"] = {{"command", "node"},
                                     {"args", {kFilesystem, (dir / "files").string()}},
                                     {"includeTools", {"list_allowed_directories", "read_text_file"}}};
-        c["mcpServers"]["everything"] = {
-            {"command", "node"}, {"args", {kEverything, "stdio"}}, {"includeTools", {"get-structured-content"}}};
+        c["mcpServers"]["everything"] = {{"command", "node"},
+                                         {"args", {kEverything, "stdio"}},
+                                         {"includeTools", {"get-structured-content"}}};
         config = (dir / "mcp.json").string();
         std::ofstream(config) << c.dump(2);
     }
@@ -333,15 +341,18 @@ std::string model_flags() {
 TEST(AgentCli, RunCallsARealServerAndPrintsATranscriptThatReplays) {
     REQUIRE_MCP_SERVERS();
     McpSetup setup;
-    const Output o = run_cli(model_flags() + " --mcp " + setup.config +
-                             " --tool-choice get-structured-content --max-tool-rounds 1 --json -p 'Weather in Chicago?'");
+    const Output o =
+        run_cli(model_flags() + " --mcp " + setup.config +
+                " --tool-choice get-structured-content --max-tool-rounds 1 --json -p 'Weather in Chicago?'");
     ASSERT_EQ(o.status, 0) << o.err;
-    const nlohmann::ordered_json j = nlohmann::ordered_json::parse(o.out);  // key order as printed: the template shows tools as given
+    const nlohmann::ordered_json j =
+        nlohmann::ordered_json::parse(o.out);  // key order as printed: the template shows tools as given
     // The three tools the config keeps of two servers, shown to the model.
     std::vector<std::string> names;
     for (const auto& t : j.at("tools")) names.push_back(t.at("function").at("name").get<std::string>());
     std::sort(names.begin(), names.end());
-    EXPECT_EQ(names, (std::vector<std::string>{"get-structured-content", "list_allowed_directories", "read_text_file"}));
+    EXPECT_EQ(names, (std::vector<std::string>{"get-structured-content", "list_allowed_directories",
+                                               "read_text_file"}));
 
     const auto& m = j.at("messages");
     ASSERT_GE(m.size(), 4u) << m.dump(1);
@@ -354,7 +365,8 @@ TEST(AgentCli, RunCallsARealServerAndPrintsATranscriptThatReplays) {
     // with its weather record for it.
     const json args = json::parse(call["function"]["arguments"].get<std::string>());
     ASSERT_TRUE(args.contains("location")) << args.dump();
-    EXPECT_TRUE(args["location"] == "New York" || args["location"] == "Chicago" || args["location"] == "Los Angeles");
+    EXPECT_TRUE(args["location"] == "New York" || args["location"] == "Chicago" ||
+                args["location"] == "Los Angeles");
     EXPECT_EQ(m[2]["role"], "tool");
     EXPECT_EQ(m[2]["tool_call_id"], call["id"]);
     const json weather = json::parse(m[2]["content"].get<std::string>());
@@ -377,14 +389,110 @@ TEST(AgentCli, RunCallsARealServerAndPrintsATranscriptThatReplays) {
 TEST(AgentCli, TheFilesystemServerAnswersTheCall) {
     REQUIRE_MCP_SERVERS();
     McpSetup setup;
-    const Output o = run_cli(model_flags() + " --mcp " + setup.config +
-                             " --tool-choice list_allowed_directories --max-tool-rounds 1 --json -p 'Where may you read?'");
+    const Output o = run_cli(
+        model_flags() + " --mcp " + setup.config +
+        " --tool-choice list_allowed_directories --max-tool-rounds 1 --json -p 'Where may you read?'");
     ASSERT_EQ(o.status, 0) << o.err;
     const json m = json::parse(o.out).at("messages");
     ASSERT_GE(m.size(), 3u) << m.dump(1);
     EXPECT_EQ(m[1]["tool_calls"][0]["function"]["name"], "list_allowed_directories");
     const std::string content = m[2]["content"];
     EXPECT_NE(content.find(fs::canonical(setup.dir / "files").string()), std::string::npos) << content;
+}
+
+// Servers that misbehave, several at once (tests/mcp/fake_server.mjs, on demand): one crashes in
+// the call, one hangs past --tool-timeout, one prints lines that are not JSON, one does not
+// exist. Each call's failure comes back to the model as a tool message naming the problem, and
+// the reply after it is still generated.
+TEST(AgentCli, BrokenServersAreClearToolResultsAndTheRunGoesOn) {
+    REQUIRE_MCP_SERVERS();
+    McpSetup setup;
+    const std::string fake = kMcpDir + "/fake_server.mjs";
+    json c;
+    c["mcpServers"]["crashy"] = {{"command", "node"}, {"args", {fake}}, {"includeTools", {"crash"}}};
+    c["mcpServers"]["stuck"] = {{"command", "node"}, {"args", {fake}}, {"includeTools", {"hang"}}};
+    c["mcpServers"]["noisy"] = {
+        {"command", "node"}, {"args", {fake, "banner"}}, {"includeTools", {"structured"}}};
+    c["mcpServers"]["gone"] = {{"command", "/nonexistent/mcp-server"}};
+    const std::string config = (setup.dir / "broken.json").string();
+    std::ofstream(config) << c.dump();
+    auto run_tool = [&](const std::string& tool) {
+        Output o = run_cli(model_flags() + " --mcp " + config + " --tool-choice " + tool +
+                           " --tool-timeout 1 --max-tool-rounds 1 --json -p 'Go.'");
+        EXPECT_EQ(o.status, 0) << o.err;
+        EXPECT_NE(o.err.find("MCP server 'gone': cannot start"), std::string::npos) << o.err;
+        json m = json::parse(o.out).at("messages");
+        EXPECT_GE(m.size(), 4u) << m.dump(1);  // user, call, result, and the reply after it
+        EXPECT_EQ(m[1]["tool_calls"][0]["function"]["name"], tool);
+        EXPECT_EQ(m[2]["role"], "tool");
+        return m[2]["content"].get<std::string>();
+    };
+    std::string crashed = run_tool("crash");
+    EXPECT_NE(crashed.find("Error: MCP server 'crashy'"), std::string::npos) << crashed;
+    EXPECT_NE(crashed.find("exited with status 7"), std::string::npos) << crashed;
+    std::string hung = run_tool("hang");
+    EXPECT_NE(hung.find("timed out after 1"), std::string::npos) << hung;
+    std::string noisy = run_tool("structured");
+    EXPECT_EQ(noisy.find("Error:"), std::string::npos) << noisy;
+}
+
+// Streamable HTTP: server-everything listening on a port, named by "url" in the config.
+TEST(AgentCli, ServersOverStreamableHttp) {
+    REQUIRE_MCP_SERVERS();
+    McpSetup setup;
+    int port = 0;
+    {  // a port the kernel says is free now
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+        port = ntohs(addr.sin_port);
+        ::close(fd);
+    }
+    const pid_t server = ::fork();
+    if (server == 0) {
+        ::setenv("PORT", std::to_string(port).c_str(), 1);
+        std::freopen("/dev/null", "w", stdout);
+        std::freopen("/dev/null", "w", stderr);
+        ::execlp("node", "node", kEverything.c_str(), "streamableHttp", static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    ASSERT_GT(server, 0);
+    struct Reap {
+        pid_t pid;
+        ~Reap() {
+            ::kill(pid, SIGTERM);
+            ::waitpid(pid, nullptr, 0);
+        }
+    } reap{server};
+    bool up = false;
+    for (int i = 0; i < 300 && !up; ++i) {  // up to 30 s on a loaded machine
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<uint16_t>(port));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        up = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        ::close(fd);
+        if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(up) << "server-everything did not listen on port " << port;
+    json c;
+    c["mcpServers"]["web"] = {{"url", "http://127.0.0.1:" + std::to_string(port) + "/mcp"},
+                              {"includeTools", {"get-structured-content"}}};
+    const std::string config = (setup.dir / "http.json").string();
+    std::ofstream(config) << c.dump();
+    const Output o =
+        run_cli(model_flags() + " --mcp " + config +
+                " --tool-choice get-structured-content --max-tool-rounds 1 --json -p 'Weather?'");
+    ASSERT_EQ(o.status, 0) << o.err;
+    const json m = json::parse(o.out).at("messages");
+    ASSERT_GE(m.size(), 4u) << m.dump(1);
+    const json weather = json::parse(m[2]["content"].get<std::string>());
+    EXPECT_TRUE(weather.contains("temperature")) << m[2].dump();
 }
 
 TEST(AgentCli, BadConfigurationsAreClearErrors) {
