@@ -11,7 +11,9 @@
 #include "lfm/constrain.h"
 #include "lfm/tokenizer.h"
 #include "lfm/model.h"
+#include "serve/dialect.h"
 #include "serve/openai.h"
+#include "text/utf8.h"
 #include "serve/scheduler.h"
 #include "test_util.h"
 
@@ -616,6 +618,40 @@ TEST(ServeParse, AnthropicMessages) {
     thinking_off.erase("tool_choice");
     thinking_off["thinking"] = json{{"type", "disabled"}};
     EXPECT_EQ(parse_anthropic_request(thinking_off, ctx()).options.reasoning_budget, 0);
+}
+
+// A token can be part of a UTF-8 character (byte-level BPE): its logprob entry's "token" is
+// valid UTF-8 (U+FFFD for the broken bytes) and "bytes" has the exact bytes; and whatever the
+// server writes is valid JSON even when a text in it is not UTF-8 (echoed token-id prompts).
+// Both used to throw nlohmann's type_error 316 while writing, which ended the server.
+TEST(ServeParse, PartialUtf8TokensAreWrittenAsValidJson) {
+    REQUIRE_MODEL();
+    const Tokenizer& tok = *fixture()->tok;
+    int32_t partial = -1;
+    for (int32_t id = 0; id < tok.n_vocab() && partial < 0; ++id)
+        if (!tok.is_special(id) && !is_valid_utf8(tok.token_bytes(id, true))) partial = id;
+    ASSERT_GE(partial, 0) << "the vocabulary has no token that is part of a character";
+    const std::string raw = tok.token_bytes(partial, true);
+    TokenLogprob lp;
+    lp.id = partial;
+    lp.top = {{partial, -0.5f}};
+    const json j = logprob_json(lp, tok);
+    std::string text;
+    ASSERT_NO_THROW(text = j.dump());
+    EXPECT_TRUE(is_valid_utf8(j["token"].get<std::string>()));
+    EXPECT_NE(j["token"].get<std::string>().find("\xEF\xBF\xBD"), std::string::npos) << text;
+    ASSERT_EQ(j["bytes"].size(), raw.size());
+    for (size_t i = 0; i < raw.size(); ++i) EXPECT_EQ(j["bytes"][i].get<int>(), static_cast<unsigned char>(raw[i]));
+    EXPECT_EQ(j["top_logprobs"][0]["bytes"], j["bytes"]);
+
+    const json invalid{{"text", raw}};
+    EXPECT_THROW((void)invalid.dump(), json::exception) << "nlohmann refuses invalid UTF-8 by default";
+    std::string out;
+    ASSERT_NO_THROW(out = sse(invalid));
+    EXPECT_TRUE(is_valid_utf8(out));
+    ASSERT_NO_THROW(out = to_text(invalid));
+    EXPECT_TRUE(is_valid_utf8(out));
+    EXPECT_TRUE(json::parse(out)["text"].is_string());
 }
 
 TEST(ServeParse, ResponsePieces) {

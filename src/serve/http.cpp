@@ -57,7 +57,7 @@ json error_body(const ApiError& e) { return serve::openai_error(e); }
 
 void send_json(httplib::Response& res, int status, const json& body) {
     res.status = status;
-    res.set_content(body.dump(), "application/json");
+    res.set_content(serve::to_text(body), "application/json");
 }
 
 int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
@@ -70,9 +70,9 @@ void Server::Impl::log(const std::string& method, const std::string& path, int s
                        int64_t generated, Clock::time_point t0) const {
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     if (options.log_json) {
-        fmt::print(stderr, "{}\n", json{{"method", method}, {"path", path}, {"status", status}, {"prompt_tokens", prompt},
-                                        {"cached_tokens", cached}, {"generated_tokens", generated}, {"ms", std::round(ms * 10) / 10}}
-                                       .dump());
+        fmt::print(stderr, "{}\n", serve::to_text(json{{"method", method}, {"path", path}, {"status", status}, {"prompt_tokens", prompt},
+                                                        {"cached_tokens", cached}, {"generated_tokens", generated},
+                                                        {"ms", std::round(ms * 10) / 10}}));
     } else {
         fmt::print(stderr, "{} {} {} prompt={} cached={} generated={} {:.1f} ms\n", method, path, status, prompt, cached,
                    generated, ms);
@@ -80,7 +80,7 @@ void Server::Impl::log(const std::string& method, const std::string& path, int s
 }
 
 void Server::Impl::warn(const std::string& message) const {
-    if (options.log_json) fmt::print(stderr, "{}\n", json{{"level", "warning"}, {"message", message}}.dump());
+    if (options.log_json) fmt::print(stderr, "{}\n", serve::to_text(json{{"level", "warning"}, {"message", message}}));
     else fmt::print(stderr, "warning: {}\n", message);
 }
 
@@ -185,8 +185,8 @@ void Server::Impl::generation_endpoint(const httplib::Request& req, httplib::Res
                     last = Clock::now();
                 }
             }
-            if (!reply->error.empty()) write(sink, dialect->error_body(ApiError(500, reply->error)).dump());
-            else write(sink, dialect->body(*reply).dump());
+            if (!reply->error.empty()) write(sink, serve::to_text(dialect->error_body(ApiError(500, reply->error))));
+            else write(sink, serve::to_text(dialect->body(*reply)));
             sink.done();
             log_done(reply->error.empty() ? 200 : 500);
             return true;

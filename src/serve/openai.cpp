@@ -3,6 +3,7 @@
 #include "openai.h"
 
 #include "fields.h"
+#include "text/utf8.h"
 
 #include <fmt/format.h>
 
@@ -388,7 +389,8 @@ json logprob_json(const TokenLogprob& lp, const Tokenizer& tokenizer) {
         const std::string text = tokenizer.token_bytes(id, true);
         json bytes = json::array();
         for (unsigned char c : text) bytes.push_back(c);
-        return json{{"token", text}, {"logprob", logprob}, {"bytes", bytes}};
+        // a token may be part of a character: the text with U+FFFD, the exact bytes beside it
+        return json{{"token", sanitize_utf8(text)}, {"logprob", logprob}, {"bytes", bytes}};
     };
     json j = entry(lp.id, lp.logprob);
     json top = json::array();
@@ -396,6 +398,8 @@ json logprob_json(const TokenLogprob& lp, const Tokenizer& tokenizer) {
     j["top_logprobs"] = top;
     return j;
 }
+
+std::string to_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 std::string finish_reason(const GenerateResult& result) {
     if (result.stop_reason == StopReason::kMaxTokens || result.stop_reason == StopReason::kContextFull) return "length";

@@ -114,6 +114,10 @@ struct TokenLogprob {
 TokenLogprob token_logprob(std::span<const float> logits, int32_t id, int top_n);
 json logprob_json(const TokenLogprob& lp, const Tokenizer& tokenizer);
 
+// JSON text as the server writes it: a string that is not UTF-8 (a model's partial character, an
+// echoed prompt of token ids) gets U+FFFD where nlohmann's dump() would throw.
+std::string to_text(const json& j);
+
 // "stop", "length" or "tool_calls".
 std::string finish_reason(const GenerateResult& result);
 json usage_json(int64_t prompt_tokens, int64_t cached_tokens, int64_t completion_tokens);

@@ -6,8 +6,8 @@
 
 namespace lfm::serve {
 
-std::string sse(const json& data) { return fmt::format("data: {}\n\n", data.dump()); }
-std::string sse(const std::string& event, const json& data) { return fmt::format("event: {}\ndata: {}\n\n", event, data.dump()); }
+std::string sse(const json& data) { return fmt::format("data: {}\n\n", to_text(data)); }
+std::string sse(const std::string& event, const json& data) { return fmt::format("event: {}\ndata: {}\n\n", event, to_text(data)); }
 
 json openai_error(const ApiError& e) {
     return json{{"error", {{"message", e.what()}, {"type", e.type}, {"param", e.param.empty() ? json() : json(e.param)}, {"code", json()}}}};

@@ -176,6 +176,21 @@ describe('endpoints', () => {
     assert.equal(text, b.choices[0].text, 'streamed completion equals the non-streamed one');
   });
 
+  // Byte-level tokens can be part of a character: the server once died writing them (nlohmann's
+  // dump() throws on invalid UTF-8). The echo of such a prompt comes back with U+FFFD, logprobs too.
+  test('a prompt of token ids that ends inside a character is echoed as valid JSON', async () => {
+    const ids = (await post('/tokenize', { content: '\u{1D11E}', add_special: false })).json.tokens;
+    assert.ok(ids.length > 1, `the G clef is ${ids.length} token(s): pick a rarer character`);
+    const prompt = ids.slice(0, -1);
+    const r = await post('/v1/completions', { prompt, echo: true, logprobs: 3, max_tokens: 4, temperature: 1, seed: 1 });
+    assert.equal(r.status, 200, r.text);
+    assert.ok(r.json.choices[0].text.startsWith('\uFFFD'), JSON.stringify(r.json.choices[0].text));
+    const s = await post('/v1/completions', { prompt, echo: true, logprobs: 3, max_tokens: 4, stream: true });
+    assert.equal(s.status, 200, s.text);
+    assert.match(s.text, /data: \[DONE\]/);
+    assert.equal((await fetch(`${server.base}/health`)).status, 200, 'the server is still there');
+  });
+
   test('/tokenize and /detokenize round trip', async () => {
     const content = 'Hello, world! Ünïcødé and 12345.';
     const t = await post('/tokenize', { content });
