@@ -118,8 +118,11 @@ TEST(ServeParse, SamplingFieldsOverrideTheDefaults) {
     const Request r = parse_chat_request(
         chat({{"temperature", 0}, {"top_p", 0.5}, {"top_k", 3}, {"min_p", 0.1}, {"seed", 42}, {"max_tokens", 9},
               {"stop", "END"}, {"stream", true}, {"stream_options", {{"include_usage", true}}}, {"presence_penalty", 0.5},
-              {"frequency_penalty", -0.5}, {"logprobs", true}, {"top_logprobs", 3}}),
+              {"frequency_penalty", -0.5}, {"logprobs", true}, {"top_logprobs", 3}, {"ignore_eos", true}}),
         ctx());
+    EXPECT_TRUE(r.options.ignore_eos);
+    EXPECT_FALSE(parse_chat_request(chat(), ctx()).options.ignore_eos);
+    EXPECT_EQ(chat_error(chat({{"ignore_eos", 1}})).param, "ignore_eos");
     EXPECT_FLOAT_EQ(r.options.sampler.temperature, 0.0f);
     EXPECT_FLOAT_EQ(r.options.sampler.top_p, 0.5f);
     EXPECT_EQ(r.options.sampler.top_k, 3);

@@ -53,6 +53,9 @@ void parse_sampling(const json& body, const ApiContext& ctx, Request& r) {
         for (const std::string& x : o.stop)
             if (x.empty()) bad("stop", "a stop string must not be empty");
     }
+    // llama-server's extension: go on past the end-of-turn token to max_tokens (fixed-length
+    // replies for benchmarks and tests)
+    o.ignore_eos = boolean(body, "ignore_eos", o.ignore_eos);
     r.stream = boolean(body, "stream", false);
     if (const json* so = field(body, "stream_options")) {
         if (!so->is_object()) bad("stream_options", "'stream_options' must be an object");
