@@ -84,11 +84,31 @@ async function one(id) {
   }
 }
 
+// nodejs/undici#4089 (the undici 6 in Node 20): an abort that lands after the whole body has
+// arrived, before the body stream closed, leaves its pending read unsettled forever (the SDK's
+// stream loop or response.text() hangs). The server has answered by then, and a stuck slot
+// still shows in waitIdle: a request that has not settled 5 s after its abort counts as aborted.
+let clientHangs = 0;
+function settledAfterAbort(promise, ac) {
+  return new Promise((resolve, reject) => {
+    let timer, settled = false;
+    const onAbort = () => { if (!settled) timer = setTimeout(() => { clientHangs++; resolve('aborted'); }, 5000); };
+    if (ac.signal.aborted) onAbort();
+    else ac.signal.addEventListener('abort', onAbort, { once: true });
+    const settle = () => { settled = true; clearTimeout(timer); };
+    promise.then((v) => { settle(); resolve(v); }, (e) => { settle(); reject(e); });
+  });
+}
+
 async function attempt(id) {
   const body = makeRequest(id);
   const action = pick(['complete', 'complete', 'complete', 'stream', 'stream', 'stream', 'abort', 'abort', 'disconnect', 'abort-early', 'abort-nonstream']);
   if (action === 'disconnect') return disconnect(body);
   const ac = new AbortController();
+  return settledAfterAbort(requestWith(ac, body, action, id), ac);
+}
+
+async function requestWith(ac, body, action, id) {
   try {
     if (action === 'complete' || action === 'abort-nonstream') {
       if (action === 'abort-nonstream') setTimeout(() => ac.abort(), Math.floor(random() * 300));
@@ -184,7 +204,7 @@ const { code, signal } = await server.stop();
 const total = Object.values(counts).reduce((a, b) => a + b, 0);
 console.log(`lfm serve load test: ${CLIENTS} clients x ${REQUESTS} requests x ${ROUNDS} rounds, --parallel ${PARALLEL} --queue ${QUEUE}, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 console.log(`  outcomes (${total}): ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-console.log(`  server metrics: ${JSON.stringify(metrics)}`);
+console.log(`  server metrics: ${JSON.stringify(metrics)}; aborted requests the client library left hanging (undici#4089): ${clientHangs}`);
 console.log(`  RSS baseline ${mib(baseline)} MiB; ` + rounds.map((r, i) => `round ${i + 1} (${r.seconds.toFixed(1)} s): peak ${mib(r.peak)}, after ${mib(r.after)} MiB`).join('; '));
 console.log(`  after the load: alive ${alive}, /health ${health}, a new request ${sane ? 'answered' : 'FAILED'}; SIGTERM exit ${code ?? signal}`);
 
