@@ -157,62 +157,63 @@ TEST(ChatCli, ToolsFromMcpServersRunWithTheUsersApproval) {
     std::ofstream(config) << R"({"mcpServers": {"everything": {"command": "node", "args": [")" << everything
                           << R"(", "stdio"], "includeTools": ["get-structured-content"]}, "fake": {"command": "node", "args": [")"
                           << mcp_dir << R"(/fake_server.mjs"], "includeTools": ["hang"]}}})";
-    Terminal t({"lfm", "chat", "-m", test::ref_path("tinyB-q8_0.gguf"), "-s", "4", "-n", "300", "-t", "2", "--mcp", config,
+    constexpr int kSlow = 90000;  // ms: replies of up to 150 tokens under ASan on a loaded machine
+    Terminal t({"lfm", "chat", "-m", test::ref_path("tinyB-q8_0.gguf"), "-s", "4", "-n", "150", "--no-think", "-t", "2", "--mcp", config,
                 "--tool-choice", "get-structured-content", "--max-tool-rounds", "1"});
     ASSERT_TRUE(t.started());
-    ASSERT_TRUE(t.wait_for("2 tools from 2 MCP servers", 0)) << t.seen();
-    ASSERT_TRUE(t.wait_for("\n> ", 0)) << t.seen();
+    ASSERT_TRUE(t.wait_for("2 tools from 2 MCP servers", 0, kSlow)) << t.seen();
+    ASSERT_TRUE(t.wait_for("\n> ", 0, kSlow)) << t.seen();
     auto at_prompt = [&](size_t from) {
-        ASSERT_TRUE(t.wait_for("\n> ", from)) << t.seen();
+        ASSERT_TRUE(t.wait_for("\n> ", from, kSlow)) << t.seen();
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
     };
 
     size_t m = t.mark();
     t.type("Say hi\r");
-    ASSERT_TRUE(t.wait_for("→ get-structured-content(", m)) << t.seen();
-    ASSERT_TRUE(t.wait_for("run it? [y]es, [n]o, [a]lways", m)) << t.seen();
+    ASSERT_TRUE(t.wait_for("→ get-structured-content(", m, kSlow)) << t.seen();
+    ASSERT_TRUE(t.wait_for("run it? [y]es, [n]o, [a]lways", m, kSlow)) << t.seen();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     t.type("n\r");
-    ASSERT_TRUE(t.wait_for("← error: the user did not allow this call", m)) << t.seen();
+    ASSERT_TRUE(t.wait_for("← error: the user did not allow this call", m, kSlow)) << t.seen();
     at_prompt(t.seen().find("did not allow", m));
 
     m = t.mark();
     t.type("Say it again\r");
-    ASSERT_TRUE(t.wait_for("run it?", m)) << t.seen();
+    ASSERT_TRUE(t.wait_for("run it?", m, kSlow)) << t.seen();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     t.type("a\r");
-    ASSERT_TRUE(t.wait_for("← {\"temperature\"", m)) << t.seen();  // the server's answer
+    ASSERT_TRUE(t.wait_for("← {\"temperature\"", m, kSlow)) << t.seen();  // the server's answer
     at_prompt(t.seen().find("← {\"temperature\"", m));
 
     m = t.mark();
     t.type("Once more\r");
-    ASSERT_TRUE(t.wait_for("← {\"temperature\"", m)) << t.seen();  // always allowed: not asked again
+    ASSERT_TRUE(t.wait_for("← {\"temperature\"", m, kSlow)) << t.seen();  // always allowed: not asked again
     EXPECT_EQ(t.seen().find("run it?", m), std::string::npos) << t.seen();
     at_prompt(t.seen().find("← {\"temperature\"", m));
 
     m = t.mark();
     t.type("/mcp\r");
-    ASSERT_TRUE(t.wait_for("everything: ready", m)) << t.seen();
-    ASSERT_TRUE(t.wait_for("hang", m)) << t.seen();
+    ASSERT_TRUE(t.wait_for("everything: ready", m, kSlow)) << t.seen();
+    ASSERT_TRUE(t.wait_for("hang", m, kSlow)) << t.seen();
     at_prompt(m);
 
     t.type("/quit\r");
     EXPECT_EQ(t.exit_status(), 0) << t.seen();
 
     // A call that hangs (--yes: not asked); Ctrl-C stops it, the model is told, the chat goes on.
-    Terminal h({"lfm", "chat", "-m", test::ref_path("tinyB-q8_0.gguf"), "-s", "4", "-n", "300", "-t", "2", "--mcp", config,
+    Terminal h({"lfm", "chat", "-m", test::ref_path("tinyB-q8_0.gguf"), "-s", "4", "-n", "150", "--no-think", "-t", "2", "--mcp", config,
                 "--tool-choice", "hang", "--yes"});
     ASSERT_TRUE(h.started());
-    ASSERT_TRUE(h.wait_for("\n> ", 0)) << h.seen();
+    ASSERT_TRUE(h.wait_for("\n> ", 0, kSlow)) << h.seen();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     m = h.mark();
     h.type("Wait for it\r");
-    ASSERT_TRUE(h.wait_for("→ hang(", m)) << h.seen();
+    ASSERT_TRUE(h.wait_for("→ hang(", m, kSlow)) << h.seen();
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     h.type("\x03");
     ASSERT_TRUE(h.wait_for("← error: ", m, 10000)) << h.seen();
     EXPECT_NE(h.seen().find("cancel", m), std::string::npos) << h.seen();
-    ASSERT_TRUE(h.wait_for("\n> ", h.seen().find("← error: ", m))) << h.seen();
+    ASSERT_TRUE(h.wait_for("\n> ", h.seen().find("← error: ", m), kSlow)) << h.seen();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     h.type("/quit\r");
     EXPECT_EQ(h.exit_status(), 0) << h.seen();
