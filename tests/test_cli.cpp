@@ -1,5 +1,6 @@
 // The `lfm` binary end to end: exit codes, one-line errors, `info` (text and JSON) and `eval`.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "lfm/model.h"
 #include "test_util.h"
 
 namespace lfm {
@@ -133,6 +135,11 @@ TEST(Cli, SystemNamesTheChosenPath) {
     EXPECT_EQ(r.exit_code, 0);
     EXPECT_NE(r.out.find("chosen"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("scalar"), std::string::npos) << r.out;
+    // The default thread count and why: this machine's rule (test_platform tests the others).
+    EXPECT_NE(r.out.find(fmt::format("threads         {} by default (-t sets others): {}", default_thread_count(),
+                                     default_thread_count_reason())),
+              std::string::npos)
+        << r.out;
 }
 
 TEST(Cli, TokenizeIdsLikeLlamaCpp) {

@@ -24,6 +24,14 @@ namespace fs = std::filesystem;
 namespace lfm {
 namespace {
 
+// A send to a client that hung up fails instead of raising SIGPIPE: Linux's flag per call;
+// macOS has none, and its sockets get SO_NOSIGPIPE instead (below).
+#if defined(MSG_NOSIGNAL)
+constexpr int kNoSigpipe = MSG_NOSIGNAL;
+#else
+constexpr int kNoSigpipe = 0;
+#endif
+
 class FakeHub {
 public:
     std::string file;         // the GGUF's bytes
@@ -67,6 +75,10 @@ private:
         while (!stop_) {
             int c = ::accept(fd_, nullptr, nullptr);
             if (c < 0) return;
+#if defined(SO_NOSIGPIPE)
+            const int one = 1;
+            ::setsockopt(c, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
             handle(c);
             ::close(c);
         }
@@ -74,7 +86,7 @@ private:
     static void send_all(int c, const std::string& s) {
         size_t off = 0;
         while (off < s.size()) {
-            ssize_t n = ::send(c, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+            ssize_t n = ::send(c, s.data() + off, s.size() - off, kNoSigpipe);
             if (n <= 0) return;
             off += static_cast<size_t>(n);
         }

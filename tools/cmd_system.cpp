@@ -1,4 +1,5 @@
-// `lfm system`: the CPU features found, the kernel paths this machine can run, the one chosen.
+// `lfm system`: the CPU features found, the kernel paths this machine can run, the one chosen, and
+// the default thread count with the reason for it.
 
 #include <fmt/format.h>
 
@@ -18,7 +19,7 @@ Command add_system(CLI::App& app) {
     };
     auto o = std::make_shared<Opts>();
     app.add_flag("--bandwidth", o->bandwidth, "also measure how fast memory is read (1 GiB, best of 3 passes)");
-    app.add_option("-t,--threads", o->threads, "thread counts for --bandwidth (default: 1 and the physical cores)")
+    app.add_option("-t,--threads", o->threads, "thread counts for --bandwidth (default: 1 and the default thread count)")
         ->delimiter(',')->check(CLI::Range(1, 4096));
     return [o] {
         std::string paths;
@@ -29,8 +30,9 @@ Command add_system(CLI::App& app) {
         fmt::print("cpu features    {}\n", cpu_description());
         fmt::print("kernel paths    {}\n", paths);
         fmt::print("chosen          {}  (LFM_ISA=... forces one)\n", kernel_isa());
-        fmt::print("threads         {} physical cores, {} hardware threads\n", default_thread_count(),
-                   std::thread::hardware_concurrency());
+        fmt::print("threads         {} by default (-t sets others): {}\n", default_thread_count(),
+                   default_thread_count_reason());
+        fmt::print("hardware        {} hardware threads\n", std::thread::hardware_concurrency());
         if (o->bandwidth) {
             std::vector<int> counts = o->threads;
             if (counts.empty()) {

@@ -67,8 +67,11 @@ std::string kernel_isa();
 // the kernel paths usable here, best first.
 std::string cpu_description();
 std::vector<std::string> kernel_isas();
-// Threads a session uses when SessionOptions::n_threads is 0: one per physical core.
+// Threads a session uses when SessionOptions::n_threads is 0: the performance cores where the
+// OS tells them apart from efficiency cores (a forward pass waits for its slowest thread at every
+// barrier), else one per physical core; and why, in words (`lfm system` prints it).
 int default_thread_count();
+std::string default_thread_count_reason();
 // How fast n_threads cores read memory, in bytes per second (best of a few passes over a buffer
 // larger than the caches): the limit of decode speed, since every token reads the active weights.
 double measure_read_bandwidth(int n_threads, uint64_t buffer_bytes = uint64_t{1} << 30);

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "mcp/transport.h"
+#include "runtime/platform.h"
 
 extern char** environ;
 
@@ -40,10 +41,34 @@ void close_fd(int& fd) {
     fd = -1;
 }
 
+// The usual signals' names (as glibc's sigabbrev_np, which macOS lacks), nullptr for others.
+const char* signal_name(int sig) {
+    switch (sig) {
+        case SIGHUP: return "HUP";
+        case SIGINT: return "INT";
+        case SIGQUIT: return "QUIT";
+        case SIGILL: return "ILL";
+        case SIGTRAP: return "TRAP";
+        case SIGABRT: return "ABRT";
+        case SIGBUS: return "BUS";
+        case SIGFPE: return "FPE";
+        case SIGKILL: return "KILL";
+        case SIGUSR1: return "USR1";
+        case SIGSEGV: return "SEGV";
+        case SIGUSR2: return "USR2";
+        case SIGPIPE: return "PIPE";
+        case SIGALRM: return "ALRM";
+        case SIGTERM: return "TERM";
+        case SIGXCPU: return "XCPU";
+        case SIGSYS: return "SYS";
+        default: return nullptr;
+    }
+}
+
 std::string exit_description(int status) {
     if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
     if (WIFSIGNALED(status)) {
-        const char* name = sigabbrev_np(WTERMSIG(status));
+        const char* name = signal_name(WTERMSIG(status));
         return fmt::format("was killed by signal {}{}{}", WTERMSIG(status), name ? " SIG" : "",
                            name ? name : "");
     }
@@ -61,9 +86,11 @@ ssize_t write_no_sigpipe(int fd, const char* data, size_t size) {
     sigpending(&pending_before);
     ssize_t n = ::write(fd, data, size);
     int saved = errno;
-    if (n < 0 && saved == EPIPE && !sigismember(&pending_before, SIGPIPE)) {
-        timespec zero{};
-        sigtimedwait(&pipe_only, nullptr, &zero);
+    sigset_t pending_after;
+    sigpending(&pending_after);
+    if (n < 0 && saved == EPIPE && !sigismember(&pending_before, SIGPIPE) && sigismember(&pending_after, SIGPIPE)) {
+        int taken = 0;
+        sigwait(&pipe_only, &taken);  // pending, so it returns at once (sigtimedwait: not on macOS)
     }
     pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
     errno = saved;
@@ -148,13 +175,13 @@ class StdioTransport final : public Transport {
     void spawn() {
         int in[2], out[2], err[2];
         // O_CLOEXEC: servers started by other threads at the same time must not inherit these.
-        if (pipe2(in, O_CLOEXEC) != 0)
+        if (!cloexec_pipe(in))
             throw Error(ErrorCode::kIo, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
-        if (pipe2(out, O_CLOEXEC) != 0) {
+        if (!cloexec_pipe(out)) {
             ::close(in[0]), ::close(in[1]);
             throw Error(ErrorCode::kIo, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
         }
-        if (pipe2(err, O_CLOEXEC) != 0) {
+        if (!cloexec_pipe(err)) {
             ::close(in[0]), ::close(in[1]), ::close(out[0]), ::close(out[1]);
             throw Error(ErrorCode::kIo, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
         }
@@ -176,8 +203,11 @@ class StdioTransport final : public Transport {
         for (int s : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) sigaddset(&defaults, s);
         posix_spawnattr_setsigmask(&attr, &none);
         posix_spawnattr_setsigdefault(&attr, &defaults);
-        posix_spawnattr_setflags(&attr,
-                                 POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        int flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+#if defined(POSIX_SPAWN_CLOEXEC_DEFAULT)  // macOS: the child keeps only stdin, stdout and stderr
+        flags |= POSIX_SPAWN_CLOEXEC_DEFAULT;
+#endif
+        posix_spawnattr_setflags(&attr, static_cast<short>(flags));
 
         std::vector<std::string> env_strings;
         for (char** e = environ; e && *e; ++e) {

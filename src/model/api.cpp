@@ -8,7 +8,7 @@
 #include <map>
 #include <mutex>
 
-#include "../runtime/memory.h"
+#include "../runtime/platform.h"
 #include "../runtime/thread_pool.h"
 #include "lfm/model.h"
 #include "cpu_features.h"
@@ -81,6 +81,7 @@ std::shared_ptr<const Tokenizer> Model::tokenizer() const {
 std::string kernel_isa() { return kernels().isa; }
 std::string cpu_description() { return cpu_features().describe(); }
 std::vector<std::string> kernel_isas() { return available_isas(); }
-int default_thread_count() { return physical_core_count(); }
+int default_thread_count() { return default_threads().threads; }
+std::string default_thread_count_reason() { return default_threads().reason; }
 
 }  // namespace lfm

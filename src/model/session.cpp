@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <map>
 
-#include "../runtime/memory.h"
+#include "../runtime/platform.h"
 #include "session_file.h"
 #include "session_impl.h"
 

@@ -2,9 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -12,6 +9,7 @@
 #include <mutex>
 #include <set>
 
+#include "../runtime/platform.h"
 #include "../runtime/thread_pool.h"
 #include "kernels.h"
 #include "lfm/error.h"
@@ -173,11 +171,11 @@ namespace {
 // them if ever touched again, which the repacked model never does). Returns how far from p they
 // reach (0 if none), where the next release of the same range should start.
 size_t release_pages(const uint8_t* p, size_t n) {
-    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t page = page_size();
     const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
     const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
     if (end <= begin) return 0;
-    madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    discard_pages(reinterpret_cast<void*>(begin), end - begin);
     return end - reinterpret_cast<uintptr_t>(p);
 }
 

@@ -1,12 +1,12 @@
 #include "huge_buffer.h"
 
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <string>
 #include <utility>
 
 #include "lfm/error.h"
+#include "platform.h"
 
 namespace lfm {
 
@@ -25,11 +25,11 @@ HugeBuffer::HugeBuffer(size_t bytes) : size_(bytes) {
     auto* base = static_cast<uint8_t*>(p);
     const auto addr = reinterpret_cast<uintptr_t>(base);
     uint8_t* start = base + ((kHugePage - addr % kHugePage) % kHugePage);
-    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const size_t page = page_size();
     uint8_t* end = start + (bytes + page - 1) / page * page;  // mappings end on a page
     if (start > base) munmap(base, static_cast<size_t>(start - base));
     if (base + mapped > end) munmap(end, static_cast<size_t>(base + mapped - end));
-    madvise(start, bytes, MADV_HUGEPAGE);  // a hint: without THP the memory still works
+    advise_huge_pages(start, bytes);  // a hint: without THP (or on macOS) the memory still works
     data_ = start;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// Large, page-aligned anonymous memory with transparent huge pages requested (madvise), for
+// Large, page-aligned anonymous memory with transparent huge pages requested (Linux), for
 // weights and the KV cache: streaming gigabytes through 4 KiB pages costs TLB misses that 2 MiB
 // pages avoid. The pages are the kernel's zero pages until first written, so a buffer costs
 // resident memory only for what has been touched.

@@ -1,9 +1,6 @@
 #include "thread_pool.h"
 
 #include <algorithm>
-#include <fstream>
-#include <set>
-#include <string>
 
 namespace lfm {
 
@@ -68,19 +65,6 @@ void ThreadPool::share(int64_t total, int t, int n, int64_t align, int64_t& begi
     const int64_t count = per + (t < extra ? 1 : 0);
     begin = std::min(total, first * align);
     end = std::min(total, (first + count) * align);
-}
-
-int physical_core_count() {
-    std::set<std::pair<std::string, std::string>> cores;
-    const unsigned n = std::thread::hardware_concurrency();
-    for (unsigned cpu = 0; cpu < n; ++cpu) {
-        const std::string base = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
-        std::ifstream core(base + "core_id"), package(base + "physical_package_id");
-        std::string c, p;
-        if (!(core >> c) || !(package >> p)) return static_cast<int>(std::max(1u, n));
-        cores.emplace(p, c);
-    }
-    return std::max<int>(1, static_cast<int>(cores.size()));
 }
 
 }  // namespace lfm

@@ -47,7 +47,4 @@ private:
     Trampoline fn_ = nullptr;
 };
 
-// Physical cores of this machine (SMT siblings counted once), at least 1.
-int physical_core_count();
-
 }  // namespace lfm

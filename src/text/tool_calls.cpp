@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lfm/chat.h"
+#include "text/decimal.h"
 #include "text/jinja/value.h"
 #include "text/utf8.h"
 
@@ -188,9 +189,9 @@ private:
             // a Python int beyond int64: JSON keeps it as a float
         }
         double d = 0;
-        auto [end, ec] = std::from_chars(first, last, d);
-        if (end != last || (ec != std::errc() && ec != std::errc::result_out_of_range)) fail("bad number");
-        if (ec == std::errc::result_out_of_range) fail("number out of range");
+        const DecimalParse parsed = parse_decimal(text, d);
+        if (parsed == DecimalParse::kInvalid) fail("bad number");
+        if (parsed == DecimalParse::kOutOfRange) fail("number out of range");
         return d;
     }
 

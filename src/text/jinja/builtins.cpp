@@ -4,6 +4,8 @@
 #include <cmath>
 #include <optional>
 
+#include "text/decimal.h"
+
 namespace lfm::jinja {
 namespace {
 
@@ -514,13 +516,15 @@ Value apply_filter(const std::string& name, const Value& v, const CallArgs& args
     }
     if (name == "float") {
         if (v.is_number()) return Value(v.as_float());
-        if (v.is_string()) {
-            try {
-                size_t used = 0;
-                double d = std::stod(v.as_string(), &used);
-                if (used == v.as_string().size()) return Value(d);
-            } catch (const std::exception&) {
-            }
+        if (v.is_string()) {  // Python's float(): surrounding spaces, inf, nan; never the C locale's point
+            std::string text = ascii_case(strip(v.as_string(), nullptr, true, true), false);
+            const bool negative = !text.empty() && text[0] == '-';
+            const std::string unsigned_text = !text.empty() && (text[0] == '-' || text[0] == '+') ? text.substr(1) : text;
+            if (unsigned_text == "inf" || unsigned_text == "infinity")
+                return Value(negative ? -HUGE_VAL : HUGE_VAL);
+            if (unsigned_text == "nan") return Value(std::nan(""));
+            double d = 0;
+            if (parse_decimal(text, d) == DecimalParse::kOk) return Value(d);
         }
         const Value* fallback = args.get(0, "default");
         return fallback ? *fallback : Value(0.0);

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <set>
 
+#include "text/decimal.h"
 #include "text/jinja/ast.h"
 #include "text/utf8.h"
 
@@ -211,10 +212,16 @@ std::vector<Token> tokenize(const std::string& s, int first_line) {
             std::string text = s.substr(i, j - i);
             text.erase(std::remove(text.begin(), text.end(), '_'), text.end());
             Token t{is_float ? Token::Kind::kFloat : Token::Kind::kInt, text, {}, line};
-            try {
-                t.value = is_float ? Value(std::stod(text)) : Value(static_cast<int64_t>(std::stoll(text)));
-            } catch (const std::exception&) {
-                throw TemplateError(line, "number out of range: " + text);
+            if (is_float) {
+                double d = 0;
+                if (parse_decimal(text, d) != DecimalParse::kOk) throw TemplateError(line, "number out of range: " + text);
+                t.value = Value(d);
+            } else {
+                int64_t v = 0;
+                auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+                if (ec != std::errc() || end != text.data() + text.size())
+                    throw TemplateError(line, "number out of range: " + text);
+                t.value = Value(v);
             }
             out.push_back(std::move(t));
             i = j;
