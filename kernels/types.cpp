@@ -21,6 +21,9 @@ constexpr std::array kTraits = {
     DTypeTraits{DType::kQ5_K, "Q5_K", QK_K, 176, DType::kQ8_K, true},
     DTypeTraits{DType::kQ6_K, "Q6_K", QK_K, 210, DType::kQ8_K, true},
     DTypeTraits{DType::kQ8_K, "Q8_K", QK_K, 292, DType::kQ8_K, false},
+    DTypeTraits{DType::kIQ4_NL, "IQ4_NL", QK, 18, DType::kQ8_0, true},
+    DTypeTraits{DType::kIQ4_XS, "IQ4_XS", QK_K, 136, DType::kQ8_K, true},
+    DTypeTraits{DType::kMXFP4, "MXFP4", QK, 17, DType::kQ8_0, true},
 };
 
 // Names of every ggml type id (../shared/spec/gguf.md §4), including the ones we do not implement.
@@ -38,6 +41,12 @@ std::optional<DTypeTraits> dtype_traits(uint32_t id) {
         if (static_cast<uint32_t>(t.type) == id) return t;
     return std::nullopt;
 }
+
+static_assert([] {
+    for (const DTypeTraits& t : kTraits)
+        if (static_cast<uint32_t>(t.type) >= kDTypeIdLimit) return false;
+    return true;
+}(), "every supported type id must index the kernel tables (raise kDTypeIdLimit)");
 
 const DTypeTraits& traits(DType t) {
     for (const DTypeTraits& tr : kTraits)

@@ -24,9 +24,13 @@ enum class DType : uint32_t {
     kQ5_K = 13,
     kQ6_K = 14,
     kQ8_K = 15,  // activation only
+    kIQ4_NL = 20,
+    kIQ4_XS = 23,
     kBF16 = 30,
+    kMXFP4 = 39,
 };
-inline constexpr uint32_t kDTypeIdLimit = 31;  // every supported id is below this
+// Every supported id is below this; the kernel tables hold one entry per id below it.
+inline constexpr uint32_t kDTypeIdLimit = 40;
 
 struct DTypeTraits {
     DType type;
@@ -163,7 +167,33 @@ static_assert(sizeof(BlockQ4_Kx8) == 8 * 144);
 struct BlockQ6_Kx8 { f16_t d[8]; int8_t scales[128]; uint8_t chunk[4][384]; };
 static_assert(sizeof(BlockQ6_Kx8) == 8 * 210);
 
+// The non-linear 4-bit types (gguf.md §4; llama.cpp's ggml-common.h): each nibble indexes a table
+// of 16 int8 values instead of being the value itself. The element order is Q4_0's: in each block
+// of 32, byte j holds element j in its low nibble and element j + 16 in its high nibble.
+// IQ4_NL: one f16 scale per 32 elements; value = d · kIQ4NLValues[nibble].
+struct BlockIQ4_NL { f16_t d; uint8_t qs[QK / 2]; };
+// IQ4_XS: a super-block of 256 with one f16 scale and eight 6-bit sub-scales (stored + 32): the
+// low 4 bits of sub-block ib in scales_l[ib / 2] (nibble ib % 2), the top 2 bits in bits 2ib..2ib+1
+// of scales_h; value = (d · (ls - 32)) · kIQ4NLValues[nibble], 32 elements per sub-block.
+struct BlockIQ4_XS { f16_t d; uint16_t scales_h; uint8_t scales_l[QK_K / 64]; uint8_t qs[QK_K / 2]; };
+// MXFP4 (OCP microscaling): one E8M0 exponent e per 32 elements; the nibble is an E2M1 value,
+// tabled doubled (kMXFP4Values), so value = kMXFP4Values[nibble] · 2^(e - 128).
+struct BlockMXFP4 { uint8_t e; uint8_t qs[QK / 2]; };
+
+inline constexpr int8_t kIQ4NLValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                            1,    13,   25,  38,  53,  69,  89,  113};
+inline constexpr int8_t kMXFP4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+// Half of the E8M0 scale 2^(e - 127), i.e. 2^(e - 128), as llama.cpp computes it: e = 0 and 1
+// are the subnormals 2^-128 and 2^-127; e = 255 is 2^127 (no NaN, as in llama.cpp).
+inline float e8m0_half_to_f32(uint8_t e) {
+    return bits_to_f32(e < 2 ? 0x00200000u << e : static_cast<uint32_t>(e - 1) << 23);
+}
+
 static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockIQ4_NL) == 18);
+static_assert(sizeof(BlockIQ4_XS) == 136);
+static_assert(sizeof(BlockMXFP4) == 17);
 static_assert(sizeof(BlockQ4_1) == 20);
 static_assert(sizeof(BlockQ5_0) == 22);
 static_assert(sizeof(BlockQ5_1) == 24);

@@ -51,6 +51,10 @@ std::vector<uint8_t> random_weights(DType t, int64_t n, std::mt19937& rng) {
                 set_f16(base + 2, scale(rng));
                 break;
             case DType::kQ6_K: set_f16(base + 208, scale(rng)); break;
+            case DType::kIQ4_NL: case DType::kIQ4_XS: set_f16(base, scale(rng) / 32.0f); break;  // values up to 127
+            case DType::kMXFP4:
+                w[base] = static_cast<uint8_t>(118 + rng() % 7);  // 2^-10 .. 2^-4 times values up to 12
+                break;
             default: ADD_FAILURE() << "no generator for " << dtype_name(t);
         }
     }
@@ -103,7 +107,7 @@ TEST_P(DotProduct, EqualsDequantizedProduct) {
 INSTANTIATE_TEST_SUITE_P(AllWeightTypes, DotProduct,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ4_0, DType::kQ4_1,
                                            DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K,
-                                           DType::kQ6_K),
+                                           DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS, DType::kMXFP4),
                          [](const auto& param_info) { return std::string(dtype_name(param_info.param)); });
 
 TEST(Dequantize, Q4_0HandWorkedBlock) {
@@ -145,6 +149,61 @@ TEST(Dequantize, Q4_KScalesAndMins) {
     K().dequantize_row[static_cast<uint32_t>(DType::kQ4_K)](&b, y, 256);
     EXPECT_EQ(y[0], 3.0f * 1 - 0.5f * 2);
     EXPECT_EQ(y[32 * 5], 0x2A * 7.0f - 0.5f * 0x15);  // sub-block 5 = chunk 2, high nibbles
+}
+
+// The non-linear types' tables as llama.cpp's ggml-common.h defines them (kvalues_iq4nl, and
+// kvalues_mxfp4: the OCP E2M1 values doubled), written out here apart from types.h.
+constexpr float kIQ4NLTable[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+constexpr float kE2M1Table[16] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6, -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6};
+
+TEST(Dequantize, IQ4_NLLooksUpTheNibbles) {
+    BlockIQ4_NL b{};
+    b.d = f32_to_f16(0.5f);
+    for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+    float y[32];
+    K().dequantize_row[static_cast<uint32_t>(DType::kIQ4_NL)](&b, y, 32);
+    for (int j = 0; j < 16; ++j) {
+        EXPECT_EQ(y[j], 0.5f * kIQ4NLTable[j]);            // low nibbles: first half
+        EXPECT_EQ(y[j + 16], 0.5f * kIQ4NLTable[15 - j]);  // high nibbles: second half
+    }
+    EXPECT_EQ(y[0], -63.5f);
+    EXPECT_EQ(y[16], 56.5f);
+}
+
+TEST(Dequantize, IQ4_XSSixBitSubScales) {
+    BlockIQ4_XS b{};
+    b.d = f32_to_f16(0.25f);
+    // sub-block 0: ls = 32 (scale 0); sub-block 3: ls = 0x2B (scale 11): low 4 bits in the high
+    // nibble of scales_l[1], top 2 bits in bits 6..7 of scales_h; the others ls = 0 (scale -32)
+    b.scales_h = static_cast<uint16_t>(2 | 2 << 6);
+    b.scales_l[1] = 0xB0;
+    for (auto& q : b.qs) q = 0x70;  // low nibble 0 (-127), high nibble 7 (-10)
+    float y[256];
+    K().dequantize_row[static_cast<uint32_t>(DType::kIQ4_XS)](&b, y, 256);
+    EXPECT_EQ(y[0], 0.0f);
+    EXPECT_EQ(y[32], 0.25f * -32 * -127);  // sub-block 1, low nibble
+    EXPECT_EQ(y[48], 0.25f * -32 * -10);   // sub-block 1, high nibble
+    EXPECT_EQ(y[96], 0.25f * 11 * -127);   // sub-block 3
+    EXPECT_EQ(y[127], 0.25f * 11 * -10);
+}
+
+TEST(Dequantize, MXFP4IsE2M1TimesAPowerOfTwo) {
+    BlockMXFP4 b{};
+    b.e = 127;  // 2^0: the values are the E2M1 values themselves
+    for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+    float y[32];
+    K().dequantize_row[static_cast<uint32_t>(DType::kMXFP4)](&b, y, 32);
+    for (int j = 0; j < 16; ++j) {
+        EXPECT_EQ(y[j], kE2M1Table[j]) << j;
+        EXPECT_EQ(y[j + 16], kE2M1Table[15 - j]) << j;
+    }
+    b.e = 130;  // 2^3
+    K().dequantize_row[static_cast<uint32_t>(DType::kMXFP4)](&b, y, 32);
+    EXPECT_EQ(y[7], 48.0f);
+    b.e = 0;  // the smallest scale, 2^-127, is a subnormal float (and so is half of it)
+    K().dequantize_row[static_cast<uint32_t>(DType::kMXFP4)](&b, y, 32);
+    EXPECT_EQ(y[1], std::ldexp(1.0f, -128));
+    EXPECT_EQ(y[7], 6 * std::ldexp(1.0f, -127));
 }
 
 TEST(Quantize, Q8_0RoundsToHalfAStep) {
@@ -248,7 +307,8 @@ std::vector<IsaType> isa_types() {
     for (const std::string& isa : available_isas()) {
         if (isa == "scalar") continue;
         for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
-                        DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K})
+                        DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS,
+                        DType::kMXFP4})
             out.push_back({isa, t});
     }
     if (out.empty()) out.push_back({"scalar", DType::kF32});  // keeps the suite non-empty on plain CPUs
@@ -322,7 +382,8 @@ TEST(IsaVsScalarOps, DotX4MatchesFourDots) {
     int checked = 0;
     for (const std::string& isa : available_isas()) {
         const KernelTable& k = *kernel_table(isa);
-        for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+        for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS,
+                        DType::kMXFP4}) {
             if (k.vec_dot_x4[static_cast<uint32_t>(t)] == nullptr) continue;
             for (int64_t n : {256, 768, 2048}) {
                 const auto w = random_weights(t, n, rng);

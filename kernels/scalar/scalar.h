@@ -26,6 +26,9 @@ void dequantize_row_q8_0(const void* row, float* y, int64_t n);
 void dequantize_row_q4_k(const void* row, float* y, int64_t n);
 void dequantize_row_q5_k(const void* row, float* y, int64_t n);
 void dequantize_row_q6_k(const void* row, float* y, int64_t n);
+void dequantize_row_iq4_nl(const void* row, float* y, int64_t n);
+void dequantize_row_iq4_xs(const void* row, float* y, int64_t n);
+void dequantize_row_mxfp4(const void* row, float* y, int64_t n);
 
 // dot products, weight row · activation row in the weight type's vec_dot_type (VecDotFn)
 float vec_dot_f32(const void* w, const void* a, int64_t n);
@@ -39,6 +42,9 @@ float vec_dot_q8_0(const void* w, const void* a, int64_t n);
 float vec_dot_q4_k(const void* w, const void* a, int64_t n);
 float vec_dot_q5_k(const void* w, const void* a, int64_t n);
 float vec_dot_q6_k(const void* w, const void* a, int64_t n);
+float vec_dot_iq4_nl(const void* w, const void* a, int64_t n);
+float vec_dot_iq4_xs(const void* w, const void* a, int64_t n);
+float vec_dot_mxfp4(const void* w, const void* a, int64_t n);
 
 // float ops
 void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps);

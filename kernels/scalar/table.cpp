@@ -28,6 +28,9 @@ KernelTable make_scalar_table() {
     t.dequantize_row[id(DType::kQ4_K)] = dequantize_row_q4_k;
     t.dequantize_row[id(DType::kQ5_K)] = dequantize_row_q5_k;
     t.dequantize_row[id(DType::kQ6_K)] = dequantize_row_q6_k;
+    t.dequantize_row[id(DType::kIQ4_NL)] = dequantize_row_iq4_nl;
+    t.dequantize_row[id(DType::kIQ4_XS)] = dequantize_row_iq4_xs;
+    t.dequantize_row[id(DType::kMXFP4)] = dequantize_row_mxfp4;
 
     t.axpy[id(DType::kF32)] = axpy_f32;
     t.axpy[id(DType::kF16)] = axpy_f16;
@@ -49,6 +52,9 @@ KernelTable make_scalar_table() {
     t.vec_dot[id(DType::kQ4_K)] = vec_dot_q4_k;
     t.vec_dot[id(DType::kQ5_K)] = vec_dot_q5_k;
     t.vec_dot[id(DType::kQ6_K)] = vec_dot_q6_k;
+    t.vec_dot[id(DType::kIQ4_NL)] = vec_dot_iq4_nl;
+    t.vec_dot[id(DType::kIQ4_XS)] = vec_dot_iq4_xs;
+    t.vec_dot[id(DType::kMXFP4)] = vec_dot_mxfp4;
 
     t.rmsnorm = rmsnorm;
     t.rope_neox = rope_neox;
