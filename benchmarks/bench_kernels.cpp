@@ -337,6 +337,9 @@ LFM_MATMUL(kQ8_0, q8_0, avx512);
 LFM_MATMUL(kQ8_0, q8_0, avx2);
 LFM_MATMUL(kQ6_K, q6_k, avx512);
 LFM_MATMUL(kQ6_K, q6_k, avx2);
+LFM_MATMUL(kIQ4_NL, iq4_nl, avx512);
+LFM_MATMUL(kIQ4_XS, iq4_xs, avx512);
+LFM_MATMUL(kMXFP4, mxfp4, avx512);
 
 #define LFM_MATVEC(type, name)                                                               \
     BENCHMARK_CAPTURE(BM_Matvec, name##_scalar, lfm::DType::type, "scalar")->Args({1792, 2048}); \
@@ -351,6 +354,9 @@ LFM_MATVEC(kQ6_K, q6_k);
 LFM_MATVEC(kQ5_K, q5_k);
 LFM_MATVEC(kF16, f16);
 LFM_MATVEC(kBF16, bf16);
+LFM_MATVEC(kIQ4_NL, iq4_nl);
+LFM_MATVEC(kIQ4_XS, iq4_xs);
+LFM_MATVEC(kMXFP4, mxfp4);
 // Decode attention of one KV group (LFM2.5-8B-A1B: 4 query heads of 64 per KV head) over an F16
 // cache of `depth` positions: scores, softmax, weighted values. heads_per_call 4 reads each key and
 // value row once for the group, 1 once per head (what the forward pass did before grouping).
