@@ -43,10 +43,10 @@ TEST_P(SynthType, LoadsRunsAndIsDeterministic) {
     EXPECT_EQ(i.layer_types, (std::vector<std::string>{"conv", "attention", "conv", "attention"}));
     EXPECT_TRUE(i.unused_tensors.empty());
     bool has_type = false;
-    const std::string expect = o.type == "Q4_K_M" ? "Q4_K" : o.type;
+    const std::string expect = o.type == "Q4_K_M" ? "Q4_K" : o.type == "Q5_K_M" ? "Q5_K" : o.type;
     for (const auto& [type, bytes] : i.bytes_by_type) has_type |= type == expect;
     EXPECT_TRUE(has_type) << o.type;
-    if (o.type == "Q4_K_M") {  // llama.cpp's mix: Q6_K for the tied embedding and some down projections
+    if (o.type.ends_with("_K_M")) {  // llama.cpp's mixes: Q6_K for the tied embedding and some down projections
         bool q6 = false;
         for (const auto& [type, bytes] : i.bytes_by_type) q6 |= type == "Q6_K";
         EXPECT_TRUE(q6);
@@ -69,7 +69,28 @@ TEST_P(SynthType, LoadsRunsAndIsDeterministic) {
     EXPECT_NE(test::read_bytes(a), test::read_bytes(b));
 }
 
-INSTANTIATE_TEST_SUITE_P(Mixes, SynthType, ::testing::Values("Q4_0", "Q4_K_M", "Q8_0", "F16", "BF16"));
+INSTANTIATE_TEST_SUITE_P(Mixes, SynthType, ::testing::Values("Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16", "BF16"));
+
+// The tensor data of the seven official LiquidAI/LFM2.5-8B-A1B-GGUF files: their sizes less the
+// header (8,238,560 bytes in each) as the Hub lists them (issue #28), against what `lfm synth`
+// would write for each type.
+TEST(Synth, FullShapeTensorBytesAreTheRealFiles) {
+    const std::pair<const char*, uint64_t> real_file_bytes[] = {
+        {"Q4_0", 4'844'678'368},  {"Q4_K_M", 5'155'564'768}, {"Q5_K_M", 6'030'339'296}, {"Q6_K", 6'959'787'232},
+        {"Q8_0", 9'010'195'680},  {"BF16", 16'947'260'640},  {"F16", 16'947'260'640}};
+    constexpr uint64_t kRealHeader = 8'238'560;
+    for (const auto& [type, file_bytes] : real_file_bytes) {
+        const SynthLayout l = synthetic_layout({"lfm2.5-8b-a1b", type, 1});
+        EXPECT_EQ(l.tensor_data_bytes, file_bytes - kRealHeader) << type;
+        int n = 0;
+        for (const auto& [name, count] : l.tensors_by_type) n += count;
+        EXPECT_EQ(n, 256) << type;
+        EXPECT_EQ(l.tensors_by_type.at("F32"), 123) << type;
+    }
+    // Q4_K_M's count by type as the real file has them
+    EXPECT_EQ(synthetic_layout({"lfm2.5-8b-a1b", "Q4_K_M", 1}).tensors_by_type,
+              (std::map<std::string, int>{{"F32", 123}, {"Q4_K", 118}, {"Q6_K", 15}}));
+}
 
 TEST(Synth, InMemoryModelAndBadOptions) {
     const auto model = synthetic_model({tiny_shape(), "Q4_K_M", 1});

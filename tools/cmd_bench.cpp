@@ -101,7 +101,7 @@ Command add_bench(CLI::App& app) {
     auto o = std::make_shared<Opts>();
     app.add_option("-m,--model", o->model, "GGUF file or Hugging Face directory");
     app.add_option("--synthetic", o->synthetic, "bench a full-shape model with random weights built in memory: "
-                                                "Q4_0, Q4_K_M, Q8_0, F16, BF16");
+                                                "Q4_0, Q4_K_M, Q5_K_M, Q6_K, Q8_0, F16, BF16");
     app.add_option("--shape", o->shape, "shape for --synthetic (lfm2.5-8b-a1b, lfm2-8b-a1b or a JSON config)");
     app.add_option("-p,--n-prompt", o->prompt, "prompt lengths (comma-separated; 0 skips)")->delimiter(',');
     app.add_option("-n,--n-gen", o->gen, "generated lengths (comma-separated; 0 skips)")->delimiter(',');

@@ -133,6 +133,17 @@ void GgufWriter::header(std::vector<uint8_t>& out, std::vector<uint64_t>& offset
     out.resize((out.size() + alignment_ - 1) / alignment_ * alignment_, 0);
 }
 
+uint64_t GgufWriter::header_bytes() const {
+    std::vector<uint8_t> head;
+    std::vector<uint64_t> offsets;
+    header(head, offsets);
+    return head.size();
+}
+
+void GgufWriter::for_each_tensor(const std::function<void(const std::string&, DType, uint64_t)>& f) const {
+    for (const Tensor& t : tensors_) f(t.name, t.type, (t.nbytes + alignment_ - 1) / alignment_ * alignment_);
+}
+
 HugeBuffer GgufWriter::to_buffer() const {
     std::vector<uint8_t> head;
     std::vector<uint64_t> offsets;

@@ -41,6 +41,10 @@ public:
     HugeBuffer to_buffer() const;  // the same bytes in huge-page memory (synthetic models)
     void write(const std::string& path) const;  // throws lfm::Error on I/O failure
 
+    // The layout without the tensors' bytes: the header's size (padded) and each tensor's.
+    uint64_t header_bytes() const;
+    void for_each_tensor(const std::function<void(const std::string& name, DType type, uint64_t padded_bytes)>& f) const;
+
 private:
     struct Tensor {
         std::string name;

@@ -12,10 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "../io/gguf_writer.h"
-#include "../text/tokenizer_impl.h"
-#include "../text/utf8.h"
 #include "lfm2.h"
 #include "model_files.h"
+#include "synth_vocab.h"
 
 namespace lfm {
 
@@ -27,18 +26,33 @@ struct Shape {
     int64_t expert_ffn = 1792, dense_ffn = 7168, conv_L = 3, vocab = 128000, context = 128000;
     std::vector<int64_t> attn_layers{2, 6, 10, 14, 18, 21};
     double rope_theta = 5e6, norm_eps = 1e-5;
+    SynthVocabLayout vocab_layout;  // n_vocab is `vocab`
 };
+
+// Where the special tokens sit when the shape does not say: LFM2.5's 128K vocabulary has them at
+// 124893..124906, LFM2's 65K one at 0..13; a small vocabulary keeps LFM2's layout.
+void default_vocab_layout(Shape& s) {
+    s.vocab_layout.n_vocab = s.vocab;
+    const bool top = s.vocab >= 124893 + 14;
+    s.vocab_layout.specials = top ? "lfm2.5" : "lfm2";
+    s.vocab_layout.special_tokens_at = top ? 124893 : 0;
+    s.vocab_layout.n_merges = std::min<int64_t>(s.vocab - 270, 293320);  // one merge per merged token
+}
 
 Shape shape_from(const std::string& spec) {
     Shape s;
-    if (spec == "lfm2.5-8b-a1b" || spec.empty()) {
+    if (spec == "lfm2.5-8b-a1b" || spec.empty()) {  // the real tokenizer's counts
         s.name = "LFM2.5-8B-A1B (synthetic)";
+        default_vocab_layout(s);
+        s.vocab_layout.n_merges = 293320;
         return s;
     }
     if (spec == "lfm2-8b-a1b") {
         s.name = "LFM2-8B-A1B (synthetic)";
         s.vocab = 65536;
         s.rope_theta = 1e6;
+        default_vocab_layout(s);
+        s.vocab_layout.n_merges = 63683;
         return s;
     }
     std::ifstream in(spec);
@@ -66,6 +80,16 @@ Shape shape_from(const std::string& spec) {
         s.attn_layers = j.value("attn_layers", s.attn_layers);
         s.rope_theta = j.value("rope_theta", s.rope_theta);
         s.norm_eps = j.value("norm_eps", s.norm_eps);
+        default_vocab_layout(s);
+        // "vocab_layout": "lfm2.5" puts LFM2.5's specials at "special_tokens_at" (default: the
+        // top 14 ids), "lfm2" LFM2's at 0; "n_merges": the merge count
+        if (j.contains("vocab_layout")) {
+            s.vocab_layout.specials = j.at("vocab_layout").get<std::string>();
+            const bool lfm25 = s.vocab_layout.specials == "lfm2.5";
+            s.vocab_layout.special_tokens_at = !lfm25 ? 0 : s.vocab >= 124893 + 14 ? 124893 : s.vocab - 14;
+        }
+        s.vocab_layout.special_tokens_at = j.value("special_tokens_at", s.vocab_layout.special_tokens_at);
+        s.vocab_layout.n_merges = j.value("n_merges", s.vocab_layout.n_merges);
     } catch (const nlohmann::json::exception& e) {
         throw Error(ErrorCode::kInvalidFile, spec + ": " + e.what());
     }
@@ -162,50 +186,26 @@ TypePlan plan_for(const std::string& type) {
     if (type == "BF16") return {DType::kBF16, DType::kBF16, DType::kBF16, DType::kBF16, 32};
     if (type == "F32") return {DType::kF32, DType::kF32, DType::kF32, DType::kF32, 0};
     if (type == "Q4_K_M") return {DType::kQ4_K, DType::kQ6_K, DType::kQ6_K, DType::kQ6_K, 15};
-    throw Error(ErrorCode::kInvalidArgument, "unknown type mix '" + type + "' (Q4_0, Q4_K_M, Q8_0, F16, BF16, F32)");
+    // llama-quantize's Q5_K_M takes Q4_K_M's rules with Q5_K as the default; its Q6_K is Q6_K
+    // throughout (with 32 experts, no rule of either raises attn_output or attn_v further)
+    if (type == "Q5_K_M") return {DType::kQ5_K, DType::kQ6_K, DType::kQ6_K, DType::kQ6_K, 17};
+    if (type == "Q6_K") return {DType::kQ6_K, DType::kQ6_K, DType::kQ6_K, DType::kQ6_K, 18};
+    throw Error(ErrorCode::kInvalidArgument,
+                "unknown type mix '" + type + "' (Q4_0, Q4_K_M, Q5_K_M, Q6_K, Q8_0, F16, BF16, F32)");
 }
 
-// A byte-level vocabulary of the model's size: LFM2's special tokens (at 124893.. for the
-// 128K vocabulary, at 0.. for 65K, as in the real files), the 256 byte tokens, a few merges,
-// and reserved fillers, so the tokenizer and llama.cpp both load it.
-void add_tokenizer(GgufWriter& w, int64_t vocab) {
-    static const char* const specials[] = {"<|pad|>", "<|startoftext|>", "<|endoftext|>", "<|fim_pre|>", "<|fim_mid|>",
-                                           "<|fim_suf|>", "<|im_start|>", "<|im_end|>", "<|tool_list_start|>",
-                                           "<|tool_list_end|>", "<|tool_call_start|>", "<|tool_call_end|>",
-                                           "<|tool_response_start|>", "<|tool_response_end|>"};
-    const int64_t special_base = vocab >= 124893 + 14 ? 124893 : 0;
-    std::vector<std::string> tokens(static_cast<size_t>(vocab));
-    std::vector<int32_t> types(static_cast<size_t>(vocab), 1);
-    std::vector<bool> used(static_cast<size_t>(vocab), false);
-    for (int k = 0; k < 14; ++k) {
-        tokens[static_cast<size_t>(special_base + k)] = specials[k];
-        types[static_cast<size_t>(special_base + k)] = 3;
-        used[static_cast<size_t>(special_base + k)] = true;
-    }
-    int64_t next = 0;
-    auto place = [&](const std::string& t) {
-        while (used[static_cast<size_t>(next)]) ++next;
-        tokens[static_cast<size_t>(next)] = t;
-        used[static_cast<size_t>(next)] = true;
-    };
-    for (int b = 0; b < 256; ++b) {
-        std::string c;
-        append_utf8(c, byte_to_char(static_cast<uint8_t>(b)));
-        place(c);
-    }
-    const std::vector<std::string> merges = {"\xC4\xA0 t", "h e", "i n", "\xC4\xA0 a", "e r"};
-    for (const auto& m : merges) place(m.substr(0, m.find(' ')) + m.substr(m.find(' ') + 1));
-    for (int64_t i = 0; i < vocab; ++i) {
-        if (!used[static_cast<size_t>(i)]) tokens[static_cast<size_t>(i)] = fmt::format("<|reserved_{}|>", i);
-    }
+// A byte-level vocabulary of the model's size with the real files' layout (synth_vocab.h), so
+// the tokenizer and llama.cpp both load it.
+void add_tokenizer(GgufWriter& w, const SynthVocabLayout& layout) {
+    const SynthVocab v = synthetic_vocab(layout);
     w.add_string("tokenizer.ggml.model", "gpt2");
     w.add_string("tokenizer.ggml.pre", "lfm2");
-    w.add_string_array("tokenizer.ggml.tokens", tokens);
-    w.add_i32_array("tokenizer.ggml.token_type", types);
-    w.add_string_array("tokenizer.ggml.merges", merges);
-    w.add_u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(special_base + 1));
-    w.add_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(special_base + 7));
-    w.add_u32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(special_base));
+    w.add_string_array("tokenizer.ggml.tokens", v.tokens);
+    w.add_i32_array("tokenizer.ggml.token_type", v.types);
+    w.add_string_array("tokenizer.ggml.merges", v.merges);
+    w.add_u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(v.bos));
+    w.add_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(v.eos));
+    w.add_u32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(v.pad));
     w.add_bool("tokenizer.ggml.add_bos_token", true);
     w.add_bool("tokenizer.ggml.add_eos_token", false);
 }
@@ -239,7 +239,7 @@ GgufWriter make_writer(const SynthOptions& o) {
     w.add_f32(a + "rope.freq_base", static_cast<float>(s.rope_theta));
     w.add_u32(a + "vocab_size", static_cast<uint32_t>(s.vocab));
     w.add_u32(a + "shortconv.l_cache", static_cast<uint32_t>(s.conv_L));
-    add_tokenizer(w, s.vocab);
+    add_tokenizer(w, s.vocab_layout);
 
     const int64_t H = s.hidden, d = H / s.heads;
     auto matrix = [&](const std::string& name, DType t, std::vector<int64_t> ne) {
@@ -291,6 +291,17 @@ GgufWriter make_writer(const SynthOptions& o) {
 }  // namespace
 
 void write_synthetic_gguf(const std::string& path, const SynthOptions& options) { make_writer(options).write(path); }
+
+SynthLayout synthetic_layout(const SynthOptions& options) {
+    const GgufWriter w = make_writer(options);
+    SynthLayout l;
+    l.header_bytes = w.header_bytes();
+    w.for_each_tensor([&](const std::string&, DType type, uint64_t padded_bytes) {
+        l.tensor_data_bytes += padded_bytes;
+        ++l.tensors_by_type[dtype_name(type)];
+    });
+    return l;
+}
 
 std::shared_ptr<const Model> synthetic_model(const SynthOptions& options, const ModelOptions& model_options) {
     auto file = std::make_shared<const MappedFile>(make_writer(options).to_buffer(), "synthetic:" + options.type);
