@@ -1,7 +1,8 @@
 // lfm serve (or any OpenAI-compatible server) under concurrent streams, and the prefix cache.
 //   node benchmarks/serve_bench.mjs http://127.0.0.1:8080 [--streams 1,2,4] [--tokens 64] [--turn-tokens 2000]
-// Start the server with fixed-length replies, e.g.:
-//   lfm serve -m q4_k_m.gguf --parallel 4 -c 4096 -t 2 --ignore-eos
+// Start the server, e.g.:
+//   lfm serve -m q4_k_m.gguf --parallel 4 -c 4096 -t 2
+// (the streams ask for ignore_eos: replies of --tokens each, on any server that honours it)
 // 1. aggregate generation rate: N concurrent streaming requests of --tokens each, tokens/s summed;
 // 2. time to the first token of a conversation's second turn (a first turn of ~--turn-tokens
 //    prompt tokens), with the prefix cache (the same conversation) and without (its first message
@@ -48,7 +49,8 @@ const filler = (seed, n) => Array.from({length: n}, (_, i) => words[(i * 7 + see
 for (const n of streams) {
   const t0 = performance.now();
   const results = await Promise.all(Array.from({length: n}, (_, i) =>
-    stream({messages: [{role: 'user', content: `Stream ${i}: ${filler(i, 20)}`}], max_tokens: tokens, temperature: 0})));
+    stream({messages: [{role: 'user', content: `Stream ${i}: ${filler(i, 20)}`}], max_tokens: tokens, temperature: 0,
+            ignore_eos: true})));
   const seconds = (performance.now() - t0) / 1000;
   const generated = results.reduce((s, r) => s + r.usage.completion_tokens, 0);
   console.log(JSON.stringify({test: 'concurrent streams', streams: n, generated, seconds: +seconds.toFixed(2),

@@ -3,6 +3,7 @@
 // thinking is turned off per request, JSON depth and prompt length limits. The HTTP side is
 // driven by the official SDKs in tests/node (ctest: ServeOpenAiSdk).
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -262,6 +263,50 @@ TEST(ServeParse, ToolChoiceBecomesAConstraint) {
     EXPECT_FALSE(accepts(named.options.constraint, R"(<|tool_call_start|>[get_weather(city="Oslo")]<|tool_call_end|>)"));
 }
 
+// A server compiles a forced tool call or a response schema once, then hands every request
+// that asks for the same one the same constraint (its mask cache warm); a change in the tools,
+// the choice, thinking or the schema is another constraint. Refusals stay 400s.
+TEST(ServeParse, ForcedConstraintsAreCompiledOnce) {
+    REQUIRE_MODEL();
+    ApiContext c = ctx();
+    c.constraints = std::make_shared<ConstraintCache>();
+    const json tools = json::array({weather_tool(), time_tool()});
+    const auto constraint = [&](json extra) { return parse_chat_request(chat(std::move(extra)), c).options.constraint; };
+    const auto required = constraint({{"tools", tools}, {"tool_choice", "required"}});
+    EXPECT_EQ(constraint({{"tools", tools}, {"tool_choice", "required"}, {"seed", 3}}), required);
+    const json named_choice = {{"type", "function"}, {"function", {{"name", "get_time"}}}};
+    const auto named = constraint({{"tools", tools}, {"tool_choice", named_choice}});
+    EXPECT_NE(named, required);
+    EXPECT_TRUE(accepts(named, R"(<|tool_call_start|>[get_time(zone="UTC")]<|tool_call_end|>)"));
+    EXPECT_FALSE(accepts(named, R"(<|tool_call_start|>[get_weather(city="Oslo")]<|tool_call_end|>)"));
+    const auto no_thinking = constraint({{"tools", tools}, {"tool_choice", "required"}, {"reasoning_effort", "none"}});
+    EXPECT_NE(no_thinking, required);
+    EXPECT_EQ(c.constraints->compiles(), 3);
+
+    const json format = json::parse(R"({"type": "json_schema", "json_schema": {"name": "n",
+        "schema": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}}})");
+    const auto schema = constraint({{"response_format", format}});
+    EXPECT_EQ(constraint({{"response_format", format}}), schema);
+    EXPECT_TRUE(accepts(schema, R"({"n": 4})"));
+    json other = format;
+    other["json_schema"]["schema"]["properties"]["n"]["type"] = "string";
+    EXPECT_NE(constraint({{"response_format", other}}), schema);
+    EXPECT_EQ(c.constraints->compiles(), 5);
+
+    json broken = format;
+    broken["json_schema"]["schema"]["properties"]["n"]["type"] = "frobnicate";
+    for (int i = 0; i < 2; ++i) {
+        try {
+            constraint({{"response_format", broken}});
+            ADD_FAILURE() << "a schema the engine refuses was accepted";
+        } catch (const ApiError& e) {
+            EXPECT_EQ(e.status, 400);
+            EXPECT_NE(std::string(e.what()).find("frobnicate"), std::string::npos) << e.what();
+        }
+    }
+    EXPECT_EQ(c.constraints->compiles(), 6) << "the refusal is remembered";
+}
+
 // Strict tool calls: with tool_choice auto, a tool's "strict": true (OpenAI chat: in its
 // "function"; Responses: on the tool) or the server's --strict-tool-calls (defaults) holds the
 // calls the model starts to the tools' grammar (GenerateOptions::tool_call_constraint); the
@@ -369,20 +414,20 @@ TEST(ServeParse, StrictToolCallsInResponsesAndAnthropic) {
     EXPECT_NE(parse_anthropic_request(anthropic, strict_server()).options.tool_call_constraint, nullptr);
 }
 
-TEST(ServeParse, ToolConstraintsAreCompiledOncePerToolList) {
+TEST(ServeParse, StrictToolConstraintsAreCompiledOncePerToolList) {
     REQUIRE_MODEL();
     ApiContext c = ctx();
-    c.tool_constraints = std::make_shared<ToolConstraints>(2);
+    c.constraints = std::make_shared<ConstraintCache>(2);
     const json a = json::array({strict_tool(weather_tool())});
     const json b = json::array({strict_tool(time_tool())});
     const auto first = parse_chat_request(chat({{"tools", a}}), c).options.tool_call_constraint;
     const auto again = parse_chat_request(chat({{"tools", a}, {"temperature", 0}}), c).options.tool_call_constraint;
     ASSERT_NE(first, nullptr);
     EXPECT_EQ(first, again) << "the same tools: the same compiled constraint";
-    EXPECT_EQ(c.tool_constraints->compiles(), 1);
+    EXPECT_EQ(c.constraints->compiles(), 1);
     const auto other = parse_chat_request(chat({{"tools", b}}), c).options.tool_call_constraint;
     EXPECT_NE(other, first);
-    EXPECT_EQ(c.tool_constraints->compiles(), 2);
+    EXPECT_EQ(c.constraints->compiles(), 2);
     // a refusal is remembered as well
     const json refused = json::array({strict_tool(frobnicate_tool())});
     EXPECT_EQ(chat_error(chat({{"tools", refused}})).status, 400);  // (ctx() compiles without the cache)
@@ -394,12 +439,12 @@ TEST(ServeParse, ToolConstraintsAreCompiledOncePerToolList) {
             EXPECT_NE(std::string(e.what()).find("frobnicate"), std::string::npos);
         }
     }
-    EXPECT_EQ(c.tool_constraints->compiles(), 3);
+    EXPECT_EQ(c.constraints->compiles(), 3);
     // capacity 2: the least recently used list (a) was dropped, b is still there
     EXPECT_EQ(parse_chat_request(chat({{"tools", b}}), c).options.tool_call_constraint, other);
-    EXPECT_EQ(c.tool_constraints->compiles(), 3);
+    EXPECT_EQ(c.constraints->compiles(), 3);
     EXPECT_NE(parse_chat_request(chat({{"tools", a}}), c).options.tool_call_constraint, first);
-    EXPECT_EQ(c.tool_constraints->compiles(), 4);
+    EXPECT_EQ(c.constraints->compiles(), 4);
 }
 
 // End to end through the scheduler (no sockets): the tiny model has random weights; sampled
@@ -465,6 +510,111 @@ TEST(ServeScheduler, StrictToolCallsReachTheGeneration) {
     EXPECT_GE(strict.valid, 1) << "the tiny model started no call: try more seeds";
     EXPECT_EQ(strict.invalid, 0) << "every call started (but the one a reply's end may cut) parses and validates";
     EXPECT_GE(loose.invalid, 1) << "without strict, the calls the model starts should be garbage";
+}
+
+// --cache-ram: with one slot, conversation A loses its slot to B; A's next turn then comes
+// from the prompt cache (cached tokens cover A's first turn) and its reply is the one a server
+// without the cache computes from scratch (temperature 0). Without the cache, nothing is reused.
+TEST(ServeScheduler, APromptCacheKeepsAConversationThatLostItsSlot) {
+    REQUIRE_MODEL();
+    auto model = Model::load(test::ref_path("tinyB-q8_0.gguf"));
+    auto tok = model->tokenizer();
+    ApiContext c = ctx();
+    c.n_ctx = 2048;
+    c.defaults.sampler.temperature = 0;
+    c.defaults.max_tokens = 12;
+    SessionOptions so;
+    so.n_ctx = 2048;
+    so.n_threads = 2;
+    const auto long_text = [](const char* word) {
+        std::string t;
+        for (int i = 0; i < 120; ++i) t += fmt::format("{} {} ", word, i);
+        return t;
+    };
+    const json a1 = json::array({{{"role", "user"}, {"content", long_text("apple")}}});
+    const json b1 = json::array({{{"role", "user"}, {"content", long_text("pear")}}});
+    struct Turn {
+        std::string reply;
+        int64_t prompt_tokens = 0, cached = 0;
+    };
+    const auto run = [&](Scheduler& scheduler, const json& messages) {
+        auto job = std::make_shared<Job>(parse_chat_request(chat({{"messages", messages}}), c));
+        EXPECT_TRUE(scheduler.submit(job));
+        std::optional<Event> e;
+        while ((e = job->pop(std::chrono::seconds(120))) && e->kind != Event::Kind::kDone && e->kind != Event::Kind::kError) {
+        }
+        if (!e || e->kind != Event::Kind::kDone) {
+            ADD_FAILURE() << (e ? e->text : "no answer in 120 s");
+            return Turn{};
+        }
+        return Turn{e->result.text, static_cast<int64_t>(job->request.prompt.size()), e->cached_tokens};
+    };
+    const auto conversation = [&](size_t cache_bytes) {
+        Scheduler scheduler(model, tok, so, 1, 4, cache_bytes);
+        const Turn first = run(scheduler, a1);
+        run(scheduler, b1);  // takes the only slot
+        json a2 = a1;
+        a2.push_back({{"role", "assistant"}, {"content", first.reply}});
+        a2.push_back({{"role", "user"}, {"content", "and then?"}});
+        const Turn second = run(scheduler, a2);
+        const SchedulerStats stats = scheduler.stats();
+        return std::make_tuple(first, second, stats);
+    };
+    const auto [first, cached, with] = conversation(size_t{64} << 20);
+    const auto [first_again, uncached, without] = conversation(0);
+    EXPECT_GT(first.prompt_tokens, 240);
+    EXPECT_GE(cached.cached, first.prompt_tokens - 1) << "A's first turn comes from the cache";
+    EXPECT_LT(uncached.cached, 16) << "without the cache only the template's first tokens are shared with B";
+    EXPECT_EQ(cached.reply, uncached.reply) << "a restored conversation goes on exactly as a recomputed one";
+    EXPECT_EQ(first.reply, first_again.reply);
+    EXPECT_EQ(with.cache.hits, 1);
+    EXPECT_GE(with.cache.stored, 2);  // A when B came, B when A came back
+    EXPECT_GT(with.cache.bytes, 0u);
+    EXPECT_LE(with.cache.bytes, with.cache.max_bytes);
+    EXPECT_EQ(without.cache.stored, 0);
+}
+
+// A bound smaller than one conversation keeps none of them (and never grows past its bound).
+TEST(ServeScheduler, APromptCacheStaysInItsBound) {
+    REQUIRE_MODEL();
+    auto model = Model::load(test::ref_path("tinyB-q8_0.gguf"));
+    SessionOptions so;
+    so.n_ctx = 1024;
+    so.kv_type = KvType::kF32;
+    Session s(model, so);
+    std::vector<int32_t> ids(200);
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(100 + i);
+    s.prefill(ids);
+    const size_t one = s.snapshot().bytes();
+    PromptCache small(one - 1);
+    small.store(s);
+    EXPECT_EQ(small.stats().entries, 0u);
+    PromptCache two(2 * one + one / 2);
+    for (int32_t k = 0; k < 4; ++k) {
+        ids[0] = 1000 + k;  // four conversations that share nothing
+        s.reset();
+        s.prefill(ids);
+        two.store(s);
+        EXPECT_LE(two.stats().bytes, two.stats().max_bytes);
+    }
+    EXPECT_EQ(two.stats().entries, 2u);
+    EXPECT_EQ(two.stats().evicted, 2);
+    two.store(s);  // held already: nothing changes
+    EXPECT_EQ(two.stats().stored, 4);
+    s.prefill(std::vector<int32_t>{7, 7});  // a longer state supersedes its prefix
+    two.store(s);
+    EXPECT_EQ(two.stats().entries, 2u);
+    EXPECT_EQ(two.stats().evicted, 2);
+    std::vector<int32_t> next = ids;  // ids[0] == 1003: the last conversation, and more
+    next.insert(next.end(), {7, 7, 8});
+    EXPECT_EQ(two.take(next, 0).tokens().size(), 202u);
+    EXPECT_TRUE(two.take(next, 0).empty()) << "taken: it left the cache";
+    ids[0] = 1000;
+    EXPECT_TRUE(two.take(ids, 0).empty()) << "the oldest left";
+    ids[0] = 1002;
+    EXPECT_TRUE(two.take(ids, 200).empty()) << "not more than the slot shares already";
+    EXPECT_EQ(two.take(ids, 150).tokens().size(), 200u);
+    EXPECT_EQ(two.stats().hits, 2);
 }
 
 TEST(ServeParse, ResponseFormatBecomesAConstraint) {

@@ -234,6 +234,53 @@ TEST(SessionFile, OtherModelsTruncatedAndCorruptFilesAreClearErrors) {
     EXPECT_NE(load_error(f32, test::temp_path("missing.session"), options()).find("cannot open"), std::string::npos);
 }
 
+// A snapshot in memory restores into another session (another context size too) exactly as
+// the file does, while the session it came from goes on elsewhere; it refuses other models,
+// KV types and contexts too small.
+TEST(SessionSnapshot, RestoreContinueEqualsTheUninterruptedRun) {
+    LFM_REQUIRE_SHARED();
+    const auto model = Model::load(test::ref_path("tinyB-q4_0.gguf"));
+    const auto ids = random_ids(90, model->info().n_vocab, 9);
+    const auto baseline = decode_all(model, ids, options());
+    Session s(model, options());
+    for (size_t t = 0; t < 50; ++t) s.decode(ids[t]);
+    const SessionSnapshot snap = s.snapshot();
+    EXPECT_EQ(snap.tokens().size(), 50u);
+    EXPECT_GT(snap.bytes(), 50u * sizeof(int32_t));
+    s.reset();  // the snapshot owns its copy
+    s.prefill(random_ids(30, model->info().n_vocab, 10));
+
+    Session r(model, options(300));
+    r.prefill(std::vector<int32_t>{5, 6, 7});  // whatever it held is replaced
+    r.restore(snap);
+    EXPECT_EQ(r.position(), 50);
+    EXPECT_EQ(max_diff(r.logits(), baseline[49]), 0.0f);
+    EXPECT_EQ(r.checkpoint_positions(), (std::vector<int64_t>{16, 32, 48}));
+    for (size_t t = 50; t < ids.size(); ++t) {
+        r.decode(ids[t]);
+        EXPECT_EQ(max_diff(r.logits(), baseline[t]), 0.0f) << "at " << t;
+    }
+    r.rewind(20);
+    EXPECT_LE(max_diff(r.logits(), baseline[19]), 1e-5f);
+
+    const auto expect_refused = [&](const std::shared_ptr<const Model>& m, const SessionOptions& o, const char* what) {
+        Session x(m, o);
+        x.prefill(std::vector<int32_t>{1, 2, 3});
+        try {
+            x.restore(snap);
+            ADD_FAILURE() << "restored despite " << what;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+            EXPECT_EQ(x.position(), 0) << "a failed restore leaves the session empty";
+        }
+    };
+    expect_refused(Model::load(test::ref_path("tinyB-q8_0.gguf")), options(), "another model");
+    SessionOptions f16 = options();
+    f16.kv_type = KvType::kF16;
+    expect_refused(model, f16, "KV type");
+    expect_refused(model, options(40), "holds 50 tokens");
+}
+
 // ---- several sequences ----------------------------------------------------------------------------
 
 // B sessions decoded together (one pass per step, a prompt chunk beside the others' decode

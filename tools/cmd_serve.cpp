@@ -1,4 +1,4 @@
-// `lfm serve -m MODEL [--host 127.0.0.1] [--port 8080] [--parallel N] [--api-key KEY] [--cors ORIGIN]
+// `lfm serve -m MODEL [--host 127.0.0.1] [--port 8080] [--parallel N] [--cache-ram MiB] [--api-key KEY] [--cors ORIGIN]
 //            [--log-format text|json] [-c N] [-t N] [sampling flags]`
 // Parses flags and starts lfm::Server (include/lfm/serve.h); Ctrl-C or SIGTERM stops it.
 
@@ -26,6 +26,7 @@ Command add_serve(CLI::App& app) {
         ServerOptions server;
         std::string log_format = "text";
         size_t max_body_mib = 8;
+        size_t cache_ram_mib = 2048;
     };
     auto o = std::make_shared<Opts>();
     add_model_flags(app, o->model);
@@ -35,6 +36,9 @@ Command add_serve(CLI::App& app) {
     app.add_option("--parallel", o->server.parallel, "requests decoded together, each in its own slot of -c tokens")
         ->check(CLI::Range(1, 64));
     app.add_option("--queue", o->server.max_queue, "requests that may wait for a slot; more get 503")->check(CLI::Range(0, 4096));
+    app.add_option("--cache-ram", o->cache_ram_mib,
+                   "MiB for conversations no slot holds any more, so their next turn reuses its prefix (0: off)")
+        ->check(CLI::Range(0, 1 << 20));
     app.add_option("--api-key", o->server.api_key, "require this key (Authorization: Bearer KEY or x-api-key)");
     app.add_option("--cors", o->server.cors_origin, "allow browser pages from this origin to call the API");
     app.add_option("--log-format", o->log_format, "one line per request: text or json")->check(CLI::IsMember({"text", "json"}));
@@ -45,6 +49,7 @@ Command add_serve(CLI::App& app) {
         const ModelFlags mf = o->model;
         so.log_json = o->log_format == "json";
         so.max_body_bytes = o->max_body_mib << 20;
+        so.cache_ram_bytes = o->cache_ram_mib << 20;
         so.defaults = generate_options(o->sampling);
         so.session.n_ctx = mf.ctx;
         so.session.n_batch = mf.batch;

@@ -137,6 +137,24 @@ struct SessionOptions {
     int max_checkpoints = 32;
 };
 
+// A copy of a session's state in memory: its tokens, KV rows up to its position, conv state,
+// checkpoints and last logits (what Session::save writes, without the file). A server keeps
+// conversations that no slot holds any more this way. Immutable; cheap to copy (shared).
+class SessionSnapshot {
+public:
+    SessionSnapshot() = default;
+    std::span<const int32_t> tokens() const;
+    size_t bytes() const;  // the memory it holds
+    bool empty() const { return data_ == nullptr; }
+
+    struct Data;
+    explicit SessionSnapshot(std::shared_ptr<const Data> data) : data_(std::move(data)) {}
+    const Data& data() const { return *data_; }
+
+private:
+    std::shared_ptr<const Data> data_;
+};
+
 // One sequence: its tokens, KV cache, conv state and checkpoints. Not thread-safe: one thread
 // uses a session at a time; sessions on other threads may share its Model and Runtime.
 class Session {
@@ -178,6 +196,11 @@ public:
     // load returns them.
     void save(const std::string& path, std::string_view app_data = {}) const;
     std::string load(const std::string& path);
+    // The same state in memory; restore makes this session hold it (the snapshot must come from
+    // a session of the same model and KV type whose position fits this one's context; otherwise
+    // lfm::Error, and the session is left empty).
+    SessionSnapshot snapshot() const;
+    void restore(const SessionSnapshot& snapshot);
 
     std::span<const float> logits() const;  // last token, n_vocab values
     std::span<const float> all_logits() const;  // rows of the last call with all_logits

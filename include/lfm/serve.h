@@ -23,6 +23,9 @@ struct ServerOptions {
     int port = 8080;            // 0: any free port (on_listening says which)
     int parallel = 1;           // slots decoded together
     size_t max_queue = 32;      // requests waiting for a slot; beyond: 503 with Retry-After
+    // Memory for conversations that no slot holds any more (their KV rows and conv state), so
+    // that their next turn reuses its prefix; 0: only what the slots hold.
+    size_t cache_ram_bytes = size_t{2048} << 20;
     std::string api_key;        // when set: "Authorization: Bearer KEY" or "x-api-key: KEY", else 401
     std::string cors_origin;    // when set: that origin may call the API from a browser
     bool log_json = false;      // one JSON object per request on stderr, instead of a text line

@@ -117,15 +117,6 @@ private:
     uint64_t hash_ = kFnvBasis;
 };
 
-// Each KV head's rows 0..pos-1 of every attention layer, keys then values: f(pointer, bytes).
-template <class F>
-void for_each_kv_run(SequenceState& s, F&& f) {
-    const size_t run = static_cast<size_t>(s.pos) * s.head_bytes;
-    for (int slot = 0; slot < s.n_attn_slots(); ++slot)
-        for (uint8_t* base : {s.k_rows(slot), s.v_rows(slot)})
-            for (int64_t j = 0; j < s.n_kv_head; ++j) f(base + static_cast<size_t>(j) * static_cast<size_t>(s.n_ctx) * s.head_bytes, run);
-}
-
 }  // namespace
 
 std::string model_fingerprint(const Config& c, const Weights& w) {

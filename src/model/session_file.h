@@ -20,4 +20,14 @@ void save_session(const Session::Impl& session, const std::string& path, std::st
 // Throws lfm::Error naming the file and what is wrong; the caller clears the session then.
 std::string load_session(Session::Impl& session, const std::string& path);  // returns the app data
 
+// Each KV head's rows 0..pos-1 of every attention layer, keys then values: f(pointer, bytes).
+// The order of the file's KV section and of a snapshot's.
+template <class F>
+void for_each_kv_run(SequenceState& s, F&& f) {
+    const size_t run = static_cast<size_t>(s.pos) * s.head_bytes;
+    for (int slot = 0; slot < s.n_attn_slots(); ++slot)
+        for (uint8_t* base : {s.k_rows(slot), s.v_rows(slot)})
+            for (int64_t j = 0; j < s.n_kv_head; ++j) f(base + static_cast<size_t>(j) * static_cast<size_t>(s.n_ctx) * s.head_bytes, run);
+}
+
 }  // namespace lfm

@@ -336,6 +336,11 @@ void Server::Impl::routes() {
                s.generate_ms > 0 ? static_cast<double>(s.generated_tokens) * 1000.0 / s.generate_ms : 0.0);
         metric("requests_processing", "gauge", "slots busy", s.busy_slots);
         metric("requests_deferred", "gauge", "requests waiting for a slot", s.queued);
+        metric("prompt_cache_entries", "gauge", "conversations kept in the prompt cache (--cache-ram)", static_cast<double>(s.cache.entries));
+        metric("prompt_cache_bytes", "gauge", "memory the prompt cache holds", static_cast<double>(s.cache.bytes));
+        metric("prompt_cache_limit_bytes", "gauge", "the prompt cache's bound (--cache-ram)", static_cast<double>(s.cache.max_bytes));
+        metric("prompt_cache_hits_total", "counter", "requests that continued a conversation from the prompt cache", static_cast<double>(s.cache.hits));
+        metric("prompt_cache_evictions_total", "counter", "conversations dropped from the prompt cache to stay in its bound", static_cast<double>(s.cache.evicted));
         metric("uptime_seconds", "gauge", "seconds since the server started", up);
         res.set_content(m, "text/plain; version=0.0.4");
     }));
@@ -393,13 +398,14 @@ void Server::run(const std::function<void(int)>& on_listening, const std::functi
             s.ctx.defaults = s.options.defaults;
             s.ctx.n_ctx = s.options.session.n_ctx;
             s.ctx.max_json_depth = s.options.max_json_depth;
-            s.ctx.tool_constraints = std::make_shared<serve::ToolConstraints>();
+            s.ctx.constraints = std::make_shared<serve::ConstraintCache>();
             s.ctx.model_name = s.options.model_name;
             if (s.ctx.model_name.empty()) {
                 const std::string& path = s.model->info().path;
                 s.ctx.model_name = path.substr(path.find_last_of('/') + 1);
             }
-            auto scheduler = std::make_unique<serve::Scheduler>(s.model, tokenizer, s.options.session, s.options.parallel, s.options.max_queue);
+            auto scheduler = std::make_unique<serve::Scheduler>(s.model, tokenizer, s.options.session, s.options.parallel,
+                                                                s.options.max_queue, s.options.cache_ram_bytes);
             std::lock_guard lock(s.lifetime);
             s.scheduler = std::move(scheduler);
             s.ready = true;

@@ -91,7 +91,7 @@ std::vector<Tool> parse_tools(const json& body) {
 
 // The tool-call constraint for these tools, or the engine's refusal naming the tool (found by
 // compiling each tool alone, only when the whole list is refused).
-ToolConstraints::Entry compile_tool_constraint(const std::vector<Tool>& tools, const std::shared_ptr<const Tokenizer>& tok) {
+ConstraintCache::Entry compile_tool_constraint(const std::vector<Tool>& tools, const std::shared_ptr<const Tokenizer>& tok) {
     try {
         return {Constraint::tool_call(tools, "", false, tok), {}};
     } catch (const Error& whole) {
@@ -106,13 +106,49 @@ ToolConstraints::Entry compile_tool_constraint(const std::vector<Tool>& tools, c
     }
 }
 
+std::string tools_key(const std::vector<Tool>& tools) {
+    std::string key;
+    for (const Tool& t : tools) key += t.to_json();
+    return key;
+}
+
+// The request's forced tool call or response format, from the cache when the server has one.
+// The key names everything the constraint is compiled from.
+std::shared_ptr<const Constraint> forced_constraint(const ChatSpec& spec, const ApiContext& ctx) {
+    std::string key;
+    std::function<std::shared_ptr<const Constraint>()> compile;
+    if (spec.force_tool) {
+        key = fmt::format("tool_choice {} {} {}", spec.tool_name, spec.thinking, tools_key(spec.tools));
+        compile = [&] { return Constraint::tool_call(spec.tools, spec.tool_name, spec.thinking, ctx.tokenizer); };
+    } else if (spec.format == ChatSpec::Format::kJsonObject) {
+        key = "json_object";
+        compile = [&] { return Constraint::json_object(ctx.tokenizer); };
+    } else if (spec.format == ChatSpec::Format::kJsonSchema) {
+        key = "json_schema " + spec.schema;
+        compile = [&] { return Constraint::json_schema(spec.schema, ctx.tokenizer); };
+    } else {
+        return nullptr;
+    }
+    const char* param = spec.force_tool ? "tool_choice" : "response_format";
+    const auto checked = [&]() -> ConstraintCache::Entry {
+        try {
+            return {compile(), {}};
+        } catch (const Error& e) {
+            return {nullptr, e.what()};
+        }
+    };
+    const ConstraintCache::Entry entry = ctx.constraints ? ctx.constraints->get(key, checked) : checked();
+    if (!entry.constraint) bad(param, entry.error);
+    return entry.constraint;
+}
+
 // Strict tool calls for a request that leaves the calls to the model (tool_choice auto, no
 // response format): asked by a tool ("strict": true, refused schemas a 400) or by the server's
 // --strict-tool-calls (refused schemas a warning, and the calls go unconstrained).
 void constrain_tool_calls(const ChatSpec& spec, const ApiContext& ctx, Request& r) {
     if (spec.tools.empty() || r.options.constraint || !(spec.strict_tools || r.options.strict_tool_calls)) return;
-    const ToolConstraints::Entry entry =
-        ctx.tool_constraints ? ctx.tool_constraints->get(spec.tools, ctx.tokenizer) : compile_tool_constraint(spec.tools, ctx.tokenizer);
+    const auto compile = [&] { return compile_tool_constraint(spec.tools, ctx.tokenizer); };
+    const ConstraintCache::Entry entry = ctx.constraints ? ctx.constraints->get("strict " + tools_key(spec.tools), compile) : compile();
     if (entry.constraint) {
         r.options.tool_call_constraint = entry.constraint;
     } else if (spec.strict_tools) {
@@ -124,9 +160,7 @@ void constrain_tool_calls(const ChatSpec& spec, const ApiContext& ctx, Request& 
 
 }  // namespace
 
-ToolConstraints::Entry ToolConstraints::get(const std::vector<Tool>& tools, const std::shared_ptr<const Tokenizer>& tokenizer) {
-    std::string key;
-    for (const Tool& t : tools) key += t.to_json();
+ConstraintCache::Entry ConstraintCache::get(const std::string& key, const std::function<Entry()>& compile) {
     {
         std::lock_guard lock(mutex_);
         for (auto it = items_.begin(); it != items_.end(); ++it)
@@ -135,15 +169,15 @@ ToolConstraints::Entry ToolConstraints::get(const std::vector<Tool>& tools, cons
                 return it->entry;
             }
     }
-    Entry entry = compile_tool_constraint(tools, tokenizer);  // outside the lock: other lists need not wait
+    Entry entry = compile();
     std::lock_guard lock(mutex_);
     ++compiles_;
-    items_.push_front(Item{std::move(key), entry});
+    items_.push_front(Item{key, entry});
     if (items_.size() > capacity_) items_.pop_back();
     return entry;
 }
 
-int64_t ToolConstraints::compiles() const {
+int64_t ConstraintCache::compiles() const {
     std::lock_guard lock(mutex_);
     return compiles_;
 }
@@ -180,17 +214,7 @@ void build_chat(const ChatSpec& spec, const ApiContext& ctx, Request& r) {
     r.prompt_text = text;
     r.prompt = ctx.tokenizer->encode(text, false, true);  // the rendered prompt starts with its own BOS
     r.options.tools = spec.tools;
-    const char* param = spec.force_tool ? "tool_choice" : "response_format";
-    try {
-        if (spec.force_tool)
-            r.options.constraint = Constraint::tool_call(spec.tools, spec.tool_name, spec.thinking, ctx.tokenizer);
-        else if (spec.format == ChatSpec::Format::kJsonObject)
-            r.options.constraint = Constraint::json_object(ctx.tokenizer);
-        else if (spec.format == ChatSpec::Format::kJsonSchema)
-            r.options.constraint = Constraint::json_schema(spec.schema, ctx.tokenizer);
-    } catch (const Error& e) {
-        bad(param, e.what());
-    }
+    r.options.constraint = forced_constraint(spec, ctx);
     constrain_tool_calls(spec, ctx, r);
     check_fits(r, ctx);
     if (r.options.max_tokens < 0 || r.options.max_tokens > ctx.n_ctx) r.options.max_tokens = -1;  // the context ends it

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -20,18 +21,20 @@ namespace lfm::serve {
 
 using json = nlohmann::ordered_json;
 
-// Strict tool calls: the Constraint::tool_call that holds the calls a model starts itself, compiled
-// once per distinct tool list (keyed by the tools' JSON) and shared by the request threads; a
-// refusal is remembered too. Bounded: the least recently used list goes first.
-class ToolConstraints {
+// Compiled constraints by what they were compiled from: strict tool calls per tool list, a forced
+// tool call per tool list and choice, a response format per schema. Agents send the same ones
+// with every request: compiled once, and the constraint's mask cache, shared by every request
+// thread, stays warm. A refusal is remembered too. Bounded: the least recently used goes first.
+class ConstraintCache {
 public:
-    explicit ToolConstraints(size_t capacity = 16) : capacity_(capacity) {}
+    explicit ConstraintCache(size_t capacity = 16) : capacity_(capacity) {}
     struct Entry {
         std::shared_ptr<const Constraint> constraint;  // null when refused
-        std::string error;                             // the refusal, naming the tool: "tools[i] ('name'): ..."
+        std::string error;                             // the refusal (strict tools: "tools[i] ('name'): ...")
     };
-    Entry get(const std::vector<Tool>& tools, const std::shared_ptr<const Tokenizer>& tokenizer);
-    int64_t compiles() const;  // lists compiled so far (hits do not count)
+    // The entry for key, compiling it (outside the lock: other keys need not wait) when absent.
+    Entry get(const std::string& key, const std::function<Entry()>& compile);
+    int64_t compiles() const;  // constraints compiled so far (hits do not count)
 
 private:
     struct Item {
@@ -54,7 +57,7 @@ struct ApiContext {
     size_t max_json_depth = 64;
     // Strict tool calls (defaults.strict_tool_calls, or a tool's "strict": true) take their
     // constraints from here; null: each request compiles its own.
-    std::shared_ptr<ToolConstraints> tool_constraints;
+    std::shared_ptr<ConstraintCache> constraints;  // null: compile for each request
 };
 
 // One request, ready for a slot.

@@ -37,12 +37,25 @@ struct Scheduler::Slot {
     GenerateEvents events;
     std::unique_ptr<Generation> generation;
     std::vector<int32_t> feed;  // tokens for the next pass
+    uint64_t last_admission = 0;
 };
 
+namespace {
+
+// A slot's state is worth keeping when a new request would drop at least this many of its
+// tokens: fewer are the tail of a reply that the next turn renders differently anyway.
+constexpr size_t kMinTokensWorthCaching = 64;
+
+size_t common_prefix(std::span<const int32_t> a, std::span<const int32_t> b) {
+    return static_cast<size_t>(std::mismatch(a.begin(), a.end(), b.begin(), b.end()).first - a.begin());
+}
+
+}  // namespace
+
 Scheduler::Scheduler(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer,
-                     const SessionOptions& session, int n_slots, size_t max_queue)
+                     const SessionOptions& session, int n_slots, size_t max_queue, size_t cache_bytes)
     : model_(std::move(model)), tokenizer_(std::move(tokenizer)), n_batch_(std::min(session.n_batch, session.n_ctx)),
-      max_queue_(max_queue) {
+      max_queue_(max_queue), cache_(cache_bytes) {
     SessionOptions o = session;
     if (!o.runtime) o.runtime = Runtime::shared(o.n_threads);  // one pool and workspace for every slot
     for (int i = 0; i < n_slots; ++i) slots_.push_back(std::make_unique<Slot>(model_, o));
@@ -87,13 +100,21 @@ void Scheduler::cancel_all() {
 
 SchedulerStats Scheduler::stats() const {
     std::lock_guard lock(mutex_);
-    return stats_;
+    SchedulerStats s = stats_;
+    s.cache = cache_.stats();
+    return s;
 }
 
 void Scheduler::start(Slot& slot, std::shared_ptr<Job> job) {
     (void)job;  // slot.job was set to it at admission, under the lock (cancel_all reads it)
     const std::vector<int32_t>& prompt = slot.job->request.prompt;
     slot.prompt_start = std::chrono::steady_clock::now();
+    // The prompt cache may hold more of this prompt than the slot does; and what the slot holds
+    // beyond the shared prefix is kept there before the slot moves on.
+    const size_t held = slot.session.tokens().size(), common = common_prefix(slot.session.tokens(), prompt);
+    const SessionSnapshot hit = cache_.take(prompt, common);
+    if (!hit.empty() || held - common >= kMinTokensWorthCaching) cache_.store(slot.session);
+    if (!hit.empty()) slot.session.restore(hit);
     const Session::PrefixReuse reuse = slot.session.reuse_prefix(prompt);
     slot.prompt_done = reuse.kept;
     slot.cached = reuse.kept - reuse.replayed;
@@ -165,16 +186,18 @@ void Scheduler::loop() {
                     job->push({Event::Kind::kError, "cancelled", {}, {}, {}});
                     continue;
                 }
+                // the idle slot sharing the longest prefix; among equals, the least recently used
                 Slot* best = nullptr;
                 size_t best_common = 0;
                 for (auto& s : slots_) {
                     if (s->job) continue;
-                    const auto held = s->session.tokens();
-                    const auto& p = job->request.prompt;
-                    const auto common = static_cast<size_t>(std::mismatch(held.begin(), held.end(), p.begin(), p.end()).first - held.begin());
-                    if (best == nullptr || common > best_common) best = s.get(), best_common = common;
+                    const size_t common = common_prefix(s->session.tokens(), job->request.prompt);
+                    if (best == nullptr || common > best_common ||
+                        (common == best_common && s->last_admission < best->last_admission))
+                        best = s.get(), best_common = common;
                 }
                 best->job = job;  // reserved; started below, outside the lock
+                best->last_admission = ++admissions_;
                 admitted.emplace_back(best, std::move(job));
             }
             stats_.queued = static_cast<int>(queue_.size());

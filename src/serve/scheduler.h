@@ -3,7 +3,8 @@
 // every busy slot in each forward pass (run_batch): decode steps and prompt chunks side by side
 // (continuous batching). Requests wait in a bounded queue; a new request goes to the idle slot
 // whose session shares the longest prefix with its prompt (the next turn of a conversation, a
-// regenerated reply, the same system prompt and tools), conv-state checkpoints included.
+// regenerated reply, the same system prompt and tools), conv-state checkpoints included; a
+// conversation that a slot gives up for another waits in the prompt cache (--cache-ram).
 
 #include <atomic>
 #include <condition_variable>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "openai.h"
+#include "prompt_cache.h"
 
 namespace lfm::serve {
 
@@ -53,12 +55,13 @@ struct SchedulerStats {
     int64_t requests = 0, prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0;
     double prompt_ms = 0, generate_ms = 0;
     int busy_slots = 0, queued = 0, rejected = 0;
+    PromptCache::Stats cache;
 };
 
 class Scheduler {
 public:
     Scheduler(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer, const SessionOptions& session,
-              int n_slots, size_t max_queue);
+              int n_slots, size_t max_queue, size_t cache_bytes = 0);
     ~Scheduler();  // stops the thread; waiting jobs end with an error
 
     // Queues the job; false when the queue is full (the caller answers 503).
@@ -78,6 +81,8 @@ private:
     int64_t n_batch_;
     std::vector<std::unique_ptr<Slot>> slots_;
     size_t max_queue_;
+    PromptCache cache_;
+    uint64_t admissions_ = 0;  // a clock for choosing the least recently used idle slot
     mutable std::mutex mutex_;
     std::condition_variable cv_;
     std::deque<std::shared_ptr<Job>> queue_;
