@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 
 // A sysfs CPU folder in a fresh temporary directory, written file by file.
 class FakeSysfs {
-public:
+  public:
     FakeSysfs() {
         root_ = fs::temp_directory_path() /
                 ("lfm_sysfs_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
@@ -46,7 +46,7 @@ public:
     ThreadChoice choice() const { return choose_threads_linux(read_linux_cpus(root_.string())); }
     std::string path() const { return root_.string(); }
 
-private:
+  private:
     fs::path root_;
 };
 
@@ -173,12 +173,15 @@ TEST(Decimal, RangeAsPython) {
 
 TEST(Decimal, RefusesWhatIsNotWhollyADecimal) {
     double d = 7;
-    for (const char* s : {"", "-", ".", "e5", "1e", "1e+", "1.5x", " 1", "1 ", "inf", "nan", "0x10", "1_0", "--1", "1..2"})
+    for (const char* s :
+         {"", "-", ".", "e5", "1e", "1e+", "1.5x", " 1", "1 ", "inf", "nan", "0x10", "1_0", "--1", "1..2"})
         EXPECT_EQ(parse_decimal(s, d), DecimalParse::kInvalid) << s;
     EXPECT_EQ(d, 7);
 }
 
-bool comma_point() { return std::localeconv()->decimal_point == std::string(","); }
+bool comma_point() {
+    return std::localeconv()->decimal_point == std::string(",");
+}
 
 // Sets LC_NUMERIC to a locale whose decimal point is a comma: an installed one (macOS has them),
 // else de_DE built into dir with glibc's localedef from Debian's locale sources (package locales).
@@ -199,7 +202,8 @@ TEST(Decimal, TheCLocaleDoesNotMatter) {
     FakeSysfs scratch;  // a temporary folder, for a locale built here if none is installed
     if (!set_comma_locale(scratch.path())) {
         std::setlocale(LC_NUMERIC, "C");
-        GTEST_SKIP() << "no locale with a decimal comma, and none could be built (localedef, Debian's locales)";
+        GTEST_SKIP()
+            << "no locale with a decimal comma, and none could be built (localedef, Debian's locales)";
     }
     const double strtod_reads = std::strtod("1.5", nullptr);
     double d = 0;

@@ -22,7 +22,10 @@ struct ByteSet {
     }
     bool has(unsigned b) const { return (words[b >> 6] >> (b & 63)) & 1; }
     bool empty() const { return (words[0] | words[1] | words[2] | words[3]) == 0; }
-    auto operator<=>(const ByteSet&) const = default;
+    // == and <, not a defaulted <=>: libc++ before LLVM 16 (Debian 12's, Apple's of that age) has
+    // no three-way comparison for std::array.
+    bool operator==(const ByteSet&) const = default;
+    bool operator<(const ByteSet& o) const { return words < o.words; }
 };
 
 // An inclusive range of Unicode code points.

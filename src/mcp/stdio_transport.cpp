@@ -23,8 +23,6 @@
 #include "mcp/transport.h"
 #include "runtime/platform.h"
 
-extern char** environ;
-
 namespace lfm::mcp {
 namespace {
 
@@ -210,7 +208,7 @@ class StdioTransport final : public Transport {
         posix_spawnattr_setflags(&attr, static_cast<short>(flags));
 
         std::vector<std::string> env_strings;
-        for (char** e = environ; e && *e; ++e) {
+        for (char** e = process_environment(); e && *e; ++e) {
             std::string_view entry(*e);
             std::string key(entry.substr(0, entry.find('=')));
             if (!config_.env.count(key)) env_strings.emplace_back(entry);

@@ -1,6 +1,7 @@
 #include "platform.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -11,11 +12,16 @@
 #include <set>
 #include <thread>
 
-#include <fmt/format.h>
-
 #if defined(__APPLE__)
+#include <crt_externs.h>
+// clang-format off
+#include <sys/types.h>  // before sys/sysctl.h, as sysctl(3) asks
 #include <sys/sysctl.h>
-#include <sys/types.h>
+// clang-format on
+#endif
+
+#if !defined(__APPLE__)
+extern char** environ;
 #endif
 
 namespace lfm {
@@ -34,7 +40,9 @@ void advise_huge_pages([[maybe_unused]] void* p, [[maybe_unused]] size_t n) {
 #endif
 }
 
-void discard_pages(void* p, size_t n) { madvise(p, n, MADV_DONTNEED); }
+void discard_pages(void* p, size_t n) {
+    madvise(p, n, MADV_DONTNEED);
+}
 
 bool cloexec_pipe(int fds[2]) {
 #if defined(__linux__)
@@ -43,6 +51,14 @@ bool cloexec_pipe(int fds[2]) {
     if (pipe(fds) != 0) return false;
     for (int i = 0; i < 2; ++i) fcntl(fds[i], F_SETFD, fcntl(fds[i], F_GETFD) | FD_CLOEXEC);
     return true;
+#endif
+}
+
+char** process_environment() {
+#if defined(__APPLE__)
+    return *_NSGetEnviron();
+#else
+    return environ;
 #endif
 }
 
@@ -63,7 +79,9 @@ int64_t sysctl_int(const char* name) {
 }
 #endif
 
-int hardware_threads() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
+int hardware_threads() {
+    return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
 
 std::string read_line(const std::filesystem::path& path) {
     std::ifstream in(path);
@@ -75,7 +93,8 @@ std::string read_line(const std::filesystem::path& path) {
 
 int64_t read_number(const std::filesystem::path& path) {
     const std::string s = read_line(path);
-    if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) || s.size() > 18)
+    if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        s.size() > 18)
         return -1;
     return std::stoll(s);
 }
@@ -197,19 +216,23 @@ ThreadChoice choose_threads_linux(const std::vector<LinuxCpu>& cpus) {
     std::vector<const LinuxCpu*> chosen;
     std::string why;
     for (const Measure& m : measures) {
-        const bool everywhere = std::all_of(cpus.begin(), cpus.end(), [&](const LinuxCpu& c) { return c.*m.field > 0; });
+        const bool everywhere =
+            std::all_of(cpus.begin(), cpus.end(), [&](const LinuxCpu& c) { return c.*m.field > 0; });
         if (!everywhere) continue;
-        const auto [lo, hi] = std::minmax_element(cpus.begin(), cpus.end(),
-                                                  [&](const LinuxCpu& a, const LinuxCpu& b) { return a.*m.field < b.*m.field; });
+        const auto [lo, hi] = std::minmax_element(
+            cpus.begin(), cpus.end(),
+            [&](const LinuxCpu& a, const LinuxCpu& b) { return a.*m.field < b.*m.field; });
         const int64_t top = (*hi).*m.field;
         if ((*lo).*m.field * 100 >= top * 85) continue;  // all alike
         int64_t slow_top = 0;
         for (const LinuxCpu& c : cpus) {
-            if (c.*m.field * 100 >= top * 85) chosen.push_back(&c);
-            else slow_top = std::max(slow_top, c.*m.field);
+            if (c.*m.field * 100 >= top * 85)
+                chosen.push_back(&c);
+            else
+                slow_top = std::max(slow_top, c.*m.field);
         }
-        why = fmt::format("{} {}{} against at most {}{} on the {} slower CPUs left out", m.name, top / m.scale, m.unit,
-                          slow_top / m.scale, m.unit, cpus.size() - chosen.size());
+        why = fmt::format("{} {}{} against at most {}{} on the {} slower CPUs left out", m.name,
+                          top / m.scale, m.unit, slow_top / m.scale, m.unit, cpus.size() - chosen.size());
         break;
     }
     const bool by_speed = !chosen.empty();
@@ -223,8 +246,9 @@ ThreadChoice choose_threads_linux(const std::vector<LinuxCpu>& cpus) {
         cores.insert(c->core_siblings);
     }
     const int n = topology ? static_cast<int>(cores.size()) : static_cast<int>(chosen.size());
-    const std::string per = topology ? fmt::format("{} physical cores of {} hardware threads", n, chosen.size())
-                                     : fmt::format("{} hardware threads; cores unknown", n);
+    const std::string per = topology
+                                ? fmt::format("{} physical cores of {} hardware threads", n, chosen.size())
+                                : fmt::format("{} hardware threads; cores unknown", n);
     if (by_speed) return {n, fmt::format("the performance cores: {} ({})", per, why)};
     return {n, fmt::format("one per physical core: {}", per)};
 }

@@ -33,6 +33,10 @@ uint64_t available_memory_bytes();
 // POSIX_SPAWN_CLOEXEC_DEFAULT, as the MCP stdio transport does there. false: see errno.
 bool cloexec_pipe(int fds[2]);
 
+// This process's environment ("KEY=value" strings, then nullptr): POSIX's environ, which macOS
+// gives a shared library only through _NSGetEnviron().
+char** process_environment();
+
 // The threads a session runs when none are asked for, and why (what `lfm system` prints).
 // Laptops mix fast and slow cores, and a forward pass waits at every barrier for its slowest
 // thread, so only the performance cores count where the OS tells them apart (macOS:

@@ -10,7 +10,9 @@ namespace lfm {
 
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 
 bool is_decimal(std::string_view s) {
     size_t i = 0;
