@@ -7,10 +7,21 @@
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
 #endif
+#if defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
 
 namespace lfm {
 
 namespace {
+
+#if defined(__aarch64__) && defined(__APPLE__)
+bool sysctl_flag(const char* name) {
+    int value = 0;
+    size_t size = sizeof(value);
+    return sysctlbyname(name, &value, &size, nullptr, 0) == 0 && value != 0;
+}
+#endif
 
 CpuFeatures detect() {
     CpuFeatures f;
@@ -41,6 +52,13 @@ CpuFeatures detect() {
 #if defined(__linux__) && defined(HWCAP_ASIMDDP)
     f.dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
 #endif
+#if defined(__linux__) && defined(HWCAP2_I8MM)
+    f.i8mm = (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
+#endif
+#if defined(__APPLE__)  // not compiled here (no macOS toolchain): the names Apple documents
+    f.dotprod = sysctl_flag("hw.optional.arm.FEAT_DotProd");
+    f.i8mm = sysctl_flag("hw.optional.arm.FEAT_I8MM");
+#endif
 #endif
     return f;
 }
@@ -69,6 +87,7 @@ std::string CpuFeatures::describe() const {
     add(avx512vnni, "avx512vnni");
     add(neon, "neon");
     add(dotprod, "dotprod");
+    add(i8mm, "i8mm");
     if (s.empty()) s = "(no SIMD extensions lfm uses)";
 #if defined(__x86_64__) || defined(__i386__)
     s += std::string("; os state: ") + (os_avx ? "avx" : "no avx") + (os_avx512 ? " avx512" : " no avx512");

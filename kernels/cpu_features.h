@@ -10,7 +10,7 @@ struct CpuFeatures {
     bool avx2 = false, fma = false, f16c = false;
     bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512vnni = false;
     bool os_avx = false, os_avx512 = false;  // XCR0 says YMM / ZMM+opmask state is enabled
-    bool neon = false, dotprod = false;
+    bool neon = false, dotprod = false, i8mm = false;
 
     bool can_avx2() const { return avx2 && fma && f16c && os_avx; }
     bool can_avx512() const { return can_avx2() && avx512f && avx512bw && avx512vl && avx512dq && avx512vnni && os_avx512; }

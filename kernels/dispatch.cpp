@@ -1,6 +1,6 @@
 // Picks the kernel table once per process: the best ISA that this build has and that the CPU
-// and OS allow. LFM_ISA=scalar|avx2|avx512|neon forces one (every path can be tested on one
-// machine).
+// and OS allow. LFM_ISA=scalar|avx2|avx512|neon|neon-dotprod|neon-nodot forces one (every path
+// can be tested on one machine).
 
 #include <cstdlib>
 #include <stdexcept>
@@ -18,8 +18,13 @@ const KernelTable* kernel_table(const std::string& isa) {
     if (isa == "avx512" && cpu.can_avx512()) return &avx512_kernel_table();
 #endif
 #if defined(LFM_HAVE_NEON_KERNELS)
-    // "neon" is the best NEON table the CPU runs: with sdot where it has the extension
-    if (isa == "neon" && cpu.neon) return cpu.dotprod ? &neon_dotprod_kernel_table() : &neon_kernel_table();
+    // "neon" is the best NEON table the CPU runs: smmla where it has i8mm (with sdot: every core
+    // with i8mm has it too), sdot where it has the dot product; the others force a lower level
+    if (isa == "neon" && cpu.neon) {
+        if (cpu.dotprod && cpu.i8mm) return &neon_i8mm_kernel_table();
+        return cpu.dotprod ? &neon_dotprod_kernel_table() : &neon_kernel_table();
+    }
+    if (isa == "neon-dotprod" && cpu.neon && cpu.dotprod) return &neon_dotprod_kernel_table();
     if (isa == "neon-nodot" && cpu.neon) return &neon_kernel_table();
 #endif
     (void)cpu;
@@ -28,7 +33,7 @@ const KernelTable* kernel_table(const std::string& isa) {
 
 std::vector<std::string> available_isas() {
     std::vector<std::string> out;
-    for (const char* isa : {"avx512", "avx2", "neon", "neon-nodot", "scalar"})
+    for (const char* isa : {"avx512", "avx2", "neon", "neon-dotprod", "neon-nodot", "scalar"})
         if (kernel_table(isa) != nullptr) out.emplace_back(isa);
     return out;
 }

@@ -97,7 +97,8 @@ struct KernelTable {
     uint64_t (*read_sum)(const uint64_t* p, int64_t n);
 };
 
-// The table chosen for this process (detected once; LFM_ISA=scalar|avx2|avx512|neon overrides).
+// The table chosen for this process (detected once; LFM_ISA=scalar|avx2|avx512|neon|neon-dotprod|
+// neon-nodot overrides; "neon" is the best NEON table the CPU runs).
 const KernelTable& kernels();
 // A specific table, or null when this build/CPU does not provide it.
 const KernelTable* kernel_table(const std::string& isa);
@@ -111,6 +112,7 @@ const KernelTable& avx2_kernel_table();
 const KernelTable& avx512_kernel_table();
 const KernelTable& neon_kernel_table();
 const KernelTable& neon_dotprod_kernel_table();
+const KernelTable& neon_i8mm_kernel_table();
 
 // ---- composite helpers built on a table (no ISA code of their own) ----------------------------
 

@@ -7,11 +7,13 @@
 #include <cmath>
 #include <algorithm>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <stdexcept>
 
+#include "cpu_features.h"
 #include "kernels.h"
 
 namespace lfm {
@@ -959,6 +961,23 @@ TEST(Dispatch, ForcedIsaMustExist) {
     EXPECT_NE(kernel_table("scalar"), nullptr);
     EXPECT_EQ(kernel_table("sparc"), nullptr);
     EXPECT_FALSE(available_isas().empty());
+}
+
+// The NEON level from the OS's feature bits: "neon" is the best table the CPU runs, the others
+// force a lower one. Under qemu-aarch64 the CPU model is known, so the detection itself is checked.
+TEST(Dispatch, NeonLevelFollowsTheCpu) {
+    const CpuFeatures& cpu = cpu_features();
+    if (!cpu.neon) GTEST_SKIP() << "not an AArch64 CPU";
+    if (const char* model = std::getenv("QEMU_CPU")) {
+        const std::string m = model;
+        if (m == "cortex-a53" || m == "cortex-a72") { EXPECT_FALSE(cpu.dotprod || cpu.i8mm) << m; }
+        if (m == "neoverse-n1") { EXPECT_TRUE(cpu.dotprod && !cpu.i8mm) << m; }
+        if (m == "max") { EXPECT_TRUE(cpu.dotprod && cpu.i8mm) << m; }
+    }
+    EXPECT_STREQ(kernel_table("neon")->isa, cpu.i8mm ? "neon+i8mm" : cpu.dotprod ? "neon+dotprod" : "neon");
+    ASSERT_EQ(kernel_table("neon-dotprod") != nullptr, cpu.dotprod);
+    if (cpu.dotprod) { EXPECT_STREQ(kernel_table("neon-dotprod")->isa, "neon+dotprod"); }
+    EXPECT_STREQ(kernel_table("neon-nodot")->isa, "neon");
 }
 
 }  // namespace
