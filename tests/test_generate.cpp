@@ -1,17 +1,31 @@
 // Sampling, the generation loop's stop rules, and Chat, on synthetic logits and on the tiny
 // reference models (whose greedy continuations llama.cpp computed).
 
+#include <sys/wait.h>
+
+#include <array>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
 
+#include "io/gguf.h"
+#include "io/mapped_file.h"
 #include "lfm/generate.h"
 #include "test_util.h"
 #include "text/utf8.h"
 
 namespace lfm {
 namespace {
+
+struct CliResult {
+    int exit_code = -1;
+    std::string out;  // stdout and stderr together
+};
 
 SamplerConfig greedy_config() {
     SamplerConfig c;
@@ -271,6 +285,91 @@ TEST(Chat, SecondTurnReusesTheSession) {
     ASSERT_EQ(chat.messages().size(), 1u);
     EXPECT_EQ(chat.context_used(), 0);
     EXPECT_EQ(chat.render_prompt(), "<|startoftext|><|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>assistant\n");
+}
+
+// A copy of tinyB-q8_0 with `bytes` written at `at` into tensor `name`'s data.
+std::string corrupted_tiny(const std::string& file, const std::string& name, size_t at, const std::vector<uint8_t>& bytes) {
+    const std::string path = test::temp_path(file);
+    std::filesystem::copy_file(test::ref_path("tinyB-q8_0.gguf"), path, std::filesystem::copy_options::overwrite_existing);
+    uint64_t offset = 0;
+    {
+        const GgufFile g(std::make_shared<const MappedFile>(path));
+        const TensorInfo* t = g.tensor(name);
+        EXPECT_NE(t, nullptr) << name;
+        if (t == nullptr) return path;
+        EXPECT_LE(at + bytes.size(), t->nbytes);
+        offset = t->file_offset + at;
+    }
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(offset));
+    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    return path;
+}
+
+CliResult run_cli(const std::string& args) {
+    const std::string cmd = std::string(LFM_CLI_PATH) + " " + args + " 2>&1";
+    std::FILE* p = ::popen(cmd.c_str(), "r");
+    if (p == nullptr) return {-1, "popen failed"};
+    CliResult r;
+    std::array<char, 4096> buf;
+    for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) r.out.append(buf.data(), n);
+    const int status = ::pclose(p);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+// Weights holding NaN give confident garbage unless noticed: int8 activation quantization turns
+// NaN activations into finite ones, so a NaN is caught where it still shows. Each case: a clear
+// error that suggests the file is corrupt, and `lfm run` exits non-zero.
+TEST(Generate, CorruptWeightsAreAnErrorNotGarbage) {
+    LFM_REQUIRE_SHARED();
+    const uint8_t nan_f16[2] = {0x00, 0x7E};
+    std::vector<uint8_t> nan_f32(256 * 4);
+    for (size_t i = 0; i < nan_f32.size(); i += 4) {
+        const float v = std::nanf("");
+        std::memcpy(nan_f32.data() + i, &v, 4);
+    }
+    // a NaN norm weight: the loader checks the small F32 tensors
+    const std::string norm = corrupted_tiny("nan-norm.gguf", "blk.0.attn_norm.weight", 0, nan_f32);
+    try {
+        Model::load(norm);
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kInvalidFile);
+        EXPECT_NE(std::string(e.what()).find("tensor 'blk.0.attn_norm.weight' holds NaN or Inf: the file is probably corrupt"),
+                  std::string::npos)
+            << e.what();
+    }
+    // a NaN block scale in a matrix (the residual stream turns NaN: the final hidden state), and
+    // in row 500 of the tied head (only logit 500 is NaN)
+    const std::string matrix = corrupted_tiny("nan-matrix.gguf", "blk.0.ffn_down.weight", 34 * 5, {nan_f16, nan_f16 + 2});
+    const std::string head = corrupted_tiny("nan-head.gguf", "token_embd.weight", 272 * 500, {nan_f16, nan_f16 + 2});
+    for (const auto& [path, where] : {std::pair{matrix, "(hidden state)"}, std::pair{head, "(logits)"}}) {
+        SCOPED_TRACE(where);
+        const auto model = Model::load(path);
+        const auto tok = Tokenizer::load(path);
+        Session session(model, f32_session());
+        GenerateOptions o;
+        o.sampler = greedy_config();
+        o.max_tokens = 4;
+        const std::vector<int32_t> prompt = tok->encode("Hello", true, false);
+        ASSERT_EQ(std::find(prompt.begin(), prompt.end(), 500), prompt.end());
+        try {
+            generate(session, *tok, prompt, o);
+            ADD_FAILURE() << "no error";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), ErrorCode::kInvalidFile);
+            EXPECT_NE(std::string(e.what()).find(std::string("the model computed NaN or Inf ") + where +
+                                                 ": its weights are probably corrupt"),
+                      std::string::npos)
+                << e.what();
+        }
+    }
+    for (const std::string& path : {norm, matrix, head}) {
+        const CliResult r = run_cli("run -m " + path + " --raw -p Hello -n 4 -t 1");
+        EXPECT_EQ(r.exit_code, 1) << r.out;
+        EXPECT_NE(r.out.find("probably corrupt"), std::string::npos) << r.out;
+    }
 }
 
 }  // namespace

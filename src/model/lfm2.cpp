@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "finite.h"
 #include "lfm/error.h"
 #include "parallel_matmul.h"
 
@@ -361,6 +362,12 @@ void add_rows(float* h, const float* x, int64_t count) {
     for (int64_t i = 0; i < count; ++i) h[i] += x[i];
 }
 
+[[noreturn]] void throw_corrupt(const Model::Impl& m, const char* where) {
+    throw Error(ErrorCode::kInvalidFile, fmt::format("{}: the model computed NaN or Inf ({}): its weights are probably corrupt "
+                                                     "(check the file's checksum, or download it again)",
+                                                     m.files.path, where));
+}
+
 // The final norm and the head, for the rows whose logits a chunk asked for (all its rows, or its
 // last), gathered so the head's weights (a fifth of the bytes read per token) are read once for
 // the whole pass. Several chunks' rows go through one product into scratch and are copied out:
@@ -387,11 +394,16 @@ void head(const Pass& p) {
         row += chunk.n;
     }
     if (n_out == 0) return;
+    // NaN or Inf reaching the residual stream (from a corrupt scale, norm or embedding row) would
+    // be hidden from the logits by the head's activation quantization: checked here, on H floats
+    // per row; the logits below, for non-finite head rows.
+    if (!all_finite({ws.u.data(), static_cast<size_t>(n_out * H)})) throw_corrupt(p.m, "hidden state");
     quantize_rows(p.kt, p.pool, w.output.type, ws.u.data(), H, H, n_out, ws.act.data(), ws.act_stride);
     const bool direct = outs.size() == 1;  // one chunk (a session's prompt or step): straight into its buffer
     if (!direct) ws.logits.resize(static_cast<size_t>(n_out * V));
     const MatJob job{&w.output, ws.act.data(), ws.act_stride, direct ? outs[0].logits : ws.logits.data(), V};
     run_jobs(p.kt, p.pool, {&job, 1}, n_out);
+    if (!all_finite({direct ? outs[0].logits : ws.logits.data(), static_cast<size_t>(n_out * V)})) throw_corrupt(p.m, "logits");
     if (!direct)
         for (const Out& o : outs) std::copy_n(ws.logits.data() + o.first_row * V, o.n * V, o.logits);
 }

@@ -11,6 +11,7 @@
 
 #include "../runtime/platform.h"
 #include "../runtime/thread_pool.h"
+#include "finite.h"
 #include "kernels.h"
 #include "lfm/error.h"
 
@@ -95,18 +96,27 @@ private:
         return m;
     }
 
+    // Norms, conv kernels, router and expert bias: small, so checked for NaN and Inf here (a NaN
+    // norm weight would pass unseen through the next matmul's activation quantization).
     const float* as_f32(const TensorInfo& t) {
+        const float* out = nullptr;
         if (t.type == DType::kF32) {
             if (reinterpret_cast<uintptr_t>(t.data) % alignof(float) != 0)
                 throw Error(ErrorCode::kInvalidFile, files_.path + ": tensor '" + t.name + "' is misaligned");
-            return reinterpret_cast<const float*>(t.data);
+            out = reinterpret_cast<const float*>(t.data);
+        } else {
+            std::vector<float>& v = w_.owned.emplace_back(static_cast<size_t>(t.n_elements()));
+            const DequantizeRowFn deq = kernels().dequantize_row[static_cast<uint32_t>(t.type)];
+            const int64_t n_rows = t.n_elements() / t.ne[0];
+            const size_t rb = row_bytes(t.type, t.ne[0]);
+            for (int64_t r = 0; r < n_rows; ++r) deq(t.data + static_cast<size_t>(r) * rb, v.data() + r * t.ne[0], t.ne[0]);
+            out = v.data();
         }
-        std::vector<float>& v = w_.owned.emplace_back(static_cast<size_t>(t.n_elements()));
-        const DequantizeRowFn deq = kernels().dequantize_row[static_cast<uint32_t>(t.type)];
-        const int64_t n_rows = t.n_elements() / t.ne[0];
-        const size_t rb = row_bytes(t.type, t.ne[0]);
-        for (int64_t r = 0; r < n_rows; ++r) deq(t.data + static_cast<size_t>(r) * rb, v.data() + r * t.ne[0], t.ne[0]);
-        return v.data();
+        if (!all_finite({out, static_cast<size_t>(t.n_elements())}))
+            throw Error(ErrorCode::kInvalidFile, fmt::format("{}: tensor '{}' holds NaN or Inf: the file is probably corrupt "
+                                                             "(check its checksum, or download it again)",
+                                                             files_.path, t.name));
+        return out;
     }
 
     const ModelFiles& files_;
