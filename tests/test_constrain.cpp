@@ -97,7 +97,23 @@ const std::vector<Case>& schema_cases() {
                       "w": {"type": "string", "format": "uri"}}})",
          {R"({"dt": "2024-02-29T13:45:00Z", "d": "1999-12-31", "t": "23:59:59+02:00",
               "u": "123e4567-e89b-12d3-a456-426614174000", "e": "a.b@example.com", "w": "https://x.org/a?b=c"})"},
-         {R"({"dt": "2024-02-29 13:45"})", R"({"d": "1999-13-01"})", R"({"u": "123"})", R"({"e": "nope"})", R"({"w": "no scheme"})"}},
+         {R"({"dt": "2024-02-29 13:45"})", R"({"d": "1999-13-01"})", R"({"d": "2022-02-31"})", R"({"d": "2023-02-29"})",
+          R"({"d": "2100-02-29"})", R"({"d": "2024-04-31"})", R"({"dt": "2023-02-29T00:00:00Z"})", R"({"u": "123"})", R"({"e": "nope"})", R"({"w": "no scheme"})"}},
+        {"dates_by_month", R"({"type": "string", "format": "date"})",
+         {R"("2024-02-29")", R"("2000-02-29")", R"("2023-02-28")", R"("2023-01-31")", R"("2023-04-30")", R"("2023-12-31")"},
+         {R"("2023-02-29")", R"("1900-02-29")", R"("2023-02-30")", R"("2023-06-31")", R"("2023-11-31")", R"("2023-00-10")"}},
+        // Keywords outside JSON Schema's vocabulary are annotations (as for a validator); the
+        // ones beside them still hold.
+        {"vendor_keywords", R"({"type": "string", "x-kubernetes-patch-merge-key": "name", "_format": "x", "javaType": "T",
+                               "maxLength": 2})",
+         {R"("ab")"}, {R"("abc")", "1"}},
+        // allOf parts merge in the document's order: a base type's properties (named in allOf
+        // before "properties") come first, as documents write them; more than 8 declared
+        // properties keep the schema's order.
+        {"allof_base_first", R"({"type": "object", "allOf": [{"$ref": "#/$defs/base"}],
+                               "properties": {"c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}, "i": {}},
+                               "$defs": {"base": {"properties": {"a": {"type": "integer"}, "b": {}}, "required": ["a"]}}})",
+         {R"({"a": 1, "b": 2, "c": 3, "i": 4})", R"({"a": 1})", R"({"a": 1, "z": 2})"}, {R"({"b": 2})", R"({"a": "x"})"}},
         {"integer_bounds", R"({"type": "integer", "minimum": -15, "maximum": 120})", {"-15", "0", "7", "99", "120"}, {"-16", "121", "1000", "-0"}},
         {"exclusive", R"({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 10})", {"0.5", "9.999", "1", "5.25"}, {"0", "10", "10.0", "-1", "0.0"}},
         {"number_bounds", R"({"type": "number", "minimum": -2, "maximum": 3})", {"-2", "-1.5", "3", "3.000", "0"}, {"-2.01", "3.1", "4"}},
@@ -418,6 +434,8 @@ TEST(Constrain, ClearErrors) {
     expect_error(schema(R"({"patternProperties": {"^x": {}}})"), {"patternProperties", "#/patternProperties"});
     expect_error(schema(R"({"items": {"if": {}, "then": {}}})"), {"\"if\"", "#/items/if"});
     expect_error(schema(R"({"type": "array", "uniqueItems": true})"), {"uniqueItems"});
+    expect_error(schema(R"({"type": "object", "propertyNames": {"maxLength": 3}})"), {"propertyNames"});
+    expect_error(schema(R"({"dependencies": {"a": ["b"]}})"), {"dependencies"});
     expect_error(schema(R"({"$ref": "#/$defs/missing"})"), {"$defs/missing"});
     expect_error(schema(R"({"$ref": "https://example.com/s.json"})"), {"local"});
     expect_error(schema(R"({"type": "number", "minimum": 0.5})"), {"minimum"});

@@ -8,11 +8,17 @@
 //  "shared_cache_kib" (the masks the Constraint keeps for all its matchers)}; with --repeat N also
 //  "warm_mask_us": the N-th walk, by a new matcher of the same constraint (a server's later request). Exit 0 whether accepted or not; exit 2 with one
 // line on stderr when the constraint does not compile.
+// `--batch` (with -m and --json-schema/--instance left out): many schemas in one run, the
+// vocabulary loaded once. Each stdin line {"schema": SCHEMA, "instances": ["text", ...]} gives one
+// stdout line: {"compiled": false, "error": "..."} or {"compiled": true, "compile_ms",
+// "results": [{"accepted", "rejected_at", "tokens", "mask_us": [every mask's time]}]}, each
+// instance walked by a new matcher of the one constraint (as MaskBench does).
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -21,10 +27,106 @@
 
 namespace lfm::cli {
 
+namespace {
+
+struct Walk {
+    bool accepted = true;
+    int64_t rejected_at = -1;
+    std::vector<double> mask_us;  // one per mask, the end's included
+    size_t matcher_bytes = 0;     // the matcher's own memory at the end
+};
+
+// Walks the token ids through a new matcher, timing each mask; accepted when every token is
+// allowed and an end-of-turn token is allowed after the last.
+Walk walk_tokens(const std::shared_ptr<const Constraint>& constraint, const Tokenizer& tokenizer,
+                 const std::vector<int32_t>& ids, size_t text_size) {
+    using Clock = std::chrono::steady_clock;
+    Walk w;
+    ConstraintMatcher matcher(constraint);
+    std::vector<uint64_t> mask(matcher.mask_words());
+    w.mask_us.reserve(ids.size() + 1);
+    auto timed_mask = [&] {
+        const auto t = Clock::now();
+        matcher.fill_mask(mask);
+        w.mask_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count());
+    };
+    auto allowed = [&](int32_t id) { return (mask[static_cast<size_t>(id) / 64] >> (id % 64)) & 1; };
+    size_t offset = 0;
+    for (int32_t id : ids) {
+        timed_mask();
+        if (!allowed(id) || !matcher.advance(id)) {
+            w.accepted = false;
+            w.rejected_at = static_cast<int64_t>(offset);
+            w.matcher_bytes = matcher.memory_bytes();
+            return w;
+        }
+        offset += tokenizer.token_bytes(id, false).size();
+    }
+    timed_mask();  // the end: an end-of-turn token must be allowed now
+    bool can_end = false;
+    for (const char* t : {"<|im_end|>", "<|endoftext|>"})
+        if (auto id = tokenizer.find_token(t)) can_end = can_end || allowed(*id);
+    if (auto eos = tokenizer.eos()) can_end = can_end || allowed(*eos);
+    if (!can_end || !matcher.is_complete()) {
+        w.accepted = false;
+        w.rejected_at = static_cast<int64_t>(text_size);
+    }
+    w.matcher_bytes = matcher.memory_bytes();
+    return w;
+}
+
+// --batch: one JSON line in, one out, until stdin ends (see the top of this file).
+int run_batch(const std::shared_ptr<const Tokenizer>& tokenizer) {
+    using Clock = std::chrono::steady_clock;
+    Constraint::regex("x", tokenizer);  // the shared vocabulary trie first: compile_ms is the schema's own cost
+    std::string line;
+    while (std::getline(std::cin, line)) {
+        if (line.empty()) continue;
+        nlohmann::ordered_json out;
+        nlohmann::ordered_json in;  // ordered: the schema's property order is the order members come in
+        try {
+            in = nlohmann::ordered_json::parse(line);
+        } catch (const nlohmann::json::exception& e) {
+            throw Error(ErrorCode::kInvalidArgument, fmt::format("--batch: a line that is not JSON: {}", e.what()));
+        }
+        if (!in.is_object() || !in.contains("schema"))
+            throw Error(ErrorCode::kInvalidArgument, "--batch: each line must be {\"schema\": ..., \"instances\": [...]}");
+        std::shared_ptr<const Constraint> constraint;
+        const auto t0 = Clock::now();
+        try {
+            constraint = Constraint::json_schema(in["schema"].dump(), tokenizer);
+        } catch (const Error& e) {
+            out["compiled"] = false;
+            out["error"] = e.what();
+        }
+        if (constraint) {
+            out["compiled"] = true;
+            out["compile_ms"] = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+            out["results"] = nlohmann::ordered_json::array();
+            for (const auto& inst : in.value("instances", nlohmann::ordered_json::array())) {
+                if (!inst.is_string()) throw Error(ErrorCode::kInvalidArgument, "--batch: each instance must be a string");
+                const std::string text = inst.get<std::string>();
+                const std::vector<int32_t> ids = tokenizer->encode(text, false, false);
+                Walk w = walk_tokens(constraint, *tokenizer, ids, text.size());
+                nlohmann::ordered_json r;
+                r["accepted"] = w.accepted;
+                r["rejected_at"] = w.accepted ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(w.rejected_at);
+                r["tokens"] = ids.size();
+                r["mask_us"] = w.mask_us;
+                out["results"].push_back(std::move(r));
+            }
+        }
+        std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+    }
+    return 0;
+}
+
+}  // namespace
+
 Command add_grammar_bench(CLI::App& app) {
     struct Opts {
         std::string model, schema, grammar, regex, instance, tools, tool_choice = "required";
-        bool json = false, json_object = false;
+        bool json = false, json_object = false, batch = false;
         int repeat = 1;
     };
     auto o = std::make_shared<Opts>();
@@ -36,7 +138,9 @@ Command add_grammar_bench(CLI::App& app) {
     auto* tools_opt = app.add_option("--tools", o->tools, "a JSON file of tools: bench the forced tool-call grammar")
                   ->excludes(s)->excludes(g)->excludes(r);
     app.add_option("--tool-choice", o->tool_choice, "with --tools: required (any tool) or a tool's name")->needs(tools_opt);
-    app.add_option("--instance", o->instance, "the document to walk through the constraint")->required();
+    auto* inst = app.add_option("--instance", o->instance, "the document to walk through the constraint");
+    app.add_flag("--batch", o->batch, "read {\"schema\", \"instances\"} JSON lines on stdin, write one result line each")
+        ->excludes(inst)->excludes(s)->excludes(g)->excludes(r)->excludes(tools_opt);
     app.add_flag("--json", o->json, "print one JSON object");
     app.add_option("--repeat", o->repeat, "walk the instance this many times, each with a new matcher of the same constraint "
                                           "(as a server's later requests): warm_mask_us times the last walk")
@@ -44,6 +148,8 @@ Command add_grammar_bench(CLI::App& app) {
     return [o] {
         using Clock = std::chrono::steady_clock;
         auto tokenizer = Tokenizer::load(o->model);
+        if (o->batch) return run_batch(tokenizer);
+        if (o->instance.empty()) throw Error(ErrorCode::kInvalidArgument, "give --instance FILE (or --batch)");
         const std::string text = read_file(o->instance, "instance");
         std::string source;
         if (!o->schema.empty()) source = read_file(o->schema, "JSON schema");
@@ -84,51 +190,13 @@ Command add_grammar_bench(CLI::App& app) {
         const double compile_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 
         const std::vector<int32_t> ids = tokenizer->encode(text, false, !o->tools.empty());  // a tool call names its special tokens
-        ConstraintMatcher matcher(constraint);
-        std::vector<uint64_t> mask(matcher.mask_words());
-        std::vector<double> times;
-        times.reserve(ids.size() + 1);
-        auto timed_mask = [&] {
-            const auto t = Clock::now();
-            matcher.fill_mask(mask);
-            times.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count());
-        };
-        auto allowed = [&](int32_t id) { return (mask[static_cast<size_t>(id) / 64] >> (id % 64)) & 1; };
-        bool accepted = true;
-        int64_t rejected_at = -1;
-        size_t offset = 0;
-        for (int32_t id : ids) {
-            timed_mask();
-            if (!allowed(id) || !matcher.advance(id)) {
-                accepted = false;
-                rejected_at = static_cast<int64_t>(offset);
-                break;
-            }
-            offset += tokenizer->token_bytes(id, false).size();
-        }
-        if (accepted) {
-            timed_mask();  // the end: an end-of-turn token must be allowed now
-            bool can_end = false;
-            for (const char* t : {"<|im_end|>", "<|endoftext|>"})
-                if (auto id = tokenizer->find_token(t)) can_end = can_end || allowed(*id);
-            if (auto eos = tokenizer->eos()) can_end = can_end || allowed(*eos);
-            if (!can_end || !matcher.is_complete()) {
-                accepted = false;
-                rejected_at = static_cast<int64_t>(text.size());
-            }
-        }
+        Walk first = walk_tokens(constraint, *tokenizer, ids, text.size());
+        const bool accepted = first.accepted;
+        const int64_t rejected_at = first.rejected_at;
+        const std::vector<double>& times = first.mask_us;
         // Later walks: new matchers of the same constraint, as a server's later requests.
         std::vector<double> warm;
-        for (int walk = 1; walk < o->repeat; ++walk) {
-            warm.clear();
-            ConstraintMatcher m(constraint);
-            for (size_t k = 0; k <= ids.size(); ++k) {
-                const auto t = Clock::now();
-                m.fill_mask(mask);
-                warm.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count());
-                if (k == ids.size() || !m.advance(ids[k])) break;
-            }
-        }
+        for (int walk = 1; walk < o->repeat; ++walk) warm = walk_tokens(constraint, *tokenizer, ids, text.size()).mask_us;
         auto summary = [](std::vector<double> v) {
             std::sort(v.begin(), v.end());
             auto pct = [&](double p) {
@@ -148,7 +216,7 @@ Command add_grammar_bench(CLI::App& app) {
         j["compile_ms"] = compile_ms;
         j["mask_us"] = summary(times);
         if (o->repeat > 1) j["warm_mask_us"] = summary(warm);
-        j["matcher_kib"] = static_cast<double>(matcher.memory_bytes()) / 1024;
+        j["matcher_kib"] = static_cast<double>(first.matcher_bytes) / 1024;
         j["shared_cache_kib"] = static_cast<double>(constraint->cache_bytes()) / 1024;
         if (o->json) {
             fmt::print("{}\n", j.dump());

@@ -35,7 +35,10 @@ public:
     // maximum, exclusiveMinimum, exclusiveMaximum. Object properties come in any order (each at most
     // once, extra ones after the declared ones) when an object declares up to 8; beyond that, in the
     // schema's order (the grammar would grow as 2^n).
-    // Any other keyword is an error naming it and its JSON pointer. Strings may spell a character
+    // A keyword of JSON Schema that constrains values in a way not listed here (not, if,
+    // patternProperties, dependencies, contains, propertyNames, unevaluated*, ...) is an error
+    // naming it and its JSON pointer; keywords outside JSON Schema's vocabulary (x-*, vendor
+    // extensions) are annotations, ignored as a validator ignores them. Strings may spell a character
     // any way JSON allows (\u00e9, a surrogate pair, \/), where the schema allows the character.
     static std::shared_ptr<const Constraint> json_schema(std::string_view schema_json, std::shared_ptr<const Tokenizer> tok);
     static std::shared_ptr<const Constraint> json_object(std::shared_ptr<const Tokenizer> tok);  // any JSON object
@@ -48,8 +51,8 @@ public:
     // function (one call); thinking: allow a <think>…</think> first. The calls are LFM's
     // <|tool_call_start|>[name(arg=value, ...)]<|tool_call_end|>, values Python literals that
     // match each parameter's schema; parse_tool_calls() reads every output the grammar allows.
-    // A parameters schema is checked like any schema (annotations skipped; an unknown keyword or
-    // type, or a schema that is not an object, is an error); a parameter without a type takes any
+    // A parameters schema is checked like any schema (annotations skipped; an unsupported keyword,
+    // an unknown type, or a schema that is not an object, is an error); a parameter without a type takes any
     // value, and an object without "properties" any names with the values additionalProperties allows.
     static std::shared_ptr<const Constraint> tool_call(const std::vector<Tool>& tools, std::string_view name, bool thinking,
                                                        std::shared_ptr<const Tokenizer> tok);

@@ -3,7 +3,7 @@
 // (required ones present, optional ones may be left out), which is how a grammar can say
 // "these keys, each once" without listing every permutation. Keywords that cannot be enforced
 // are errors naming the keyword and its JSON pointer, never ignored; annotations (title,
-// description, examples, ...) are skipped.
+// description, examples, and keywords outside JSON Schema such as x-*) are skipped.
 //
 // The same compiler writes Python literals for tool-call arguments (Dialect::kPython): strings
 // in either quote, True/False/None, dicts and lists.
@@ -29,12 +29,6 @@ constexpr uint32_t kMaxWs = 40;
 constexpr size_t kMaxAnyOrder = 8;
 constexpr int kMaxDepth = 128;
 
-const std::set<std::string>& annotation_keywords() {
-    static const std::set<std::string> k = {"$schema", "$id", "id", "title", "description", "default", "examples",
-                                            "$comment", "deprecated", "readOnly", "writeOnly", "contentEncoding",
-                                            "contentMediaType", "$anchor", "$defs", "definitions", "example"};
-    return k;
-}
 const std::set<std::string>& handled_keywords() {
     static const std::set<std::string> k = {
         "type", "properties", "required", "additionalProperties", "items", "prefixItems", "additionalItems",
@@ -43,6 +37,19 @@ const std::set<std::string>& handled_keywords() {
         "minProperties", "maxProperties", "uniqueItems", "multipleOf"};
     return k;
 }
+// Keywords of JSON Schema (drafts 3 to 2020-12) that constrain a value and that no grammar here
+// enforces: an error, never a silent unconstrained value.
+const std::set<std::string>& unsupported_keywords() {
+    static const std::set<std::string> k = {
+        "not", "if", "dependentSchemas", "dependentRequired", "dependencies", "contains", "minContains",
+        "maxContains", "patternProperties", "propertyNames", "unevaluatedItems", "unevaluatedProperties",
+        "$dynamicRef", "$recursiveRef", "extends", "disallow", "divisibleBy"};
+    return k;
+}
+// Everything else is an annotation: JSON Schema's own (title, description, $defs, ...) and the
+// keywords that schemas in the wild add (x-*, javaType, markdownDescription ...), which a
+// validator ignores too.
+bool is_annotation(const std::string& k) { return !handled_keywords().count(k) && !unsupported_keywords().count(k); }
 
 std::string escape_pointer(const std::string& key) {
     std::string out;
@@ -85,10 +92,8 @@ public:
             return any_value();
         }
         if (!s.is_object()) fail("a schema must be an object or a boolean", ptr);
-        for (const auto& [k, v] : s.items()) {
-            if (annotation_keywords().count(k) || handled_keywords().count(k)) continue;
-            fail("unsupported keyword \"" + k + "\"", ptr + "/" + escape_pointer(k));
-        }
+        for (const auto& [k, v] : s.items())
+            if (unsupported_keywords().count(k)) fail("unsupported keyword \"" + k + "\"", ptr + "/" + escape_pointer(k));
         if (s.contains("$ref")) {
             json rest = without(s, {"$ref"});
             const std::string target = ref_pointer(s["$ref"], ptr);
@@ -101,10 +106,7 @@ public:
         if (s.contains("allOf")) {
             const json& parts = s["allOf"];
             if (!parts.is_array() || parts.empty()) fail("allOf must be a non-empty array", ptr + "/allOf");
-            json merged = without(s, {"allOf"});
-            for (size_t i = 0; i < parts.size(); ++i)
-                merged = merge(merged, deref(parts[i], ptr + "/allOf/" + std::to_string(i), depth), ptr, depth);
-            return value(merged, ptr, depth + 1);
+            return value(merge_all(s, ptr, depth), ptr, depth + 1);
         }
         if (s.contains("anyOf") || s.contains("oneOf")) {
             if (s.contains("anyOf") && s.contains("oneOf")) fail("anyOf together with oneOf is not supported", ptr);
@@ -191,10 +193,8 @@ public:
         json s = doc_.is_boolean() && doc_.get<bool>() ? json::object() : deref(doc_, ptr, 0);
         if (!s.is_object()) fail("tool parameters must be a JSON Schema object", ptr);
         if (s.contains("allOf")) s = merge_all(s, ptr, 0);
-        for (const auto& [k, v] : s.items()) {
-            if (annotation_keywords().count(k) || handled_keywords().count(k)) continue;
-            fail("unsupported keyword \"" + k + "\"", ptr + "/" + escape_pointer(k));
-        }
+        for (const auto& [k, v] : s.items())
+            if (unsupported_keywords().count(k)) fail("unsupported keyword \"" + k + "\"", ptr + "/" + escape_pointer(k));
         for (const char* k : {"anyOf", "oneOf", "enum", "const", "$ref"})
             if (s.contains(k)) fail(std::string("\"") + k + "\" at the top of tool parameters is not supported (they must be one object schema)", ptr + "/" + k);
         if (s.contains("type")) {
@@ -237,7 +237,7 @@ private:
     }
     static bool constraining(const json& s) {
         for (const auto& [k, v] : s.items())
-            if (!annotation_keywords().count(k)) return true;
+            if (!is_annotation(k)) return true;
         return false;
     }
 
@@ -287,7 +287,7 @@ private:
                 continue;
             }
             json& o = out[k];
-            if (o == v || annotation_keywords().count(k)) continue;
+            if (o == v || is_annotation(k)) continue;
             if (k == "properties" && o.is_object() && v.is_object()) {
                 for (const auto& [pk, pv] : v.items()) o[pk] = o.contains(pk) ? json{{"allOf", json::array({o[pk], pv})}} : pv;
             } else if (k == "required" && o.is_array() && v.is_array()) {
@@ -332,10 +332,20 @@ private:
         return out;
     }
 
+    // s and its allOf parts as one schema, keywords in the document's order: the properties of
+    // parts named before s's own "properties" come first (a base type's fields, then the
+    // extension's), which matters where members must follow the schema's order.
     json merge_all(const json& s, const std::string& ptr, int depth) const {
-        json out = without(s, {"allOf"});
         if (!s["allOf"].is_array()) fail("allOf must be an array", ptr + "/allOf");
-        for (const json& part : s["allOf"]) out = merge(out, part, ptr, depth + 1);
+        json out = json::object();
+        for (const auto& [k, v] : s.items()) {
+            if (k != "allOf") {
+                out = merge(out, json{{k, v}}, ptr, depth + 1);
+                continue;
+            }
+            for (size_t i = 0; i < v.size(); ++i)
+                out = merge(out, deref(v[i], ptr + "/allOf/" + std::to_string(i), depth + 1), ptr, depth + 1);
+        }
         return out;
     }
 
@@ -530,7 +540,9 @@ private:
     // practical subset of emails and URIs). Unknown formats are annotations: no constraint.
     static std::string format_pattern(const std::string& f) {
         // (leap seconds, :60, are left out: valid only at the end of a UTC day, which a pattern cannot check)
-        static const std::string date = R"(\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01]))";
+        // (days per month exact, February 29th in leap years of the Gregorian calendar only)
+        static const std::string date = R"((\d{4}-((0[13578]|1[02])-(0[1-9]|[12]\d|3[01])|(0[469]|11)-(0[1-9]|[12]\d|30)|)"
+                                        R"(02-(0[1-9]|1\d|2[0-8]))|(\d\d(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])00)-02-29))";
         static const std::string time = R"(([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d))";
         if (f == "date") return date;
         if (f == "time") return time;
