@@ -19,7 +19,9 @@
 namespace lfm {
 namespace {
 
-std::string data_path(const std::string& name) { return std::string(LFM_QUANT_DATA_DIR) + "/" + name; }
+std::string data_path(const std::string& name) {
+    return std::string(LFM_QUANT_DATA_DIR) + "/" + name;
+}
 
 // FNV-1a 64 over the floats' little-endian bytes (what the llama.cpp side hashed).
 uint64_t fnv1a64(const std::vector<float>& v) {
@@ -72,8 +74,10 @@ TEST(LlamaCppDequant, EveryTensorIsBitIdenticalOnEveryIsa) {
             const DequantizeRowFn deq = kernel_table(isa)->dequantize_row[static_cast<uint32_t>(t->type)];
             ASSERT_NE(deq, nullptr) << isa << " " << e.type;
             std::vector<float> f(static_cast<size_t>(e.n));
-            for (int64_t r = 0; r < e.n / row; ++r) deq(t->data + static_cast<size_t>(r) * rb, f.data() + r * row, row);
-            EXPECT_EQ(fnv1a64(f), e.hash) << isa << " " << e.file << ": " << e.tensor << " (" << e.type << ")";
+            for (int64_t r = 0; r < e.n / row; ++r)
+                deq(t->data + static_cast<size_t>(r) * rb, f.data() + r * row, row);
+            EXPECT_EQ(fnv1a64(f), e.hash)
+                << isa << " " << e.file << ": " << e.tensor << " (" << e.type << ")";
         }
         ++checked_by_type[e.type];
     }

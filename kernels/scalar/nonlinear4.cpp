@@ -36,7 +36,8 @@ int iq4_xs_scale(const BlockIQ4_XS& b, int ib) {
 
 void dequantize_row_iq4_nl(const void* row, float* y, int64_t n) {
     const auto* x = static_cast<const BlockIQ4_NL*>(row);
-    for (int64_t b = 0; b < n / QK; ++b, y += QK) dequantize_nibbles(x[b].qs, kIQ4NLValues, f16_to_f32(x[b].d), y);
+    for (int64_t b = 0; b < n / QK; ++b, y += QK)
+        dequantize_nibbles(x[b].qs, kIQ4NLValues, f16_to_f32(x[b].d), y);
 }
 
 void dequantize_row_iq4_xs(const void* row, float* y, int64_t n) {
@@ -44,7 +45,8 @@ void dequantize_row_iq4_xs(const void* row, float* y, int64_t n) {
     for (int64_t b = 0; b < n / QK_K; ++b) {
         const float d = f16_to_f32(x[b].d);
         for (int ib = 0; ib < QK_K / QK; ++ib, y += QK) {
-            const float dl = d * static_cast<float>(iq4_xs_scale(x[b], ib));  // rounded once, as llama.cpp does
+            const float dl =
+                d * static_cast<float>(iq4_xs_scale(x[b], ib));  // rounded once, as llama.cpp does
             dequantize_nibbles(x[b].qs + 16 * ib, kIQ4NLValues, dl, y);
         }
     }
@@ -52,7 +54,8 @@ void dequantize_row_iq4_xs(const void* row, float* y, int64_t n) {
 
 void dequantize_row_mxfp4(const void* row, float* y, int64_t n) {
     const auto* x = static_cast<const BlockMXFP4*>(row);
-    for (int64_t b = 0; b < n / QK; ++b, y += QK) dequantize_nibbles(x[b].qs, kMXFP4Values, e8m0_half_to_f32(x[b].e), y);
+    for (int64_t b = 0; b < n / QK; ++b, y += QK)
+        dequantize_nibbles(x[b].qs, kMXFP4Values, e8m0_half_to_f32(x[b].e), y);
 }
 
 float vec_dot_iq4_nl(const void* w, const void* a, int64_t n) {
@@ -74,7 +77,8 @@ float vec_dot_iq4_xs(const void* w, const void* a, int64_t n) {
     for (int64_t b = 0; b < n / QK_K; ++b) {
         int isum = 0;
         for (int ib = 0; ib < QK_K / QK; ++ib)
-            isum += iq4_xs_scale(x[b], ib) * nibble_table_dot(x[b].qs + 16 * ib, kIQ4NLValues, y[b].qs + QK * ib);
+            isum +=
+                iq4_xs_scale(x[b], ib) * nibble_table_dot(x[b].qs + 16 * ib, kIQ4NLValues, y[b].qs + QK * ib);
         sum += f16_to_f32(x[b].d) * y[b].d * static_cast<float>(isum);
     }
     return sum;
