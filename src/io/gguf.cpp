@@ -199,6 +199,30 @@ std::vector<std::string_view> GgufValue::strings() const {
 
 std::vector<int64_t> GgufValue::ints() const {
     std::vector<int64_t> out;
+    // Fixed-width integers straight from the bytes (count was checked against them): a 128K-entry
+    // token_type array would otherwise make 128K parsed values first.
+    auto direct = [&](auto zero) {
+        using T = decltype(zero);
+        out.resize(count);
+        for (uint64_t k = 0; k < count; ++k) {
+            T v;
+            std::memcpy(&v, elems + k * sizeof(T), sizeof(T));
+            out[k] = static_cast<int64_t>(v);
+        }
+        return out;
+    };
+    if (type == GgufType::kArray) {
+        switch (elem_type) {
+            case GgufType::kI32: return direct(int32_t{});
+            case GgufType::kU32: return direct(uint32_t{});
+            case GgufType::kI8: return direct(int8_t{});
+            case GgufType::kU8: return direct(uint8_t{});
+            case GgufType::kI16: return direct(int16_t{});
+            case GgufType::kU16: return direct(uint16_t{});
+            case GgufType::kI64: return direct(int64_t{});
+            default: break;
+        }
+    }
     for (const GgufValue& v : items())
         if (auto x = v.as_int()) out.push_back(*x);
     return out;

@@ -64,26 +64,82 @@ int char_to_byte(char32_t c) { return c < 512 ? byte_map().to_byte[c] : -1; }
 
 // ---- building ---------------------------------------------------------------------------------
 
-void Tokenizer::Impl::build(const std::vector<std::pair<std::string, std::string>>& merge_pairs) {
+void TokenIndex::build(const std::vector<std::string>& tokens) {
+    size_t cap = 16;
+    while (cap < tokens.size() * 3 / 2) cap *= 2;  // at most 2/3 full
+    slots_.assign(cap, 0);
+    mask_ = cap - 1;
+    for (size_t id = 0; id < tokens.size(); ++id) {
+        const uint64_t h = std::hash<std::string_view>{}(tokens[id]);
+        const uint64_t tag = h >> 32 << 32;
+        for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+            if (slots_[i] == 0) {
+                slots_[i] = tag | (id + 1);
+                break;
+            }
+            if ((slots_[i] >> 32 << 32) == tag && tokens[(slots_[i] & 0xFFFFFFFFu) - 1] == tokens[id]) break;  // first wins
+        }
+    }
+}
+
+std::optional<int32_t> TokenIndex::find(std::string_view text, const std::vector<std::string>& tokens) const {
+    if (slots_.empty()) return std::nullopt;
+    const uint64_t h = std::hash<std::string_view>{}(text);
+    const uint64_t tag = h >> 32 << 32;
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+        const uint64_t s = slots_[i];
+        if (s == 0) return std::nullopt;
+        const size_t id = (s & 0xFFFFFFFFu) - 1;
+        if ((s >> 32 << 32) == tag && tokens[id] == text) return static_cast<int32_t>(id);
+    }
+}
+
+void MergeTable::reserve(size_t n) {
+    size_t cap = 16;
+    while (cap < n * 3 / 2) cap *= 2;  // at most 2/3 full: 512K slots (8 MiB) for LFM2.5's 293,320
+    slots_.assign(cap, Slot{});
+    mask_ = cap - 1;
+    size_ = 0;
+}
+
+void MergeTable::insert(uint64_t key, Merge m) {
+    if ((size_ + 1) * 3 > slots_.size() * 2) {  // grow: keep at most 2/3 full
+        std::vector<Slot> old = std::move(slots_);
+        reserve(std::max<size_t>(16, old.size()));
+        for (const Slot& s : old)
+            if (s.key != kEmpty) insert(s.key, s.merge);
+    }
+    for (size_t i = slot_of(key);; i = (i + 1) & mask_) {
+        if (slots_[i].key == key) return;  // first (best) rank wins
+        if (slots_[i].key == kEmpty) {
+            slots_[i] = {key, m};
+            ++size_;
+            return;
+        }
+    }
+}
+
+void Tokenizer::Impl::build(const std::vector<std::pair<std::string_view, std::string_view>>& merge_pairs) {
     if (tokens.empty()) throw Error(ErrorCode::kInvalidFile, source + ": the tokenizer has an empty vocabulary");
     types.resize(tokens.size(), TokenType::kNormal);
-    ids.reserve(tokens.size());
-    for (size_t i = 0; i < tokens.size(); ++i) ids.emplace(tokens[i], static_cast<int32_t>(i));  // first wins
+    ids.build(tokens);
     for (int b = 0; b < 256; ++b) {
         std::string c;
         append_utf8(c, byte_to_char(static_cast<uint8_t>(b)));
-        auto it = ids.find(c);
-        if (it == ids.end())
+        const auto id = id_of(c);
+        if (!id)
             throw Error(ErrorCode::kInvalidFile, fmt::format("{}: byte-level vocabulary lacks the token for byte 0x{:02X}", source, b));
-        byte_token[static_cast<size_t>(b)] = it->second;
+        byte_token[static_cast<size_t>(b)] = *id;
     }
     merges.reserve(merge_pairs.size());
+    std::string joined;
     for (size_t rank = 0; rank < merge_pairs.size(); ++rank) {
         const auto& [a, b] = merge_pairs[rank];
-        auto ia = ids.find(a), ib = ids.find(b), ir = ids.find(a + b);
-        if (ia == ids.end() || ib == ids.end() || ir == ids.end()) continue;  // unreachable merge
-        const uint64_t key = static_cast<uint64_t>(static_cast<uint32_t>(ia->second)) << 32 | static_cast<uint32_t>(ib->second);
-        merges.emplace(key, Merge{static_cast<int32_t>(rank), ir->second});  // first (best) rank wins
+        joined.assign(a);
+        joined += b;
+        const auto ia = id_of(a), ib = id_of(b), ir = id_of(joined);
+        if (!ia || !ib || !ir) continue;  // unreachable merge
+        merges.insert(MergeTable::key(*ia, *ib), {static_cast<int32_t>(rank), *ir});
     }
     for (size_t i = 0; i < tokens.size(); ++i) {
         if ((types[i] == TokenType::kControl || types[i] == TokenType::kUserDefined) && !tokens[i].empty()) {
@@ -101,9 +157,8 @@ void Tokenizer::Impl::build(const std::vector<std::pair<std::string, std::string
 // the adjacent pair of lowest rank, leftmost first, until no pair has a merge.
 int32_t Tokenizer::Impl::bpe(std::string_view piece, std::vector<int32_t>& out) const {
     if (ignore_merges) {
-        auto it = ids.find(map_bytes(piece));
-        if (it != ids.end()) {
-            out.push_back(it->second);
+        if (const auto id = id_of(map_bytes(piece))) {
+            out.push_back(*id);
             return 1;
         }
     }
@@ -127,11 +182,9 @@ int32_t Tokenizer::Impl::bpe(std::string_view piece, std::vector<int32_t>& out) 
     std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> queue;
     auto consider = [&](int32_t left, int32_t right) {
         if (left < 0 || right < 0) return;
-        const uint64_t key = static_cast<uint64_t>(static_cast<uint32_t>(sym[static_cast<size_t>(left)].id)) << 32 |
-                             static_cast<uint32_t>(sym[static_cast<size_t>(right)].id);
-        auto it = merges.find(key);
-        if (it != merges.end())
-            queue.push({it->second.rank, left, right, sym[static_cast<size_t>(left)].id, sym[static_cast<size_t>(right)].id});
+        const uint64_t key = MergeTable::key(sym[static_cast<size_t>(left)].id, sym[static_cast<size_t>(right)].id);
+        if (const MergeTable::Merge* m = merges.find(key))
+            queue.push({m->rank, left, right, sym[static_cast<size_t>(left)].id, sym[static_cast<size_t>(right)].id});
     };
     for (int32_t i = 0; i + 1 < static_cast<int32_t>(n); ++i) consider(i, i + 1);
     while (!queue.empty()) {
@@ -141,8 +194,7 @@ int32_t Tokenizer::Impl::bpe(std::string_view piece, std::vector<int32_t>& out) 
         // stale: one side was merged away or changed since this candidate was queued
         if (l.id != c.left_id || l.next != c.right || sym[static_cast<size_t>(c.right)].id != c.right_id) continue;
         Symbol& r = sym[static_cast<size_t>(c.right)];
-        const uint64_t key = static_cast<uint64_t>(static_cast<uint32_t>(c.left_id)) << 32 | static_cast<uint32_t>(c.right_id);
-        l.id = merges.at(key).result;
+        l.id = merges.find(MergeTable::key(c.left_id, c.right_id))->result;
         l.next = r.next;
         if (r.next >= 0) sym[static_cast<size_t>(r.next)].prev = c.left;
         r.id = -1;  // removed
@@ -234,8 +286,7 @@ const std::string& Tokenizer::token_text(int32_t id) const {
     return impl_->tokens[static_cast<size_t>(id)];
 }
 std::optional<int32_t> Tokenizer::find_token(std::string_view text) const {
-    auto it = impl_->ids.find(text);
-    return it == impl_->ids.end() ? std::nullopt : std::optional<int32_t>(it->second);
+    return impl_->id_of(text);
 }
 bool Tokenizer::is_special(int32_t id) const {
     if (id < 0 || id >= n_vocab()) return false;

@@ -22,10 +22,10 @@ namespace {
     throw Error(ErrorCode::kInvalidFile, source + ": " + what);
 }
 
-std::pair<std::string, std::string> split_merge(std::string_view m, const std::string& source) {
+std::pair<std::string_view, std::string_view> split_merge(std::string_view m, const std::string& source) {
     const size_t sp = m.find(' ', 1);  // a merge's left side is never empty
     if (sp == std::string_view::npos) bad(source, fmt::format("merge '{}' is not two tokens separated by a space", m));
-    return {std::string(m.substr(0, sp)), std::string(m.substr(sp + 1))};
+    return {m.substr(0, sp), m.substr(sp + 1)};
 }
 
 // Split pattern for a GGUF tokenizer.ggml.pre value.
@@ -87,9 +87,10 @@ std::shared_ptr<const Tokenizer> tokenizer_from_gguf(const GgufFile& g) {
             bad(t->source, fmt::format("'tokenizer.ggml.token_type' has {} entries for {} tokens", v.size(), t->tokens.size()));
         for (int64_t x : v) t->types.push_back(static_cast<TokenType>(x));
     }
-    std::vector<std::pair<std::string, std::string>> merges;
+    std::vector<std::pair<std::string_view, std::string_view>> merges;  // views into the mapped file
     if (const GgufValue* m = g.find("tokenizer.ggml.merges")) {
         if (m->type != GgufType::kArray || m->elem_type != GgufType::kString) bad(t->source, "'tokenizer.ggml.merges' must be strings");
+        merges.reserve(m->count);
         for (std::string_view s : m->strings()) merges.push_back(split_merge(s, t->source));
     }
     const std::string pre(g.get_string("tokenizer.ggml.pre").value_or("default"));
@@ -170,12 +171,12 @@ std::shared_ptr<const Tokenizer> tokenizer_from_hf(const std::string& tokenizer_
             t->types[i] = TokenType::kUnused;
         }
     }
-    std::vector<std::pair<std::string, std::string>> merges;
+    std::vector<std::pair<std::string_view, std::string_view>> merges;  // views into `j`
     if (m.contains("merges") && m["merges"].is_array()) {
         for (const auto& e : m["merges"]) {
-            if (e.is_string()) merges.push_back(split_merge(e.get<std::string>(), t->source));
+            if (e.is_string()) merges.push_back(split_merge(e.get_ref<const std::string&>(), t->source));
             else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string())
-                merges.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
+                merges.emplace_back(e[0].get_ref<const std::string&>(), e[1].get_ref<const std::string&>());
             else bad(t->source, "a merge is neither \"a b\" nor [\"a\", \"b\"]");
         }
     }
@@ -190,8 +191,7 @@ std::shared_ptr<const Tokenizer> tokenizer_from_hf(const std::string& tokenizer_
     t->build(merges);
     auto lookup = [&](const std::optional<std::string>& s) -> std::optional<int32_t> {
         if (!s) return std::nullopt;
-        auto it = t->ids.find(*s);
-        return it == t->ids.end() ? std::nullopt : std::optional<int32_t>(it->second);
+        return t->id_of(*s);
     };
     t->bos = lookup(token_string(cfg, "bos_token"));
     t->eos = lookup(token_string(cfg, "eos_token"));
