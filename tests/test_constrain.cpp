@@ -114,6 +114,13 @@ const std::vector<Case>& schema_cases() {
                                "properties": {"c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}, "i": {}},
                                "$defs": {"base": {"properties": {"a": {"type": "integer"}, "b": {}}, "required": ["a"]}}})",
          {R"({"a": 1, "b": 2, "c": 3, "i": 4})", R"({"a": 1})", R"({"a": 1, "z": 2})"}, {R"({"b": 2})", R"({"a": "x"})"}},
+        // A length beside a pattern or format is kept where the pattern implies it, else an
+        // error (ClearErrors).
+        {"length_implied_by_pattern", R"({"type": "object", "properties": {"z": {"type": "string", "pattern": "^[0-9]{9}$", "maxLength": 9},
+                                        "u": {"type": "string", "format": "uuid", "minLength": 1},
+                                        "n": {"type": "string", "pattern": "^[a-z][a-z0-9_]+$", "minLength": 2}}})",
+         {R"({"z": "123456789", "u": "123e4567-e89b-12d3-a456-426614174000", "n": "ab"})"},
+         {R"({"z": "12345678"})", R"({"n": "a"})", R"({"u": ""})"}},
         {"integer_bounds", R"({"type": "integer", "minimum": -15, "maximum": 120})", {"-15", "0", "7", "99", "120"}, {"-16", "121", "1000", "-0"}},
         {"exclusive", R"({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 10})", {"0.5", "9.999", "1", "5.25"}, {"0", "10", "10.0", "-1", "0.0"}},
         {"number_bounds", R"({"type": "number", "minimum": -2, "maximum": 3})", {"-2", "-1.5", "3", "3.000", "0"}, {"-2.01", "3.1", "4"}},
@@ -436,6 +443,8 @@ TEST(Constrain, ClearErrors) {
     expect_error(schema(R"({"type": "array", "uniqueItems": true})"), {"uniqueItems"});
     expect_error(schema(R"({"type": "object", "propertyNames": {"maxLength": 3}})"), {"propertyNames"});
     expect_error(schema(R"({"dependencies": {"a": ["b"]}})"), {"dependencies"});
+    expect_error(schema(R"({"type": "string", "pattern": "^[a-z]+$", "maxLength": 5})"), {"maxLength", "pattern"});
+    expect_error(schema(R"({"type": "string", "pattern": "[0-9]{3}", "maxLength": 3})"), {"maxLength"});
     expect_error(schema(R"({"$ref": "#/$defs/missing"})"), {"$defs/missing"});
     expect_error(schema(R"({"$ref": "https://example.com/s.json"})"), {"local"});
     expect_error(schema(R"({"type": "number", "minimum": 0.5})"), {"minimum"});

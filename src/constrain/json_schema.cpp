@@ -8,7 +8,9 @@
 // The same compiler writes Python literals for tool-call arguments (Dialect::kPython): strings
 // in either quote, True/False/None, dicts and lists.
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -59,6 +61,53 @@ std::string escape_pointer(const std::string& key) {
         else out += c;
     }
     return out;
+}
+
+// How many characters the strings of a raw (unescaped) expression have, lo..hi (hi UINT64_MAX:
+// unbounded); lo > hi when that cannot be told (a byte set mixing UTF-8 lead and continuation
+// bytes, a rule or a special token).
+struct CharCount {
+    uint64_t lo, hi;
+};
+CharCount char_count(const Expr& e) {
+    constexpr uint64_t kInf = UINT64_MAX;
+    auto add = [](uint64_t a, uint64_t b) { return a > kInf - b ? kInf : a + b; };
+    auto mul = [](uint64_t a, uint64_t k) { return k == 0 ? 0 : a > kInf / k ? kInf : a * k; };
+    switch (e.kind) {
+        case Expr::Kind::kChars: return {1, 1};
+        case Expr::Kind::kBytes: {
+            bool cont = false, other = false;
+            for (unsigned b = 0; b < 256; ++b)
+                if (e.bytes.has(b)) (b >= 0x80 && b < 0xC0 ? cont : other) = true;
+            if (cont && other) return {1, 0};
+            return cont ? CharCount{0, 0} : CharCount{1, 1};
+        }
+        case Expr::Kind::kSeq: {
+            CharCount n{0, 0};
+            for (const ExprPtr& x : e.items) {
+                CharCount c = char_count(*x);
+                if (c.lo > c.hi) return c;
+                n = {add(n.lo, c.lo), add(n.hi, c.hi)};
+            }
+            return n;
+        }
+        case Expr::Kind::kAlt: {
+            CharCount n{kInf, 0};
+            for (const ExprPtr& x : e.items) {
+                CharCount c = char_count(*x);
+                if (c.lo > c.hi) return c;
+                n = {std::min(n.lo, c.lo), std::max(n.hi, c.hi)};
+            }
+            return n;
+        }
+        case Expr::Kind::kRepeat: {
+            CharCount c = char_count(*e.items[0]);
+            if (c.lo > c.hi) return c;
+            const uint64_t hi = e.max == Expr::kUnbounded ? (c.hi == 0 ? 0 : kInf) : mul(c.hi, e.max);
+            return {mul(c.lo, e.min), hi};
+        }
+        default: return {1, 0};
+    }
 }
 
 class SchemaCompiler {
@@ -521,8 +570,21 @@ private:
             pattern_ptr = ptr + "/pattern";
         }
         if (!pattern.empty()) {
-            if ((min && *min > 0) || max) fail("minLength/maxLength together with a pattern or format is not supported", ptr);
             const bool search = pattern_ptr.ends_with("/pattern");
+            // A length the pattern implies (every string it matches is that long) is kept; any
+            // other length beside a pattern would need the two intersected.
+            if ((min && *min > 0) || max) {
+                CharCount n{1, 0};
+                bool broken = false;  // the pattern's own error is reported below
+                try {
+                    n = char_count(*regex_expr(pattern, CharContext::kRaw, search));
+                } catch (const Error&) {
+                    broken = true;
+                }
+                const bool implied = n.lo <= n.hi && (!min || n.lo >= *min) && (!max || n.hi <= *max);
+                if (!implied && !broken)
+                    fail("minLength/maxLength together with a pattern or format that allows other lengths is not supported", ptr);
+            }
             return quoted([&](CharContext c) {
                 try {
                     return regex_expr(pattern, c, search);
