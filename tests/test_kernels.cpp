@@ -970,13 +970,21 @@ TEST(Dispatch, NeonLevelFollowsTheCpu) {
     if (!cpu.neon) GTEST_SKIP() << "not an AArch64 CPU";
     if (const char* model = std::getenv("QEMU_CPU")) {
         const std::string m = model;
-        if (m == "cortex-a53" || m == "cortex-a72") { EXPECT_FALSE(cpu.dotprod || cpu.i8mm) << m; }
-        if (m == "neoverse-n1") { EXPECT_TRUE(cpu.dotprod && !cpu.i8mm) << m; }
-        if (m == "max") { EXPECT_TRUE(cpu.dotprod && cpu.i8mm) << m; }
+        if (m == "cortex-a53" || m == "cortex-a72") {
+            EXPECT_FALSE(cpu.dotprod || cpu.i8mm) << m;
+        }
+        if (m == "neoverse-n1") {
+            EXPECT_TRUE(cpu.dotprod && !cpu.i8mm) << m;
+        }
+        if (m == "max") {
+            EXPECT_TRUE(cpu.dotprod && cpu.i8mm) << m;
+        }
     }
-    EXPECT_STREQ(kernel_table("neon")->isa, cpu.i8mm ? "neon+i8mm" : cpu.dotprod ? "neon+dotprod" : "neon");
+    EXPECT_STREQ(kernel_table("neon")->isa, cpu.dotprod && cpu.i8mm ? "neon+i8mm" : cpu.dotprod ? "neon+dotprod" : "neon");
     ASSERT_EQ(kernel_table("neon-dotprod") != nullptr, cpu.dotprod);
-    if (cpu.dotprod) { EXPECT_STREQ(kernel_table("neon-dotprod")->isa, "neon+dotprod"); }
+    if (cpu.dotprod) {
+        EXPECT_STREQ(kernel_table("neon-dotprod")->isa, "neon+dotprod");
+    }
     EXPECT_STREQ(kernel_table("neon-nodot")->isa, "neon");
 }
 
