@@ -121,6 +121,11 @@ const std::vector<Case>& schema_cases() {
                                         "n": {"type": "string", "pattern": "^[a-z][a-z0-9_]+$", "minLength": 2}}})",
          {R"({"z": "123456789", "u": "123e4567-e89b-12d3-a456-426614174000", "n": "ab"})"},
          {R"({"z": "12345678"})", R"({"n": "a"})", R"({"u": ""})"}},
+        // Without "type", keywords hold for values of their kind only (a validator's reading).
+        {"untyped_keywords", R"({"type": "object", "properties": {"o": {"properties": {"a": {"type": "integer"}}},
+                                "f": {"format": "positiveInteger"}, "n": {"minimum": 3}}})",
+         {R"({"o": [1, "x"], "f": 1, "n": "s"})", R"({"o": {"a": 1}, "f": "x", "n": 4})", R"({"o": null, "n": true})"},
+         {R"({"o": {"a": "x"}})", R"({"n": 2})"}},
         {"integer_bounds", R"({"type": "integer", "minimum": -15, "maximum": 120})", {"-15", "0", "7", "99", "120"}, {"-16", "121", "1000", "-0"}},
         {"exclusive", R"({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 10})", {"0.5", "9.999", "1", "5.25"}, {"0", "10", "10.0", "-1", "0.0"}},
         {"number_bounds", R"({"type": "number", "minimum": -2, "maximum": 3})", {"-2", "-1.5", "3", "3.000", "0"}, {"-2.01", "3.1", "4"}},

@@ -188,7 +188,7 @@ public:
             return alt(std::move(alts));
         }
         check_unenforceable(s, ptr);
-        std::vector<std::string> types;
+        std::vector<std::string> types, others;
         if (s.contains("type")) {
             types = type_names(s["type"], ptr);
         } else {
@@ -202,9 +202,13 @@ public:
                      s.contains("exclusiveMaximum"))
                 types = {"number"};
             else return any_value();
+            // The keywords constrain only values of their type: any value of another type is valid.
+            for (const char* t : {"null", "boolean", "number", "string", "array", "object"})
+                if (types[0] != t && !(types[0] == "number" && std::string(t) == "integer")) others.push_back(t);
         }
         std::vector<ExprPtr> alts;
         for (const std::string& t : types) alts.push_back(typed(s, t, ptr, depth));
+        for (const std::string& t : others) alts.push_back(typed(json::object(), t, ptr + "/~" + t, depth));
         return alt(std::move(alts));
     }
 
