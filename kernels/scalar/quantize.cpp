@@ -1,7 +1,9 @@
 // Activation quantizers and weight dequantizers, one block at a time (gguf.md §4 and §5).
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "../kquant.h"
@@ -31,6 +33,25 @@ namespace {
 // ties away from zero (std::round), as llama.cpp's portable reference does (its x86 and ARM
 // quantizers multiply by 127/max|x| and round ties to even; the two differ only on exact ties
 // and in the last ulp).
+// x · (1/d) rounded, as int8. It is within ±127 but for inputs a sound model never makes: a NaN
+// (x is NaN, or 0 · inf when a denormal max|x| makes 1/d overflow) or ±inf. Those convert as
+// the SIMD quantizers convert them (float to int32 by the CPU's instruction, then the low byte),
+// so that every ISA writes the same bytes; a plain cast of them is undefined behaviour.
+int8_t round_to_int8(float v) {
+    const float r = std::round(v);
+    int32_t i;
+    if (r >= -2147483648.0f && r < 2147483648.0f) {
+        i = static_cast<int32_t>(r);
+    } else {
+#if defined(__aarch64__) || defined(_M_ARM64)
+        i = std::isnan(r) ? 0 : r > 0 ? INT32_MAX : INT32_MIN;  // fcvtzs saturates; NaN is 0
+#else
+        i = INT32_MIN;  // cvtps2dq: NaN and anything out of range is 0x80000000
+#endif
+    }
+    return static_cast<int8_t>(static_cast<uint8_t>(static_cast<uint32_t>(i) & 0xFFu));
+}
+
 // Returns the float d (before it is stored as f16) and the sum of the q's.
 float quantize_block_q8(const float* x, int8_t* qs, int& qsum) {
     float amax = 0.0f;
@@ -39,7 +60,7 @@ float quantize_block_q8(const float* x, int8_t* qs, int& qsum) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     qsum = 0;
     for (int j = 0; j < QK; ++j) {
-        qs[j] = static_cast<int8_t>(std::round(x[j] * id));
+        qs[j] = round_to_int8(x[j] * id);
         qsum += qs[j];
     }
     return d;
