@@ -27,11 +27,13 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -n "$model" ] || { echo "usage: $0 -m MODEL.gguf [-t N] [--parallel N] [-c N] [--rounds N]" >&2; exit 2; }
-port=18${RANDOM:0:3}
+base_port=$((18000 + RANDOM % 1000))
+runs=0
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; true' EXIT
 
-serve() {  # name, command...
+serve() {  # name, command... (the command's --port is $port: a fresh one per run, as a server
+    # just stopped may hold its port a while)
     local name=$1
     shift
     "$@" > "/tmp/compare_serve.$name.log" 2>&1 &
@@ -49,8 +51,10 @@ serve() {  # name, command...
 }
 
 for r in $(seq 1 "$rounds"); do
+    port=$((base_port + 2 * r))
     serve lfm "$LFM" serve -m "$model" --port "$port" -t "$threads" --parallel "$parallel" -c "$ctx"
     if [ -n "${LLAMA_SERVER:-}" ]; then
+        port=$((base_port + 2 * r + 1))
         serve llama-server "$LLAMA_SERVER" -m "$model" --port "$port" -t "$threads" -tb "$threads" \
             --parallel "$parallel" -c $((ctx * parallel))
     fi
