@@ -126,6 +126,9 @@ const std::vector<Case>& schema_cases() {
                                 "f": {"format": "positiveInteger"}, "n": {"minimum": 3}}})",
          {R"({"o": [1, "x"], "f": 1, "n": "s"})", R"({"o": {"a": 1}, "f": "x", "n": 4})", R"({"o": null, "n": true})"},
          {R"({"o": {"a": "x"}})", R"({"n": 2})"}},
+        // keywords of two kinds without "type": each holds the values of its own kind
+        {"untyped_mixed_kinds", R"({"minLength": 2, "minimum": 0, "items": {"type": "integer"}})",
+         {R"("ab")", "3", "0.5", "null", "[1, 2]", R"({"k": "v"})", "true"}, {R"("a")", "-5", R"(["x"])"}},
         {"integer_bounds", R"({"type": "integer", "minimum": -15, "maximum": 120})", {"-15", "0", "7", "99", "120"}, {"-16", "121", "1000", "-0"}},
         {"exclusive", R"({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 10})", {"0.5", "9.999", "1", "5.25"}, {"0", "10", "10.0", "-1", "0.0"}},
         {"number_bounds", R"({"type": "number", "minimum": -2, "maximum": 3})", {"-2", "-1.5", "3", "3.000", "0"}, {"-2.01", "3.1", "4"}},

@@ -247,6 +247,7 @@ TEST(SessionSnapshot, RestoreContinueEqualsTheUninterruptedRun) {
     const SessionSnapshot snap = s.snapshot();
     EXPECT_EQ(snap.tokens().size(), 50u);
     EXPECT_GT(snap.bytes(), 50u * sizeof(int32_t));
+    EXPECT_EQ(s.snapshot_bytes(), snap.bytes());
     s.reset();  // the snapshot owns its copy
     s.prefill(random_ids(30, model->info().n_vocab, 10));
 
@@ -262,6 +263,9 @@ TEST(SessionSnapshot, RestoreContinueEqualsTheUninterruptedRun) {
     }
     r.rewind(20);
     EXPECT_LE(max_diff(r.logits(), baseline[19]), 1e-5f);
+    Session one(model, options(300, 16, 1));  // keeps at most one checkpoint: the newest
+    one.restore(snap);
+    EXPECT_EQ(one.checkpoint_positions(), (std::vector<int64_t>{48}));
 
     const auto expect_refused = [&](const std::shared_ptr<const Model>& m, const SessionOptions& o, const char* what) {
         Session x(m, o);

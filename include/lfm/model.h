@@ -147,11 +147,10 @@ public:
     size_t bytes() const;  // the memory it holds
     bool empty() const { return data_ == nullptr; }
 
+private:
+    friend class Session;
     struct Data;
     explicit SessionSnapshot(std::shared_ptr<const Data> data) : data_(std::move(data)) {}
-    const Data& data() const { return *data_; }
-
-private:
     std::shared_ptr<const Data> data_;
 };
 
@@ -200,6 +199,7 @@ public:
     // a session of the same model and KV type whose position fits this one's context; otherwise
     // lfm::Error, and the session is left empty).
     SessionSnapshot snapshot() const;
+    size_t snapshot_bytes() const;  // what snapshot() would hold, without making it
     void restore(const SessionSnapshot& snapshot);
 
     std::span<const float> logits() const;  // last token, n_vocab values

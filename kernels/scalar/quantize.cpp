@@ -29,10 +29,6 @@ void quantize_row_bf16(const float* x, void* out, int64_t n) {
 
 namespace {
 
-// Q8_0 and Q8_1 share the quantization of one 32-block: d = max|x| / 127, q = round(x · (1/d)),
-// ties away from zero (std::round), as llama.cpp's portable reference does (its x86 and ARM
-// quantizers multiply by 127/max|x| and round ties to even; the two differ only on exact ties
-// and in the last ulp).
 // x · (1/d) rounded, as int8. It is within ±127 but for inputs a sound model never makes: a NaN
 // (x is NaN, or 0 · inf when a denormal max|x| makes 1/d overflow) or ±inf. Those convert as
 // the SIMD quantizers convert them (float to int32 by the CPU's instruction, then the low byte),
@@ -52,6 +48,10 @@ int8_t round_to_int8(float v) {
     return static_cast<int8_t>(static_cast<uint8_t>(static_cast<uint32_t>(i) & 0xFFu));
 }
 
+// Q8_0 and Q8_1 share the quantization of one 32-block: d = max|x| / 127, q = round(x · (1/d)),
+// ties away from zero (std::round), as llama.cpp's portable reference does (its x86 and ARM
+// quantizers multiply by 127/max|x| and round ties to even; the two differ only on exact ties
+// and in the last ulp).
 // Returns the float d (before it is stored as f16) and the sum of the q's.
 float quantize_block_q8(const float* x, int8_t* qs, int& qsum) {
     float amax = 0.0f;

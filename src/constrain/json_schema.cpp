@@ -192,19 +192,21 @@ public:
         if (s.contains("type")) {
             types = type_names(s["type"], ptr);
         } else {
-            // No type: the keywords say which kind of value is meant.
-            if (s.contains("properties") || s.contains("additionalProperties") || s.contains("required")) types = {"object"};
-            else if (s.contains("items") || s.contains("prefixItems") || s.contains("minItems") || s.contains("maxItems"))
-                types = {"array"};
-            else if (s.contains("pattern") || s.contains("format") || s.contains("minLength") || s.contains("maxLength"))
-                types = {"string"};
-            else if (s.contains("minimum") || s.contains("maximum") || s.contains("exclusiveMinimum") ||
-                     s.contains("exclusiveMaximum"))
-                types = {"number"};
-            else return any_value();
-            // The keywords constrain only values of their type: any value of another type is valid.
+            // No type: each keyword constrains the values of its own kind only (a value of a kind no
+            // keyword names is valid). Every kind a keyword names gets the whole schema (each of
+            // typed()'s kinds reads its own keywords); the others are unconstrained.
+            const auto any_of = [&](std::initializer_list<const char*> keys) {
+                return std::any_of(keys.begin(), keys.end(), [&](const char* k) { return s.contains(k); });
+            };
+            if (any_of({"properties", "additionalProperties", "required", "minProperties", "maxProperties"}))
+                types.push_back("object");
+            if (any_of({"items", "prefixItems", "minItems", "maxItems"})) types.push_back("array");
+            if (any_of({"pattern", "format", "minLength", "maxLength"})) types.push_back("string");
+            if (any_of({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}))
+                types.push_back("number");
+            if (types.empty()) return any_value();
             for (const char* t : {"null", "boolean", "number", "string", "array", "object"})
-                if (types[0] != t && !(types[0] == "number" && std::string(t) == "integer")) others.push_back(t);
+                if (std::find(types.begin(), types.end(), t) == types.end()) others.push_back(t);
         }
         std::vector<ExprPtr> alts;
         for (const std::string& t : types) alts.push_back(typed(s, t, ptr, depth));

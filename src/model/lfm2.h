@@ -87,6 +87,7 @@ struct SequenceState {
     // Checkpoints by position, ascending; position 0 (all zeros) is implicit.
     std::vector<ConvCheckpoint> checkpoints;
     void take_checkpoint(size_t max_count);
+    void trim_checkpoints(size_t max_count);  // to at most max_count, spread over the sequence
     // Goes back to the latest checkpoint at or before `position` (0 if none): conv state restored,
     // tokens and position cut there, later checkpoints dropped. Returns the new position.
     int64_t restore_checkpoint(int64_t position);

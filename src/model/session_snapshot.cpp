@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "session_file.h"
@@ -24,13 +25,36 @@ std::span<const int32_t> SessionSnapshot::tokens() const {
     return data_ ? std::span<const int32_t>(data_->tokens) : std::span<const int32_t>();
 }
 
+namespace {
+
+size_t kv_bytes(SequenceState& s) {
+    size_t total = 0;
+    for_each_kv_run(s, [&](const uint8_t*, size_t n) { total += n; });
+    return total;
+}
+
+size_t snapshot_size(size_t n_tokens, size_t n_logits, size_t conv_floats,
+                     const std::vector<ConvCheckpoint>& checkpoints, size_t kv) {
+    size_t n = sizeof(SessionSnapshot) + n_tokens * sizeof(int32_t) + n_logits * sizeof(float) +
+               conv_floats * sizeof(float) + kv;
+    for (const ConvCheckpoint& c : checkpoints) n += sizeof c + c.conv_state.size() * sizeof(float);
+    return n;
+}
+
+}  // namespace
+
 size_t SessionSnapshot::bytes() const {
     if (!data_) return 0;
     const Data& d = *data_;
-    size_t n = sizeof d + d.tokens.size() * sizeof(int32_t) + d.logits.size() * sizeof(float) +
-               d.conv_state.size() * sizeof(float) + d.kv.size();
-    for (const ConvCheckpoint& c : d.checkpoints) n += sizeof c + c.conv_state.size() * sizeof(float);
-    return n;
+    return sizeof d +
+           snapshot_size(d.tokens.size(), d.logits.size(), d.conv_state.size(), d.checkpoints, d.kv.size());
+}
+
+size_t Session::snapshot_bytes() const {
+    auto& s = const_cast<SequenceState&>(impl_->state);  // the KV accessors are not const; nothing is written
+    return sizeof(SessionSnapshot::Data) + snapshot_size(s.tokens.size(),
+                                                         impl_->logits_valid ? impl_->logits.size() : 0,
+                                                         s.conv_state.size(), s.checkpoints, kv_bytes(s));
 }
 
 SessionSnapshot Session::snapshot() const {
@@ -43,9 +67,7 @@ SessionSnapshot Session::snapshot() const {
     if (impl_->logits_valid) d->logits = impl_->logits;
     d->conv_state = s.conv_state;
     d->checkpoints = s.checkpoints;
-    size_t total = 0;
-    for_each_kv_run(s, [&](const uint8_t*, size_t n) { total += n; });
-    d->kv.resize(total);
+    d->kv.resize(kv_bytes(s));
     uint8_t* out = d->kv.data();
     for_each_kv_run(s, [&](const uint8_t* p, size_t n) {
         if (n > 0) std::memcpy(out, p, n);
@@ -58,7 +80,7 @@ void Session::restore(const SessionSnapshot& snapshot) {
     Impl& session = *impl_;
     session.clear();
     if (snapshot.empty()) return;
-    const SessionSnapshot::Data& d = snapshot.data();
+    const SessionSnapshot::Data& d = *snapshot.data_;
     SequenceState& s = session.state;
     if (d.fingerprint != session.model->impl().fingerprint)
         throw Error(ErrorCode::kInvalidArgument,
@@ -75,6 +97,8 @@ void Session::restore(const SessionSnapshot& snapshot) {
     s.tokens = d.tokens;
     s.conv_state = d.conv_state;
     s.checkpoints = d.checkpoints;
+    s.trim_checkpoints(static_cast<size_t>(
+        std::max(0, session.options.max_checkpoints)));  // a snapshot of a session that kept more
     const uint8_t* in = d.kv.data();
     for_each_kv_run(s, [&](uint8_t* p, size_t n) {
         if (n > 0) std::memcpy(p, in, n);

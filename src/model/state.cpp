@@ -54,6 +54,10 @@ void SequenceState::take_checkpoint(size_t max_count) {
         restore_checkpoint(pos);  // unreachable by the callers; keeps the list ascending regardless
     }
     checkpoints.push_back({pos, conv_state});
+    trim_checkpoints(max_count);
+}
+
+void SequenceState::trim_checkpoints(size_t max_count) {
     // Over the bound: drop the checkpoint whose loss leaves the smallest gap, never the newest
     // (the next turn starts from it), so the rest stay spread over the whole sequence.
     while (checkpoints.size() > max_count) {

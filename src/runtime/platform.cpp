@@ -24,6 +24,10 @@
 extern char** environ;
 #endif
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 namespace lfm {
 
 size_t page_size() {
@@ -93,8 +97,9 @@ std::string read_line(const std::filesystem::path& path) {
 
 int64_t read_number(const std::filesystem::path& path) {
     const std::string s = read_line(path);
+    // at most 12 digits: the callers scale these by 100
     if (s.empty() || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-        s.size() > 18)
+        s.size() > 12)
         return -1;
     return std::stoll(s);
 }
@@ -145,7 +150,13 @@ ThreadChoice detect_threads() {
     }
     if (physical > 0) return {static_cast<int>(physical), "one per physical core (hw.physicalcpu)"};
 #elif defined(__linux__)
-    const std::vector<LinuxCpu> cpus = read_linux_cpus("/sys/devices/system/cpu");
+    std::vector<LinuxCpu> cpus = read_linux_cpus("/sys/devices/system/cpu");
+    // Only the CPUs this process may run on (taskset, a container's cpuset).
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) > 0) {
+        std::erase_if(cpus, [&](const LinuxCpu& c) { return c.id >= CPU_SETSIZE || !CPU_ISSET(c.id, &allowed); });
+    }
     if (!cpus.empty()) return choose_threads_linux(cpus);
 #endif
     const int n = hardware_threads();

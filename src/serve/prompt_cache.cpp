@@ -1,6 +1,7 @@
 #include "prompt_cache.h"
 
 #include <algorithm>
+#include <new>
 
 namespace lfm::serve {
 
@@ -20,10 +21,16 @@ void PromptCache::store(const Session& session) {
         for (const SessionSnapshot& e : entries_)
             if (common_prefix(e.tokens(), tokens) == tokens.size()) return;  // held already, or more
     }
-    // Copied outside the lock: tens of MiB for a long conversation.
-    SessionSnapshot snapshot = session.snapshot();
+    if (session.snapshot_bytes() > max_bytes_) return;
+    // Copied outside the lock: tens of MiB for a long conversation. The cache is optional: a
+    // copy that does not fit in memory is skipped, not an error for the request.
+    SessionSnapshot snapshot;
+    try {
+        snapshot = session.snapshot();
+    } catch (const std::bad_alloc&) {
+        return;
+    }
     const size_t size = snapshot.bytes();
-    if (size > max_bytes_) return;
     std::lock_guard lock(mutex_);
     for (auto it = entries_.begin(); it != entries_.end();) {
         if (common_prefix(it->tokens(), tokens) == it->tokens().size()) {  // a prefix of the new one

@@ -42,9 +42,16 @@ struct Scheduler::Slot {
 
 namespace {
 
-// A slot's state is worth keeping when a new request would drop at least this many of its
-// tokens: fewer are the tail of a reply that the next turn renders differently anyway.
+// A slot's state is worth keeping when a new request drops at least this many of its tokens
+// (fewer are the tail of a reply that the next turn renders differently anyway) and more than
+// half of them: a request that keeps most of it (the same conversation going on, its last
+// reasoning block dropped) leaves nothing another request would come back for. (The copy runs
+// on the scheduler thread: tens of MiB, a few ms, for a long conversation.)
 constexpr size_t kMinTokensWorthCaching = 64;
+
+bool worth_caching(size_t held, size_t common) {
+    return held - common >= kMinTokensWorthCaching && common < held / 2;
+}
 
 size_t common_prefix(std::span<const int32_t> a, std::span<const int32_t> b) {
     return static_cast<size_t>(std::mismatch(a.begin(), a.end(), b.begin(), b.end()).first - a.begin());
@@ -113,7 +120,7 @@ void Scheduler::start(Slot& slot, std::shared_ptr<Job> job) {
     // beyond the shared prefix is kept there before the slot moves on.
     const size_t held = slot.session.tokens().size(), common = common_prefix(slot.session.tokens(), prompt);
     const SessionSnapshot hit = cache_.take(prompt, common);
-    if (!hit.empty() || held - common >= kMinTokensWorthCaching) cache_.store(slot.session);
+    if (worth_caching(held, common)) cache_.store(slot.session);
     if (!hit.empty()) slot.session.restore(hit);
     const Session::PrefixReuse reuse = slot.session.reuse_prefix(prompt);
     slot.prompt_done = reuse.kept;
