@@ -182,6 +182,7 @@ void GgufWriter::write(const std::string& path) const {
     std::vector<uint64_t> offsets;
     header(head, offsets);
     auto write_all = [&](const uint8_t* p, size_t n) {
+        if (n == 0) return;  // an empty vector's data() may be null, which fwrite must not get
         if (std::fwrite(p, 1, n, f.get()) != n) throw Error(ErrorCode::kIo, path + ": write failed (disk full?)");
     };
     write_all(head.data(), head.size());
