@@ -5,13 +5,9 @@
 
 namespace lfm::serve {
 
-namespace {
-
 size_t common_prefix(std::span<const int32_t> a, std::span<const int32_t> b) {
     return static_cast<size_t>(std::mismatch(a.begin(), a.end(), b.begin(), b.end()).first - a.begin());
 }
-
-}  // namespace
 
 void PromptCache::store(const Session& session) {
     const std::span<const int32_t> tokens = session.tokens();

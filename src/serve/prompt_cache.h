@@ -13,6 +13,9 @@
 
 namespace lfm::serve {
 
+// Tokens a and b share from their start.
+size_t common_prefix(std::span<const int32_t> a, std::span<const int32_t> b);
+
 class PromptCache {
   public:
     explicit PromptCache(size_t max_bytes) : max_bytes_(max_bytes) {}

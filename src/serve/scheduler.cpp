@@ -53,10 +53,6 @@ bool worth_caching(size_t held, size_t common) {
     return held - common >= kMinTokensWorthCaching && common < held / 2;
 }
 
-size_t common_prefix(std::span<const int32_t> a, std::span<const int32_t> b) {
-    return static_cast<size_t>(std::mismatch(a.begin(), a.end(), b.begin(), b.end()).first - a.begin());
-}
-
 }  // namespace
 
 Scheduler::Scheduler(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer,
