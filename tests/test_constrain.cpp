@@ -114,8 +114,20 @@ const std::vector<Case>& schema_cases() {
                                "properties": {"c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}, "i": {}},
                                "$defs": {"base": {"properties": {"a": {"type": "integer"}, "b": {}}, "required": ["a"]}}})",
          {R"({"a": 1, "b": 2, "c": 3, "i": 4})", R"({"a": 1})", R"({"a": 1, "z": 2})"}, {R"({"b": 2})", R"({"a": "x"})"}},
-        // A length beside a pattern or format is kept where the pattern implies it, else an
-        // error (ClearErrors).
+        // A length beside a pattern or format is kept as the pattern where the pattern implies
+        // it; otherwise the two are intersected (char_dfa.h), as are a pattern and a format.
+        {"pattern_with_length", R"({"type": "string", "pattern": "^[a-z]+$", "maxLength": 5})",
+         {R"("abc")", R"("abcde")", R"("\u0061b")"}, {R"("abcdef")", R"("")", R"("ab1")"}},
+        {"search_pattern_with_length", R"({"type": "string", "pattern": "[0-9]{3}", "minLength": 4, "maxLength": 5})",
+         {R"("a123")", R"("12345")", R"("x999y")", R"("é123")"}, {R"("123")", R"("a12b3")", R"("123456")", R"("abcd")"}},
+        // pydantic's HttpUrl: format uri, minLength 1, maxLength 2083 (here 24, to test the bound)
+        {"format_with_length", R"({"type": "object", "properties": {
+                                  "url": {"type": "string", "format": "uri", "minLength": 1, "maxLength": 24},
+                                  "long": {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2083}}})",
+         {R"({"url": "https://example.com/a"})", R"({"long": "https://example.com/a/b/c/d/e/f/g/h/i/j/k?x=1"})"},
+         {R"({"url": "https://example.com/abcdefgh"})", R"({"url": "example"})", R"({"url": ""})", R"({"long": "no scheme"})"}},
+        {"pattern_and_format", R"({"type": "string", "format": "email", "pattern": "^admin"})",
+         {R"("admin@x.org")", R"("admin.b@x.org")"}, {R"("root@x.org")", R"("admin")", R"("xadmin@x.org")"}},
         {"length_implied_by_pattern", R"({"type": "object", "properties": {"z": {"type": "string", "pattern": "^[0-9]{9}$", "maxLength": 9},
                                         "u": {"type": "string", "format": "uuid", "minLength": 1},
                                         "n": {"type": "string", "pattern": "^[a-z][a-z0-9_]+$", "minLength": 2}}})",
@@ -451,8 +463,12 @@ TEST(Constrain, ClearErrors) {
     expect_error(schema(R"({"type": "array", "uniqueItems": true})"), {"uniqueItems"});
     expect_error(schema(R"({"type": "object", "propertyNames": {"maxLength": 3}})"), {"propertyNames"});
     expect_error(schema(R"({"dependencies": {"a": ["b"]}})"), {"dependencies"});
-    expect_error(schema(R"({"type": "string", "pattern": "^[a-z]+$", "maxLength": 5})"), {"maxLength", "pattern"});
-    expect_error(schema(R"({"type": "string", "pattern": "[0-9]{3}", "maxLength": 3})"), {"maxLength"});
+    // a pattern and a length (or a format) that no string satisfies together
+    expect_error(schema(R"({"type": "string", "pattern": "^[a-z]{2}$", "minLength": 3})"), {"no string satisfies", "#"});
+    expect_error(schema(R"({"properties": {"d": {"type": "string", "format": "date", "pattern": "^x"}}})"),
+                 {"no string satisfies", "#/properties/d"});
+    // an intersection too large to hold: an error, not an endless compile
+    expect_error(schema(R"({"type": "string", "format": "uri", "maxLength": 90000})"), {"automaton states", "#"});
     expect_error(schema(R"({"$ref": "#/$defs/missing"})"), {"$defs/missing"});
     expect_error(schema(R"({"$ref": "https://example.com/s.json"})"), {"local"});
     expect_error(schema(R"({"type": "number", "minimum": 0.5})"), {"minimum"});

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "constrain/char_dfa.h"
 #include "constrain/numbers.h"
 #include "constrain/sources.h"
 #include "lfm/error.h"
@@ -563,41 +564,52 @@ private:
         if (min && max && *min > *max) fail("minLength > maxLength", ptr);
         if (max && *max > 100000) fail("maxLength above 100000 is not supported", ptr + "/maxLength");
         if (min && *min > 100000) fail("minLength above 100000 is not supported", ptr + "/minLength");
-        std::string pattern;
-        std::string pattern_ptr;
+        // The patterns the string must match: its format's and its own ("pattern" matches
+        // anywhere unless anchored; a format is the whole string).
+        struct Pattern {
+            std::string text, ptr;
+            bool search;
+        };
+        std::vector<Pattern> patterns;
         if (s.contains("format") && s["format"].is_string()) {
-            pattern = format_pattern(s["format"].get<std::string>());
-            pattern_ptr = ptr + "/format";
+            std::string f = format_pattern(s["format"].get<std::string>());
+            if (!f.empty()) patterns.push_back({std::move(f), ptr + "/format", false});
         }
         if (s.contains("pattern")) {
             if (!s["pattern"].is_string()) fail("pattern must be a string", ptr + "/pattern");
-            if (!pattern.empty()) fail("pattern together with a format is not supported", ptr + "/pattern");
-            pattern = s["pattern"].get<std::string>();
-            pattern_ptr = ptr + "/pattern";
+            patterns.push_back({s["pattern"].get<std::string>(), ptr + "/pattern", true});
         }
-        if (!pattern.empty()) {
-            const bool search = pattern_ptr.ends_with("/pattern");
-            // A length the pattern implies (every string it matches is that long) is kept; any
-            // other length beside a pattern would need the two intersected.
-            if ((min && *min > 0) || max) {
-                CharCount n{1, 0};
-                bool broken = false;  // the pattern's own error is reported below
-                try {
-                    n = char_count(*regex_expr(pattern, CharContext::kRaw, search));
-                } catch (const Error&) {
-                    broken = true;
-                }
-                const bool implied = n.lo <= n.hi && (!min || n.lo >= *min) && (!max || n.hi <= *max);
-                if (!implied && !broken)
-                    fail("minLength/maxLength together with a pattern or format that allows other lengths is not supported", ptr);
+        auto regex = [&](const Pattern& p, CharContext c) {
+            try {
+                return regex_expr(p.text, c, p.search);
+            } catch (const Error& e) {
+                fail(e.what(), p.ptr);
             }
-            return quoted([&](CharContext c) {
-                try {
-                    return regex_expr(pattern, c, search);
-                } catch (const Error& e) {
-                    fail(e.what(), pattern_ptr);
-                }
-            });
+        };
+        if (!patterns.empty()) {
+            // One pattern with no length beyond what it implies (every string it matches is that
+            // long) stays a pattern; otherwise the patterns and the length are intersected as
+            // automata (char_dfa.h).
+            bool implied = true;
+            if ((min && *min > 0) || max) {
+                const CharCount n = char_count(*regex(patterns[0], CharContext::kRaw));
+                implied = n.lo <= n.hi && (!min || n.lo >= *min) && (!max || n.hi <= *max);
+            }
+            if (patterns.size() == 1 && implied)
+                return quoted([&](CharContext c) { return regex(patterns[0], c); });
+            CharDfa d;
+            try {
+                d = char_dfa(*regex(patterns[0], CharContext::kRaw));
+                if (patterns.size() > 1) d = intersect(d, char_dfa(*regex(patterns[1], CharContext::kRaw)));
+                if (!implied)
+                    d = intersect(d, length_dfa(min ? static_cast<uint32_t>(*min) : 0,
+                                                max ? static_cast<uint32_t>(*max) : Expr::kUnbounded));
+            } catch (const Error& e) {
+                fail(e.what(), ptr);
+            }
+            if (is_empty(d)) fail("no string satisfies the pattern, format and length together", ptr);
+            const std::string name = prefix_ + "str" + std::to_string(counter_++) + ptr;
+            return quoted([&](CharContext c) { return dfa_expr(d, c, b_, name + "/" + std::to_string(static_cast<int>(c))); });
         }
         const uint32_t lo = min ? static_cast<uint32_t>(*min) : 0;
         const uint32_t hi = max ? static_cast<uint32_t>(*max) : Expr::kUnbounded;
