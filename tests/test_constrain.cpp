@@ -126,6 +126,18 @@ const std::vector<Case>& schema_cases() {
                                   "long": {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2083}}})",
          {R"({"url": "https://example.com/a"})", R"({"long": "https://example.com/a/b/c/d/e/f/g/h/i/j/k?x=1"})"},
          {R"({"url": "https://example.com/abcdefgh"})", R"({"url": "example"})", R"({"url": ""})", R"({"long": "no scheme"})"}},
+        // patternProperties: a key a pattern matches takes its schema; other keys take
+        // additionalProperties; a declared name a pattern matches is held to both schemas
+        {"pattern_properties", R"({"type": "object", "properties": {"name": {"type": "string"}, "x-n": {"type": "number"}},
+                                  "patternProperties": {"^x-": {"type": "integer"}, "^[0-9]+$": {"type": "boolean"}},
+                                  "additionalProperties": false})",
+         {R"({"name": "a", "x-foo": 1, "12": true})", R"({"x-n": 3})", R"({"7": false, "x-": -1})", "{}"},
+         {R"({"x-foo": "s"})", R"({"other": 1})", R"({"12": 1})", R"({"x-n": 3.5})", R"({"name": 1})", R"({"1a": true})"}},
+        {"pattern_properties_and_additional", R"({"type": "object", "required": ["id"],
+                                  "patternProperties": {"^x-": {"type": "integer"}, "^id$": {"type": "string"}},
+                                  "additionalProperties": {"type": "array"}})",
+         {R"({"id": "a", "x-a": 1, "other": [1]})", R"({"id": "b"})"},
+         {R"({"id": 1})", R"({"x-a": 1})", R"({"id": "a", "x-a": []})", R"({"id": "a", "other": 1})"}},
         {"pattern_and_format", R"({"type": "string", "format": "email", "pattern": "^admin"})",
          {R"("admin@x.org")", R"("admin.b@x.org")"}, {R"("root@x.org")", R"("admin")", R"("xadmin@x.org")"}},
         {"length_implied_by_pattern", R"({"type": "object", "properties": {"z": {"type": "string", "pattern": "^[0-9]{9}$", "maxLength": 9},
@@ -458,7 +470,9 @@ TEST(Constrain, ClearErrors) {
     auto tok = llama3();
     auto schema = [&](const char* s) { return [=] { Constraint::json_schema(s, tok); }; };
     expect_error(schema(R"({"type": "object", "properties": {"a": {"not": {"type": "string"}}}})"), {"\"not\"", "#/properties/a/not"});
-    expect_error(schema(R"({"patternProperties": {"^x": {}}})"), {"patternProperties", "#/patternProperties"});
+    expect_error(schema(R"({"patternProperties": {"^a": {"type": "integer"}, "b$": {"type": "string"}}})"),
+                 {"same keys", "#/patternProperties/b$"});
+    expect_error(schema(R"({"patternProperties": {"(": {}}})"), {"regex", "#/patternProperties/("});
     expect_error(schema(R"({"items": {"if": {}, "then": {}}})"), {"\"if\"", "#/items/if"});
     expect_error(schema(R"({"type": "array", "uniqueItems": true})"), {"uniqueItems"});
     expect_error(schema(R"({"type": "object", "propertyNames": {"maxLength": 3}})"), {"propertyNames"});

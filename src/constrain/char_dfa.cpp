@@ -249,6 +249,48 @@ CharDfa intersect(const CharDfa& a, const CharDfa& b) {
 
 bool is_empty(const CharDfa& d) { return d.size() == 1 && !d.accepting[0] && d.edges[0].empty(); }
 
+CharDfa complement(const CharDfa& d) {
+    // Total over the characters (a sink takes what no edge does), then accepting flipped.
+    static constexpr CodeRange kAlphabet[] = {{0, 0xD7FF}, {0xE000, kMaxCodePoint}};
+    CharDfa t = d;
+    const auto sink = static_cast<uint32_t>(t.size());
+    t.edges.emplace_back();
+    t.accepting.push_back(0);
+    for (size_t s = 0; s < t.size(); ++s) {
+        std::vector<CharDfa::Edge> out;
+        const std::vector<CharDfa::Edge>& in = s == sink ? std::vector<CharDfa::Edge>{} : t.edges[s];
+        for (const CodeRange& a : kAlphabet) {
+            char32_t at = a.lo;  // the first character of a not yet covered
+            for (const CharDfa::Edge& e : in) {
+                if (e.hi < a.lo || e.lo > a.hi) continue;
+                const char32_t lo = std::max(e.lo, a.lo), hi = std::min(e.hi, a.hi);
+                if (lo > at) out.push_back({at, lo - 1, sink});
+                out.push_back({lo, hi, e.to});
+                at = hi + 1;
+            }
+            if (at <= a.hi) out.push_back({at, a.hi, sink});
+        }
+        t.edges[s] = std::move(out);
+        t.accepting[s] = !t.accepting[s];
+    }
+    return trim(t);
+}
+
+bool accepts(const CharDfa& d, std::string_view utf8) {
+    uint32_t s = 0;
+    for (size_t i = 0; i < utf8.size();) {
+        size_t used = 0;
+        const char32_t cp = decode_utf8_char(utf8.substr(i), &used);
+        if (used == 0) return false;
+        i += used;
+        const auto& es = d.edges[s];
+        auto it = std::upper_bound(es.begin(), es.end(), cp, [](char32_t c, const CharDfa::Edge& e) { return c < e.lo; });
+        if (it == es.begin() || (--it)->hi < cp) return false;
+        s = it->to;
+    }
+    return d.accepting[s];
+}
+
 ExprPtr dfa_expr(const CharDfa& d, CharContext context, GrammarBuilder& b, const std::string& name) {
     if (is_empty(d)) throw Error(ErrorCode::kInvalidArgument, "no string satisfies " + name);
     std::vector<uint32_t> rules(d.size());

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "constrain/grammar.h"
@@ -37,6 +38,10 @@ CharDfa length_dfa(uint32_t min, uint32_t max);
 // reachable (so an empty language is one state, not accepting, without edges).
 CharDfa intersect(const CharDfa& a, const CharDfa& b);
 bool is_empty(const CharDfa& d);
+// The strings of characters (code points but surrogates) d does not accept.
+CharDfa complement(const CharDfa& d);
+// Whether d accepts this UTF-8 text (false for text that is not valid UTF-8).
+bool accepts(const CharDfa& d, std::string_view utf8);
 // Rules of b for the DFA's language, each character written as `context` spells it (escapes
 // included); name prefixes the rules. The language must not be empty.
 ExprPtr dfa_expr(const CharDfa& d, CharContext context, GrammarBuilder& b, const std::string& name);

@@ -37,7 +37,7 @@ const std::set<std::string>& handled_keywords() {
         "type", "properties", "required", "additionalProperties", "items", "prefixItems", "additionalItems",
         "minItems", "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength",
         "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "nullable",
-        "minProperties", "maxProperties", "uniqueItems", "multipleOf"};
+        "minProperties", "maxProperties", "uniqueItems", "multipleOf", "patternProperties"};
     return k;
 }
 // Keywords of JSON Schema (drafts 3 to 2020-12) that constrain a value and that no grammar here
@@ -45,7 +45,7 @@ const std::set<std::string>& handled_keywords() {
 const std::set<std::string>& unsupported_keywords() {
     static const std::set<std::string> k = {
         "not", "if", "dependentSchemas", "dependentRequired", "dependencies", "contains", "minContains",
-        "maxContains", "patternProperties", "propertyNames", "unevaluatedItems", "unevaluatedProperties",
+        "maxContains", "propertyNames", "unevaluatedItems", "unevaluatedProperties",
         "$dynamicRef", "$recursiveRef", "extends", "disallow", "divisibleBy"};
     return k;
 }
@@ -199,7 +199,7 @@ public:
             const auto any_of = [&](std::initializer_list<const char*> keys) {
                 return std::any_of(keys.begin(), keys.end(), [&](const char* k) { return s.contains(k); });
             };
-            if (any_of({"properties", "additionalProperties", "required", "minProperties", "maxProperties"}))
+            if (any_of({"properties", "additionalProperties", "patternProperties", "required", "minProperties", "maxProperties"}))
                 types.push_back("object");
             if (any_of({"items", "prefixItems", "minItems", "maxItems"})) types.push_back("array");
             if (any_of({"pattern", "format", "minLength", "maxLength"})) types.push_back("string");
@@ -251,6 +251,8 @@ public:
         if (s.contains("allOf")) s = merge_all(s, ptr, 0);
         for (const auto& [k, v] : s.items())
             if (unsupported_keywords().count(k)) fail("unsupported keyword \"" + k + "\"", ptr + "/" + escape_pointer(k));
+        if (s.contains("patternProperties"))
+            fail("unsupported keyword \"patternProperties\" in tool parameters (argument names are identifiers)", ptr + "/patternProperties");
         for (const char* k : {"anyOf", "oneOf", "enum", "const", "$ref"})
             if (s.contains(k)) fail(std::string("\"") + k + "\" at the top of tool parameters is not supported (they must be one object schema)", ptr + "/" + k);
         if (s.contains("type")) {
@@ -344,7 +346,7 @@ private:
             }
             json& o = out[k];
             if (o == v || is_annotation(k)) continue;
-            if (k == "properties" && o.is_object() && v.is_object()) {
+            if ((k == "properties" || k == "patternProperties") && o.is_object() && v.is_object()) {
                 for (const auto& [pk, pv] : v.items()) o[pk] = o.contains(pk) ? json{{"allOf", json::array({o[pk], pv})}} : pv;
             } else if (k == "required" && o.is_array() && v.is_array()) {
                 for (const json& r : v)
@@ -763,19 +765,122 @@ private:
     }
 
 
-    ExprPtr object(const json& s, const std::string& ptr, int depth) {
+    // The members patternProperties describes, and those additionalProperties then allows (add:
+    // null when it is false). A key that matches a pattern and is not declared takes that
+    // pattern's schema; a key that matches none takes additionalProperties. The key sets are
+    // automata (char_dfa.h): each pattern's keys less the declared names, and the keys no
+    // pattern or name matches. A key two patterns share would need both schemas (an error unless
+    // the schemas are the same); a declared name a pattern matches is held to both schemas
+    // (with_pattern_schemas).
+    std::vector<ExprPtr> pattern_members(const json& pp, const std::vector<std::string>& names, const json* add,
+                                         const std::string& ptr, int depth) {
+        if (!pp.is_object()) fail("patternProperties must be an object", ptr + "/patternProperties");
+        std::vector<ExprPtr> words;
+        for (const std::string& n : names) {
+            std::vector<ExprPtr> cs;
+            for (size_t i = 0; i < n.size();) {
+                size_t used = 0;
+                const char32_t cp = decode_utf8_char(std::string_view(n).substr(i), &used);
+                if (used == 0) fail("a property name that is not valid UTF-8", ptr);
+                cs.push_back(chars({{cp, cp}}));
+                i += used;
+            }
+            words.push_back(seq(std::move(cs)));
+        }
+        auto key_member = [&](const CharDfa& keys, const json& schema, const std::string& where) {
+            const std::string name = prefix_ + "keys" + std::to_string(counter_++) + where;
+            ExprPtr key = quoted([&](CharContext c) { return dfa_expr(keys, c, b_, name + "/" + std::to_string(static_cast<int>(c))); });
+            return seq({key, ws(), lit(":"), ws(), rule_for(schema, where, depth + 1)});
+        };
+        std::vector<ExprPtr> out, patterns;
+        std::vector<CharDfa> dfas;
+        std::vector<const json*> schemas;
+        try {
+            const CharDfa not_declared = complement(char_dfa(*alt(words)));
+            for (const auto& [pattern, schema] : pp.items()) {
+                const std::string where = ptr + "/patternProperties/" + escape_pointer(pattern);
+                ExprPtr raw;
+                try {
+                    raw = regex_expr(pattern, CharContext::kRaw, true);
+                } catch (const Error& e) {
+                    fail(e.what(), where);
+                }
+                CharDfa d = char_dfa(*raw);
+                for (size_t j = 0; j < dfas.size(); ++j)
+                    if (*schemas[j] != schema && !is_empty(intersect(d, dfas[j])))
+                        fail("patterns that match the same keys with different schemas are not supported", where);
+                const CharDfa keys = intersect(d, not_declared);
+                if (!is_empty(keys)) out.push_back(key_member(keys, schema, where));
+                patterns.push_back(raw);
+                dfas.push_back(std::move(d));
+                schemas.push_back(&schema);
+            }
+            if (add) {
+                for (const ExprPtr& w : words) patterns.push_back(w);
+                const CharDfa rest = complement(char_dfa(*alt(std::move(patterns))));
+                if (!is_empty(rest)) out.push_back(key_member(rest, *add, ptr + "/additionalProperties"));
+            }
+        } catch (const Error& e) {
+            if (std::string_view(e.what()).starts_with("json schema:")) throw;
+            fail(e.what(), ptr + "/patternProperties");
+        }
+        return out;
+    }
+
+    // s with each declared property that a pattern of patternProperties matches held to both
+    // schemas (allOf), as a validator holds it.
+    json with_pattern_schemas(const json& s, const std::string& ptr) {
+        json out = s;
+        if (!s["patternProperties"].is_object()) return out;
+        if (!out.contains("properties")) out["properties"] = json::object();
+        if (!out["properties"].is_object()) return out;  // object_of names the error
+        // a required name that is not described is described by the patterns it matches
+        if (s.contains("required") && s["required"].is_array())
+            for (const json& r : s["required"])
+                if (r.is_string() && !out["properties"].contains(r.get<std::string>())) {
+                    std::string name = r.get<std::string>();
+                    for (const auto& [pattern, schema] : s["patternProperties"].items())
+                        if (accepts(pattern_dfa(pattern, ptr), name)) out["properties"][name] = true;
+                }
+        for (const auto& [pattern, schema] : s["patternProperties"].items()) {
+            const CharDfa d = pattern_dfa(pattern, ptr);
+            for (auto& [name, v] : out["properties"].items())
+                if (accepts(d, name)) v = v == true || v == json::object() ? schema : json{{"allOf", json::array({v, schema})}};
+        }
+        if (out["properties"].empty()) out.erase("properties");
+        return out;
+    }
+
+    CharDfa pattern_dfa(const std::string& pattern, const std::string& ptr) {
+        try {
+            return char_dfa(*regex_expr(pattern, CharContext::kRaw, true));
+        } catch (const Error& e) {
+            fail(e.what(), ptr + "/patternProperties/" + escape_pointer(pattern));
+        }
+    }
+
+    ExprPtr object(const json& schema, const std::string& ptr, int depth) {
+        const json s = schema.contains("patternProperties") ? with_pattern_schemas(schema, ptr) : json();
+        return object_of(s.is_null() ? schema : s, ptr, depth);
+    }
+
+    ExprPtr object_of(const json& s, const std::string& ptr, int depth) {
         auto key_of = [&](const std::string& k) { return seq({string_literal(k), ws(), lit(":"), ws()}); };
         std::vector<Member> members = declared_members(s, ptr, depth, key_of);
         ExprPtr extra;
         const json& add = s.contains("additionalProperties") ? s["additionalProperties"] : json(true);
-        if (!(add.is_boolean() && !add.get<bool>())) {
-            // an extra key is none of the declared ones (which have their own schemas)
-            std::vector<std::string> names;
-            if (s.contains("properties") && s["properties"].is_object())
-                for (const auto& [k, v] : s["properties"].items()) names.push_back(k);
-            if (s.contains("required") && s["required"].is_array())
-                for (const json& r : s["required"])
-                    if (r.is_string()) names.push_back(r.get<std::string>());
+        const bool add_allowed = !(add.is_boolean() && !add.get<bool>());
+        // an extra key is none of the declared ones (which have their own schemas)
+        std::vector<std::string> names;
+        if (s.contains("properties") && s["properties"].is_object())
+            for (const auto& [k, v] : s["properties"].items()) names.push_back(k);
+        if (s.contains("required") && s["required"].is_array())
+            for (const json& r : s["required"])
+                if (r.is_string()) names.push_back(r.get<std::string>());
+        if (s.contains("patternProperties")) {
+            std::vector<ExprPtr> extras = pattern_members(s["patternProperties"], names, add_allowed ? &add : nullptr, ptr, depth);
+            if (!extras.empty()) extra = alt(std::move(extras));
+        } else if (add_allowed) {
             ExprPtr key = names.empty() ? string_any()
                                         : quoted([&](CharContext c) { return key_not_in(names, c); });
             extra = seq({key, ws(), lit(":"), ws(), rule_for(add, ptr + "/additionalProperties", depth + 1)});
