@@ -1,5 +1,6 @@
 #pragma once
-// Unpacking of the 6-bit sub-block scales and mins shared by Q4_K and Q5_K (gguf.md §4).
+// Unpacking of the K-quants' packed sub-block scales: the 6-bit scales and mins shared by Q4_K and
+// Q5_K, and Q3_K's sixteen 6-bit scales (gguf.md §4).
 
 #include <cstdint>
 
@@ -23,6 +24,13 @@ inline void kquant_pack_scale_min(const uint8_t* sc, const uint8_t* mn, uint8_t*
         q[j + 4] = static_cast<uint8_t>((mn[j] & 63) | (mn[j + 4] >> 4) << 6);
         q[j + 8] = static_cast<uint8_t>((sc[j + 4] & 15) | (mn[j + 4] & 15) << 4);
     }
+}
+
+// Q3_K's 6-bit scale of sub-block i (0..15), minus its offset 32 (types.h: BlockQ3_K).
+inline int q3_k_scale(const uint8_t* scales, int i) {
+    const int lo = (scales[i % 8] >> (4 * (i / 8))) & 0xF;
+    const int hi = (scales[8 + i % 4] >> (2 * (i / 4))) & 3;
+    return (lo | hi << 4) - 32;
 }
 
 }  // namespace lfm

@@ -17,6 +17,8 @@ constexpr std::array kTraits = {
     DTypeTraits{DType::kQ5_1, "Q5_1", QK, 24, DType::kQ8_1, true},
     DTypeTraits{DType::kQ8_0, "Q8_0", QK, 34, DType::kQ8_0, true},
     DTypeTraits{DType::kQ8_1, "Q8_1", QK, 36, DType::kQ8_1, false},
+    DTypeTraits{DType::kQ2_K, "Q2_K", QK_K, 84, DType::kQ8_K, true},
+    DTypeTraits{DType::kQ3_K, "Q3_K", QK_K, 110, DType::kQ8_K, true},
     DTypeTraits{DType::kQ4_K, "Q4_K", QK_K, 144, DType::kQ8_K, true},
     DTypeTraits{DType::kQ5_K, "Q5_K", QK_K, 176, DType::kQ8_K, true},
     DTypeTraits{DType::kQ6_K, "Q6_K", QK_K, 210, DType::kQ8_K, true},

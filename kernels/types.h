@@ -20,6 +20,8 @@ enum class DType : uint32_t {
     kQ5_1 = 7,
     kQ8_0 = 8,
     kQ8_1 = 9,  // activation only
+    kQ2_K = 10,
+    kQ3_K = 11,
     kQ4_K = 12,
     kQ5_K = 13,
     kQ6_K = 14,
@@ -125,6 +127,17 @@ inline int32_t* q8_0_neg_sums(void* act_row, int64_t n) {
 inline const int32_t* q8_0_neg_sums(const void* act_row, int64_t n) {
     return q8_0_neg_sums(const_cast<void*>(act_row), n);
 }
+// Q2_K and Q3_K (gguf.md §4; llama.cpp's ggml-common.h): 2-bit values in qs, four to a byte. In
+// each 128-element half h of the super-block, element 32j + l (j = 0..3, l = 0..31) sits in bits
+// 2j..2j+1 of qs[32h + l]; each 16 consecutive elements (e / 16) share one sub-block scale.
+// Q2_K: scales[e / 16] holds the 4-bit scale (low nibble) and 4-bit min (high nibble);
+// value = (d · sc) · q - dmin · mn, q in 0..3.
+struct BlockQ2_K { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; f16_t d; f16_t dmin; };
+// Q3_K: a third bit per element in hmask: element 32j + l of half h in bit 4h + j of hmask[l]; a
+// clear bit subtracts 4, so q is -4..3. Sixteen 6-bit scales (stored + 32) packed in 12 bytes:
+// sub-block i has its low 4 bits in scales[i % 8] (nibble i / 8) and its top 2 bits in bits
+// 2(i / 4)..2(i / 4) + 1 of scales[8 + i % 4] (kquant.h: q3_k_scale); value = (d · (sc - 32)) · q.
+struct BlockQ3_K { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; f16_t d; };
 struct BlockQ4_K { f16_t d; f16_t dmin; uint8_t scales[12]; uint8_t qs[QK_K / 2]; };
 struct BlockQ5_K { f16_t d; f16_t dmin; uint8_t scales[12]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; };
 struct BlockQ6_K { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; f16_t d; };
@@ -199,6 +212,8 @@ static_assert(sizeof(BlockQ5_0) == 22);
 static_assert(sizeof(BlockQ5_1) == 24);
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ8_1) == 36);
+static_assert(sizeof(BlockQ2_K) == 84);
+static_assert(sizeof(BlockQ3_K) == 110);
 static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);

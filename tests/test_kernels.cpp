@@ -53,6 +53,13 @@ std::vector<uint8_t> random_weights(DType t, int64_t n, std::mt19937& rng) {
                 set_f16(base + 2, scale(rng));
                 break;
             case DType::kQ6_K: set_f16(base + 208, scale(rng)); break;
+            case DType::kQ2_K:
+                set_f16(base + 80, scale(rng));
+                set_f16(base + 82, scale(rng));
+                break;
+            case DType::kQ3_K:  // values up to 4·32
+                set_f16(base + 108, scale(rng) / 32.0f);
+                break;
             case DType::kIQ4_NL: case DType::kIQ4_XS: set_f16(base, scale(rng) / 32.0f); break;  // values up to 127
             case DType::kMXFP4:
                 w[base] = static_cast<uint8_t>(118 + rng() % 7);  // 2^-10 .. 2^-4 times values up to 12
@@ -108,8 +115,9 @@ TEST_P(DotProduct, EqualsDequantizedProduct) {
 
 INSTANTIATE_TEST_SUITE_P(AllWeightTypes, DotProduct,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ4_0, DType::kQ4_1,
-                                           DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K,
-                                           DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS, DType::kMXFP4),
+                                           DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ4_K,
+                                           DType::kQ5_K, DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS,
+                                           DType::kMXFP4, DType::kQ2_K, DType::kQ3_K),
                          [](const auto& param_info) { return std::string(dtype_name(param_info.param)); });
 
 TEST(Dequantize, Q4_0HandWorkedBlock) {
@@ -151,6 +159,46 @@ TEST(Dequantize, Q4_KScalesAndMins) {
     K().dequantize_row[static_cast<uint32_t>(DType::kQ4_K)](&b, y, 256);
     EXPECT_EQ(y[0], 3.0f * 1 - 0.5f * 2);
     EXPECT_EQ(y[32 * 5], 0x2A * 7.0f - 0.5f * 0x15);  // sub-block 5 = chunk 2, high nibbles
+}
+
+// Q2_K and Q3_K blocks worked by hand from ggml's layout (ggml-common.h, dequantize_row_q2_K /
+// _q3_K): element e of the super-block is in half h = e / 128, group j = (e % 128) / 32, byte
+// l = e % 32: bits 2j..2j+1 of qs[32h + l], Q3_K's third bit in bit 4h + j of hmask[l]; the
+// sub-block scale is the one of e / 16.
+TEST(Dequantize, Q2_KScalesMinsAndBitPairs) {
+    BlockQ2_K b{};
+    b.d = f32_to_f16(0.5f);
+    b.dmin = f32_to_f16(0.25f);
+    b.scales[5] = 0x3A;   // sub-block 5 (elements 80..95): scale 10, min 3
+    b.scales[12] = 0x21;  // sub-block 12 (elements 192..207): scale 1, min 2
+    b.qs[16] = 0x20;      // element 80: half 0, group 2, byte 16 -> bits 4..5 = 2
+    b.qs[40] = 0x30;      // element 200: half 1, group 2, byte 8 -> qs[32 + 8] bits 4..5 = 3
+    float y[256];
+    K().dequantize_row[static_cast<uint32_t>(DType::kQ2_K)](&b, y, 256);
+    EXPECT_EQ(y[80], 0.5f * 10 * 2 - 0.25f * 3);
+    EXPECT_EQ(y[81], -0.75f);  // value 0: the min alone
+    EXPECT_EQ(y[16], 0.0f);    // bits 0..1 of the same byte: sub-block 1, scale and min 0
+    EXPECT_EQ(y[200], 0.5f * 1 * 3 - 0.25f * 2);
+    EXPECT_EQ(y[201], -0.5f);
+}
+
+TEST(Dequantize, Q3_KSixBitScalesAndThirdBit) {
+    BlockQ3_K b{};
+    b.d = f32_to_f16(0.5f);
+    // sub-block 5: stored 0x2B (scale 11): low nibble in scales[5], top bits 2 in scales[9] bits 2..3;
+    // sub-block 13: stored 0x05 (scale -27): low nibble in the high nibble of scales[5], top bits 0
+    // (scales[9] bits 6..7); every other sub-block stored 0 (scale -32)
+    b.scales[5] = 0x5B;
+    b.scales[9] = 0x08;
+    b.qs[16] = 0x10;     // element 80 (sub-block 5): half 0, group 2, byte 16 -> 1
+    b.hmask[16] = 0x04;  // its third bit (bit 2 of hmask[16]) set: value 1
+    b.qs[48] = 0x30;     // element 208 (sub-block 13): half 1, group 2, byte 16 -> 3, bit 6 clear: -1
+    float y[256];
+    K().dequantize_row[static_cast<uint32_t>(DType::kQ3_K)](&b, y, 256);
+    EXPECT_EQ(y[80], 0.5f * 11 * 1);
+    EXPECT_EQ(y[81], 0.5f * 11 * -4);  // 2-bit value 0, third bit clear
+    EXPECT_EQ(y[208], 0.5f * -27 * -1);
+    EXPECT_EQ(y[0], 0.5f * -32 * -4);
 }
 
 // The non-linear types' tables as llama.cpp's ggml-common.h defines them (kvalues_iq4nl, and
@@ -308,9 +356,9 @@ std::vector<IsaType> isa_types() {
     std::vector<IsaType> out;
     for (const std::string& isa : available_isas()) {
         if (isa == "scalar") continue;
-        for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
-                        DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS,
-                        DType::kMXFP4})
+        for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
+                        DType::kQ5_1, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_NL,
+                        DType::kIQ4_XS, DType::kMXFP4, DType::kQ2_K, DType::kQ3_K})
             out.push_back({isa, t});
     }
     if (out.empty()) out.push_back({"scalar", DType::kF32});  // keeps the suite non-empty on plain CPUs
@@ -384,8 +432,8 @@ TEST(IsaVsScalarOps, DotX4MatchesFourDots) {
     int checked = 0;
     for (const std::string& isa : available_isas()) {
         const KernelTable& k = *kernel_table(isa);
-        for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS,
-                        DType::kMXFP4}) {
+        for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K, DType::kIQ4_NL,
+                        DType::kIQ4_XS, DType::kMXFP4, DType::kQ2_K, DType::kQ3_K}) {
             if (k.vec_dot_x4[static_cast<uint32_t>(t)] == nullptr) continue;
             for (int64_t n : {256, 768, 2048}) {
                 const auto w = random_weights(t, n, rng);

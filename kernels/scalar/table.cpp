@@ -25,6 +25,8 @@ KernelTable make_scalar_table() {
     t.dequantize_row[id(DType::kQ5_0)] = dequantize_row_q5_0;
     t.dequantize_row[id(DType::kQ5_1)] = dequantize_row_q5_1;
     t.dequantize_row[id(DType::kQ8_0)] = dequantize_row_q8_0;
+    t.dequantize_row[id(DType::kQ2_K)] = dequantize_row_q2_k;  // lowbit_k.cpp
+    t.dequantize_row[id(DType::kQ3_K)] = dequantize_row_q3_k;
     t.dequantize_row[id(DType::kQ4_K)] = dequantize_row_q4_k;
     t.dequantize_row[id(DType::kQ5_K)] = dequantize_row_q5_k;
     t.dequantize_row[id(DType::kQ6_K)] = dequantize_row_q6_k;
@@ -49,6 +51,8 @@ KernelTable make_scalar_table() {
     t.vec_dot[id(DType::kQ5_0)] = vec_dot_q5_0;
     t.vec_dot[id(DType::kQ5_1)] = vec_dot_q5_1;
     t.vec_dot[id(DType::kQ8_0)] = vec_dot_q8_0;
+    t.vec_dot[id(DType::kQ2_K)] = vec_dot_q2_k;
+    t.vec_dot[id(DType::kQ3_K)] = vec_dot_q3_k;
     t.vec_dot[id(DType::kQ4_K)] = vec_dot_q4_k;
     t.vec_dot[id(DType::kQ5_K)] = vec_dot_q5_k;
     t.vec_dot[id(DType::kQ6_K)] = vec_dot_q6_k;

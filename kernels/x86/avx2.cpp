@@ -4,6 +4,7 @@
 #define LFM_XSIMD_ARCH xsimd::fma3<xsimd::avx2>
 #include "dot_x86.inc"
 #include "nonlinear4_x86.inc"
+#include "lowbit_k_x86.inc"
 #include "q6_k_x8_avx2.h"
 #include "quantize_avx2.h"
 #include "table_x86.inc"

@@ -6,6 +6,7 @@
 #define LFM_XSIMD_ARCH xsimd::avx512bw
 #include "dot_x86.inc"
 #include "nonlinear4_x86.inc"
+#include "lowbit_k_x86.inc"
 #include "gemm16_avx512.h"
 #include "gemv8_avx512.h"
 #include "q6_k_avx512.h"

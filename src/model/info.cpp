@@ -70,11 +70,16 @@ std::string file_type_name(const ModelFiles& f, const ModelInfo& i) {
                 case 7: return "Q8_0";
                 case 8: return "Q5_0";
                 case 9: return "Q5_1";
+                case 10: return "Q2_K - Medium";
+                case 11: return "Q3_K - Small";
+                case 12: return "Q3_K - Medium";
+                case 13: return "Q3_K - Large";
                 case 14: return "Q4_K - Small";
                 case 15: return "Q4_K - Medium";
                 case 16: return "Q5_K - Small";
                 case 17: return "Q5_K - Medium";
                 case 18: return "Q6_K";
+                case 21: return "Q2_K - Small";
                 case 25: return "IQ4_NL - 4.5 bpw";
                 case 30: return "IQ4_XS - 4.25 bpw";
                 case 38: return "MXFP4 MoE";
