@@ -1,8 +1,8 @@
-// Dequantization of the non-linear 4-bit weight types (IQ4_NL, IQ4_XS, MXFP4) against llama.cpp's
-// own: tiny files that llama.cpp's llama-quantize wrote from ../shared/reference/tinyB-f32.gguf,
-// and per tensor a hash of the floats that llama.cpp's dequantizer gives for it (expected.txt,
-// produced by llama.cpp, not by lfm; tests/data/quant/README.md says how). Every ISA's table must
-// give exactly those floats.
+// Dequantization of the weight types of community quants (IQ4_NL, IQ4_XS, MXFP4, Q2_K, Q3_K)
+// against llama.cpp's own: tiny files that llama.cpp's llama-quantize wrote from
+// ../shared/reference/tinyB-f32.gguf, and per tensor a hash of the floats that llama.cpp's dequantizer gives
+// for it (expected.txt, produced by llama.cpp, not by lfm; tests/data/quant/README.md says how). Every ISA's
+// table must give exactly those floats.
 
 #include <gtest/gtest.h>
 
@@ -81,7 +81,8 @@ TEST(LlamaCppDequant, EveryTensorIsBitIdenticalOnEveryIsa) {
         }
         ++checked_by_type[e.type];
     }
-    for (const char* type : {"IQ4_NL", "IQ4_XS", "MXFP4"}) EXPECT_GT(checked_by_type[type], 0) << type;
+    for (const char* type : {"IQ4_NL", "IQ4_XS", "MXFP4", "Q2_K", "Q3_K"})
+        EXPECT_GT(checked_by_type[type], 0) << type;
 }
 
 }  // namespace
