@@ -138,6 +138,13 @@ const std::vector<Case>& schema_cases() {
                                   "additionalProperties": {"type": "array"}})",
          {R"({"id": "a", "x-a": 1, "other": [1]})", R"({"id": "b"})"},
          {R"({"id": 1})", R"({"x-a": 1})", R"({"id": "a", "x-a": []})", R"({"id": "a", "other": 1})"}},
+        // the forms of "not" schemas use: a type, an enum or const, a pattern, one required name
+        {"not_forms", R"({"type": "object", "not": {"required": ["e"]}, "properties": {
+                         "a": {"not": {"type": "null"}}, "b": {"type": "string", "not": {"enum": ["x", "y"]}},
+                         "c": {"type": ["string", "null"], "not": {"pattern": "^tmp"}}, "d": {"type": "boolean", "not": {"const": true}},
+                         "e": {"type": "integer"}}})",
+         {R"({"a": 1, "b": "xy", "c": null, "d": false})", R"({"a": "s", "c": "file"})", R"({"z": 1})", R"({"b": ""})"},
+         {R"({"a": null})", R"({"b": "x"})", R"({"c": "tmp1"})", R"({"d": true})", R"({"e": 1})", R"({"b": "\u0078"})"}},
         {"pattern_and_format", R"({"type": "string", "format": "email", "pattern": "^admin"})",
          {R"("admin@x.org")", R"("admin.b@x.org")"}, {R"("root@x.org")", R"("admin")", R"("xadmin@x.org")"}},
         {"length_implied_by_pattern", R"({"type": "object", "properties": {"z": {"type": "string", "pattern": "^[0-9]{9}$", "maxLength": 9},
@@ -469,7 +476,9 @@ TEST(Constrain, ClearErrors) {
     REQUIRE_LLAMA3();
     auto tok = llama3();
     auto schema = [&](const char* s) { return [=] { Constraint::json_schema(s, tok); }; };
-    expect_error(schema(R"({"type": "object", "properties": {"a": {"not": {"type": "string"}}}})"), {"\"not\"", "#/properties/a/not"});
+    expect_error(schema(R"({"type": "object", "properties": {"a": {"not": {"minimum": 3}}}})"), {"\"not\"", "#/properties/a/not"});
+    expect_error(schema(R"({"properties": {"a": {"not": {}}}})"), {"matches nothing", "#/properties/a/not"});
+    expect_error(schema(R"({"type": "null", "not": {"type": "null"}})"), {"matches nothing", "#/not"});
     expect_error(schema(R"({"patternProperties": {"^a": {"type": "integer"}, "b$": {"type": "string"}}})"),
                  {"same keys", "#/patternProperties/b$"});
     expect_error(schema(R"({"patternProperties": {"(": {}}})"), {"regex", "#/patternProperties/("});
@@ -666,6 +675,7 @@ TEST(Constrain, ToolParametersAsAgentClientsWriteThem) {
     expect_error(with_params(R"({"type": "string"})"), {"must be an object"});
     expect_error(with_params(R"({"type": "object", "properties": {"a": {"type": "custom"}}})"), {"unknown type \"custom\"", "#/properties/a/type"});
     expect_error(with_params(R"({"type": "object", "patternProperties": {"^x": {}}})"), {"patternProperties"});
+    expect_error(with_params(R"({"type": "object", "not": {"required": ["a"]}})"), {"\"not\"", "parameters #/not"});
     expect_error(with_params(R"({"type": "object", "anyOf": [{"required": ["a"]}, {"required": ["b"]}]})"), {"anyOf"});
     expect_error(with_params(R"({"type": "object", "required": ["not-an-identifier"]})"), {"not-an-identifier"});
 }

@@ -32,19 +32,27 @@ constexpr uint32_t kMaxWs = 40;
 constexpr size_t kMaxAnyOrder = 8;
 constexpr int kMaxDepth = 128;
 
+// Internal keywords (a $ prefix no JSON Schema vocabulary uses) that carry a "not" to the kind it
+// constrains: names an object must not have, strings and patterns a string must not be/match.
+constexpr const char* kAbsent = "$lfm:absent";
+constexpr const char* kNotStrings = "$lfm:not-strings";
+constexpr const char* kNotPatterns = "$lfm:not-patterns";
+
 const std::set<std::string>& handled_keywords() {
     static const std::set<std::string> k = {
         "type", "properties", "required", "additionalProperties", "items", "prefixItems", "additionalItems",
         "minItems", "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength",
         "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "nullable",
-        "minProperties", "maxProperties", "uniqueItems", "multipleOf", "patternProperties"};
+        "minProperties", "maxProperties", "uniqueItems", "multipleOf", "patternProperties", "not",
+        // what value() makes of the forms of "not" it supports (see negated), read by object_of and string
+        kAbsent, kNotStrings, kNotPatterns};
     return k;
 }
 // Keywords of JSON Schema (drafts 3 to 2020-12) that constrain a value and that no grammar here
 // enforces: an error, never a silent unconstrained value.
 const std::set<std::string>& unsupported_keywords() {
     static const std::set<std::string> k = {
-        "not", "if", "dependentSchemas", "dependentRequired", "dependencies", "contains", "minContains",
+        "if", "dependentSchemas", "dependentRequired", "dependencies", "contains", "minContains",
         "maxContains", "propertyNames", "unevaluatedItems", "unevaluatedProperties",
         "$dynamicRef", "$recursiveRef", "extends", "disallow", "divisibleBy"};
     return k;
@@ -135,6 +143,70 @@ public:
         return rule_ref(r);
     }
 
+    // s without its "not", the negation folded into what s allows. The forms schemas use: not {}
+    // (nothing), not false (anything), not a type or types, not one required name (the property
+    // is absent), not an enum or const of strings, null and booleans, not a pattern. Any other
+    // "not" is an error (a grammar cannot take a language's complement in general).
+    json negated(const json& s, const std::string& ptr, int depth) {
+        const std::string nptr = ptr + "/not";
+        const json n = deref(s["not"], nptr, depth);
+        json out = without(s, {"not"});
+        if (n.is_boolean()) {
+            if (n.get<bool>()) fail("the schema matches nothing (\"not\" of a schema that allows everything)", nptr);
+            return out;
+        }
+        if (!n.is_object()) fail("a schema must be an object or a boolean", nptr);
+        json k = json::object();  // n's constraining keywords
+        for (const auto& [key, v] : n.items())
+            if (!is_annotation(key)) k[key] = v;
+        if (k.empty()) fail("the schema matches nothing (\"not\" of a schema that allows everything)", nptr);
+        const std::vector<std::string> all = {"null", "boolean", "integer", "number", "string", "array", "object"};
+        auto drop_types = [&](std::set<std::string> gone) {
+            std::vector<std::string> types = out.contains("type") ? type_names(out["type"], ptr) : all;
+            if (!out.contains("type")) types.erase(std::find(types.begin(), types.end(), "integer"));
+            json kept = json::array();
+            for (const std::string& t : types) {
+                if (gone.count(t) || (t == "integer" && gone.count("number"))) continue;
+                if (t == "number" && gone.count("integer") && !gone.count("number"))
+                    fail("\"not\" of integer beside number is not supported (a number that is not an integer)", nptr);
+                kept.push_back(t);
+            }
+            if (kept.empty()) fail("the schema matches nothing (\"not\" excludes every type it allows)", nptr);
+            out["type"] = kept;
+        };
+        if (k.size() == 1 && k.contains("type")) {
+            std::vector<std::string> gone = type_names(k["type"], nptr);
+            drop_types(std::set<std::string>(gone.begin(), gone.end()));
+        } else if (k.size() == 1 && k.contains("required") && k["required"].is_array() && k["required"].size() == 1 &&
+                   k["required"][0].is_string()) {
+            out[kAbsent].push_back(k["required"][0]);
+        } else if (k.size() == 1 && k.contains("pattern") && k["pattern"].is_string()) {
+            out[kNotPatterns].push_back(k["pattern"]);
+        } else if (k.size() == 1 && (k.contains("enum") || k.contains("const"))) {
+            const json values = k.contains("const") ? json::array({k["const"]}) : k["enum"];
+            if (!values.is_array()) fail("enum must be an array", nptr + "/enum");
+            std::set<std::string> gone;
+            bool no_true = false, no_false = false;
+            for (const json& v : values) {
+                if (v.is_string()) out[kNotStrings].push_back(v);
+                else if (v.is_null()) gone.insert("null");
+                else if (v.is_boolean()) (v.get<bool>() ? no_true : no_false) = true;
+                else fail("\"not\" of an enum or const with numbers, arrays or objects is not supported", nptr);
+            }
+            if (no_true && no_false) gone.insert("boolean");
+            else if (no_true || no_false) {
+                if (out.contains("type") && type_names(out["type"], ptr) == std::vector<std::string>{"boolean"})
+                    return json{{"const", !no_true}};
+                fail("\"not\" of one boolean beside other types is not supported", nptr);
+            }
+            if (!gone.empty()) drop_types(gone);
+        } else {
+            fail("unsupported form of \"not\" (supported: not of {}, false, a type, one required name, an enum or const "
+                 "of strings, null and booleans, a pattern)", nptr);
+        }
+        return out;
+    }
+
     ExprPtr value(const json& s, const std::string& ptr, int depth) {
         if (depth > kMaxDepth) fail("schema nested too deeply", ptr);
         if (s.is_boolean()) {
@@ -176,6 +248,7 @@ public:
             }
             return alt(std::move(alts));
         }
+        if (s.contains("not")) return value(negated(s, ptr, depth), ptr, depth + 1);
         if (s.contains("nullable") && s["nullable"] == true)
             return alt({value(without(s, {"nullable"}), ptr, depth + 1), null_literal()});
         if (s.contains("const")) return literal(s["const"], 0);
@@ -199,10 +272,10 @@ public:
             const auto any_of = [&](std::initializer_list<const char*> keys) {
                 return std::any_of(keys.begin(), keys.end(), [&](const char* k) { return s.contains(k); });
             };
-            if (any_of({"properties", "additionalProperties", "patternProperties", "required", "minProperties", "maxProperties"}))
+            if (any_of({"properties", "additionalProperties", "patternProperties", "required", "minProperties", "maxProperties", kAbsent}))
                 types.push_back("object");
             if (any_of({"items", "prefixItems", "minItems", "maxItems"})) types.push_back("array");
-            if (any_of({"pattern", "format", "minLength", "maxLength"})) types.push_back("string");
+            if (any_of({"pattern", "format", "minLength", "maxLength", kNotStrings, kNotPatterns})) types.push_back("string");
             if (any_of({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}))
                 types.push_back("number");
             if (types.empty()) return any_value();
@@ -253,6 +326,7 @@ public:
             if (unsupported_keywords().count(k)) fail("unsupported keyword \"" + k + "\"", ptr + "/" + escape_pointer(k));
         if (s.contains("patternProperties"))
             fail("unsupported keyword \"patternProperties\" in tool parameters (argument names are identifiers)", ptr + "/patternProperties");
+        if (s.contains("not")) fail("unsupported keyword \"not\" at the top of tool parameters", ptr + "/not");
         for (const char* k : {"anyOf", "oneOf", "enum", "const", "$ref"})
             if (s.contains(k)) fail(std::string("\"") + k + "\" at the top of tool parameters is not supported (they must be one object schema)", ptr + "/" + k);
         if (s.contains("type")) {
@@ -588,21 +662,42 @@ private:
                 fail(e.what(), p.ptr);
             }
         };
-        if (!patterns.empty()) {
+        // strings excluded by "not" (negated): the words and the patterns, as one expression
+        std::vector<ExprPtr> excluded;
+        if (s.contains(kNotStrings)) {
+            for (const json& w : s[kNotStrings]) {
+                const std::string text = w.get<std::string>();
+                std::vector<ExprPtr> cs;
+                for (size_t i = 0; i < text.size();) {
+                    size_t used = 0;
+                    const char32_t cp = decode_utf8_char(std::string_view(text).substr(i), &used);
+                    if (used == 0) fail("a string that is not valid UTF-8", ptr + "/not");
+                    cs.push_back(chars({{cp, cp}}));
+                    i += used;
+                }
+                excluded.push_back(seq(std::move(cs)));
+            }
+        }
+        if (s.contains(kNotPatterns))
+            for (const json& p : s[kNotPatterns]) excluded.push_back(regex({p.get<std::string>(), ptr + "/not/pattern", true}, CharContext::kRaw));
+        if (!patterns.empty() || !excluded.empty()) {
             // One pattern with no length beyond what it implies (every string it matches is that
             // long) stays a pattern; otherwise the patterns and the length are intersected as
             // automata (char_dfa.h).
             bool implied = true;
-            if ((min && *min > 0) || max) {
+            if (patterns.empty()) {
+                implied = !(min && *min > 0) && !max;
+            } else if ((min && *min > 0) || max) {
                 const CharCount n = char_count(*regex(patterns[0], CharContext::kRaw));
                 implied = n.lo <= n.hi && (!min || n.lo >= *min) && (!max || n.hi <= *max);
             }
-            if (patterns.size() == 1 && implied)
+            if (patterns.size() == 1 && implied && excluded.empty())
                 return quoted([&](CharContext c) { return regex(patterns[0], c); });
             CharDfa d;
             try {
-                d = char_dfa(*regex(patterns[0], CharContext::kRaw));
+                d = patterns.empty() ? length_dfa(0, Expr::kUnbounded) : char_dfa(*regex(patterns[0], CharContext::kRaw));
                 if (patterns.size() > 1) d = intersect(d, char_dfa(*regex(patterns[1], CharContext::kRaw)));
+                if (!excluded.empty()) d = intersect(d, complement(char_dfa(*alt(excluded))));
                 if (!implied)
                     d = intersect(d, length_dfa(min ? static_cast<uint32_t>(*min) : 0,
                                                 max ? static_cast<uint32_t>(*max) : Expr::kUnbounded));
@@ -860,8 +955,17 @@ private:
     }
 
     ExprPtr object(const json& schema, const std::string& ptr, int depth) {
-        const json s = schema.contains("patternProperties") ? with_pattern_schemas(schema, ptr) : json();
-        return object_of(s.is_null() ? schema : s, ptr, depth);
+        json s = schema.contains("patternProperties") ? with_pattern_schemas(schema, ptr) : schema;
+        if (s.contains(kAbsent)) {  // names the object must not have ("not": {"required": [name]})
+            for (const json& name : s[kAbsent]) {
+                const std::string n = name.get<std::string>();
+                if (s.contains("required") && s["required"].is_array() &&
+                    std::find(s["required"].begin(), s["required"].end(), name) != s["required"].end())
+                    fail("the schema matches no object (\"" + n + "\" is both required and excluded by \"not\")", ptr);
+                if (s.contains("properties") && s["properties"].is_object()) s["properties"].erase(n);
+            }
+        }
+        return object_of(s, ptr, depth);
     }
 
     ExprPtr object_of(const json& s, const std::string& ptr, int depth) {
@@ -877,6 +981,8 @@ private:
         if (s.contains("required") && s["required"].is_array())
             for (const json& r : s["required"])
                 if (r.is_string()) names.push_back(r.get<std::string>());
+        if (s.contains(kAbsent))
+            for (const json& r : s[kAbsent]) names.push_back(r.get<std::string>());
         if (s.contains("patternProperties")) {
             std::vector<ExprPtr> extras = pattern_members(s["patternProperties"], names, add_allowed ? &add : nullptr, ptr, depth);
             if (!extras.empty()) extra = alt(std::move(extras));
