@@ -49,6 +49,8 @@ std::vector<uint8_t> make_weights(lfm::DType type, int64_t rows, int64_t cols) {
     std::vector<size_t> f16_fields;
     switch (type) {
         case lfm::DType::kQ6_K: f16_fields = {208}; break;
+        case lfm::DType::kQ2_K: f16_fields = {80, 82}; break;
+        case lfm::DType::kQ3_K: f16_fields = {108}; break;
         case lfm::DType::kQ4_K: case lfm::DType::kQ5_K: case lfm::DType::kQ4_1: case lfm::DType::kQ5_1: f16_fields = {0, 2}; break;
         case lfm::DType::kF16: case lfm::DType::kBF16: case lfm::DType::kF32: break;
         default: f16_fields = {0};
@@ -340,6 +342,8 @@ LFM_MATMUL(kQ6_K, q6_k, avx2);
 LFM_MATMUL(kIQ4_NL, iq4_nl, avx512);
 LFM_MATMUL(kIQ4_XS, iq4_xs, avx512);
 LFM_MATMUL(kMXFP4, mxfp4, avx512);
+LFM_MATMUL(kQ2_K, q2_k, avx512);
+LFM_MATMUL(kQ3_K, q3_k, avx512);
 
 #define LFM_MATVEC(type, name)                                                               \
     BENCHMARK_CAPTURE(BM_Matvec, name##_scalar, lfm::DType::type, "scalar")->Args({1792, 2048}); \
@@ -357,6 +361,8 @@ LFM_MATVEC(kBF16, bf16);
 LFM_MATVEC(kIQ4_NL, iq4_nl);
 LFM_MATVEC(kIQ4_XS, iq4_xs);
 LFM_MATVEC(kMXFP4, mxfp4);
+LFM_MATVEC(kQ2_K, q2_k);
+LFM_MATVEC(kQ3_K, q3_k);
 // Decode attention of one KV group (LFM2.5-8B-A1B: 4 query heads of 64 per KV head) over an F16
 // cache of `depth` positions: scores, softmax, weighted values. heads_per_call 4 reads each key and
 // value row once for the group, 1 once per head (what the forward pass did before grouping).
