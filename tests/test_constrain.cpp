@@ -492,6 +492,7 @@ TEST(Constrain, ClearErrors) {
                  {"no string satisfies", "#/properties/d"});
     // an intersection too large to hold: an error, not an endless compile
     expect_error(schema(R"({"type": "string", "format": "uri", "maxLength": 90000})"), {"automaton states", "#"});
+    expect_error(schema(R"({"type": "string", "pattern": "^[a-z]{1,40000}$", "minLength": 10})"), {"automaton states", "#"});
     expect_error(schema(R"({"$ref": "#/$defs/missing"})"), {"$defs/missing"});
     expect_error(schema(R"({"$ref": "https://example.com/s.json"})"), {"local"});
     expect_error(schema(R"({"type": "number", "minimum": 0.5})"), {"minimum"});

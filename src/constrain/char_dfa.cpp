@@ -13,6 +13,9 @@ namespace {
 // few hundred); the product with a length counter is states × (maxLength + 1).
 constexpr size_t kMaxNfaNodes = 50000;
 constexpr size_t kMaxDfaStates = 4096;
+// Work of the subset construction (NFA nodes visited), so that a pattern whose DFA is small but
+// whose NFA is large (`.{0,3000}x`) fails in milliseconds, not seconds.
+constexpr size_t kMaxSubsetWork = size_t{20} << 20;
 constexpr size_t kMaxProductStates = 60000;
 
 [[noreturn]] void too_large(const char* what, size_t bound) {
@@ -20,8 +23,29 @@ constexpr size_t kMaxProductStates = 60000;
                 std::string("the ") + what + " needs more than " + std::to_string(bound) + " automaton states");
 }
 
+// The fewest characters a string of e has (rules and tokens: 0, which is safe below).
+uint64_t min_chars(const Expr& e) {
+    switch (e.kind) {
+        case Expr::Kind::kChars:
+        case Expr::Kind::kBytes: return 1;
+        case Expr::Kind::kSeq: {
+            uint64_t n = 0;
+            for (const ExprPtr& x : e.items) n += min_chars(*x);
+            return n;
+        }
+        case Expr::Kind::kAlt: {
+            uint64_t n = UINT64_MAX;
+            for (const ExprPtr& x : e.items) n = std::min(n, min_chars(*x));
+            return n == UINT64_MAX ? 0 : n;
+        }
+        case Expr::Kind::kRepeat: return std::min<uint64_t>(uint64_t{e.min} * min_chars(*e.items[0]), UINT64_MAX / 2);
+        default: return 0;
+    }
+}
+
 // Thompson's construction: nodes with ε-moves and code point ranges.
 struct Nfa {
+    uint64_t max_chars = UINT64_MAX;  // strings longer than this are cut off later anyway
     struct Node {
         std::vector<uint32_t> eps;
         std::vector<CharDfa::Edge> edges;
@@ -64,9 +88,16 @@ struct Nfa {
                 return to;
             }
             case Expr::Kind::kRepeat: {
+                // With a length bound, an item of at least one character repeats at most that many
+                // times: a larger count is as good as unbounded, and a larger minimum matches nothing.
+                uint32_t max = e.max;
+                if (max_chars != UINT64_MAX && min_chars(*e.items[0]) >= 1) {
+                    if (e.min > max_chars) return add();  // unreachable: no string gets here
+                    if (max != Expr::kUnbounded && max > max_chars) max = Expr::kUnbounded;
+                }
                 uint32_t at = from;
                 for (uint32_t i = 0; i < e.min; ++i) at = build(*e.items[0], at, depth + 1);
-                if (e.max == Expr::kUnbounded) {
+                if (max == Expr::kUnbounded) {
                     const uint32_t loop = add();
                     eps(at, loop);
                     eps(build(*e.items[0], loop, depth + 1), loop);
@@ -74,7 +105,7 @@ struct Nfa {
                 }
                 const uint32_t out = add();
                 eps(at, out);
-                for (uint32_t i = e.min; i < e.max; ++i) {
+                for (uint32_t i = e.min; i < max; ++i) {
                     at = build(*e.items[0], at, depth + 1);
                     eps(at, out);
                 }
@@ -87,6 +118,7 @@ struct Nfa {
     // The nodes reachable from set by ε-moves, sorted.
     std::vector<uint32_t> closure(std::vector<uint32_t> set) {
         mark.resize(nodes.size(), 0);
+        if ((work += set.size() + 1) > kMaxSubsetWork) too_large("pattern", kMaxDfaStates);
         ++stamp;
         std::vector<uint32_t> stack;
         for (uint32_t n : set)
@@ -102,9 +134,11 @@ struct Nfa {
                     stack.push_back(m);
                 }
         }
+        work += set.size();
         std::sort(set.begin(), set.end());
         return set;
     }
+    size_t work = 0;  // nodes visited by closure, against kMaxSubsetWork
     std::vector<uint32_t> mark;  // closure's visited marks: == stamp in this call
     uint32_t stamp = 0;
 };
@@ -152,8 +186,9 @@ CharDfa trim(const CharDfa& d) {
 
 }  // namespace
 
-CharDfa char_dfa(const Expr& raw) {
+CharDfa char_dfa(const Expr& raw, uint64_t max_chars) {
     Nfa nfa;
+    nfa.max_chars = max_chars;
     const uint32_t start = nfa.add();
     const uint32_t final = nfa.build(raw, start, 0);
     CharDfa d;
@@ -173,6 +208,7 @@ CharDfa char_dfa(const Expr& raw) {
     for (size_t s = 0; s < sets.size(); ++s) {
         std::vector<CharDfa::Edge> all;
         for (uint32_t n : sets[s]) all.insert(all.end(), nfa.nodes[n].edges.begin(), nfa.nodes[n].edges.end());
+        if ((nfa.work += all.size()) > kMaxSubsetWork) too_large("pattern", kMaxDfaStates);
         // elementary intervals: every edge covers each of them whole or not at all
         std::vector<char32_t> points;
         for (const CharDfa::Edge& e : all) {

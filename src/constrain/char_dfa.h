@@ -30,8 +30,10 @@ struct CharDfa {
 };
 
 // The DFA of a character-level expression (kChars, kSeq, kAlt, kRepeat; ASCII kBytes), e.g. a
-// regex_expr in CharContext::kRaw. Throws lfm::Error (kInvalidArgument) past the size bounds.
-CharDfa char_dfa(const Expr& raw);
+// regex_expr in CharContext::kRaw. max_chars: the caller keeps only strings of at most that
+// many characters (a maxLength), which lets counted repetitions past it be built as loops.
+// Throws lfm::Error (kInvalidArgument) past the size bounds.
+CharDfa char_dfa(const Expr& raw, uint64_t max_chars = UINT64_MAX);
 // Any characters, between min and max of them (max: Expr::kUnbounded for no bound).
 CharDfa length_dfa(uint32_t min, uint32_t max);
 // The strings both accept: the product, trimmed to states from which an accepting one is

@@ -695,8 +695,9 @@ private:
                 return quoted([&](CharContext c) { return regex(patterns[0], c); });
             CharDfa d;
             try {
-                d = patterns.empty() ? length_dfa(0, Expr::kUnbounded) : char_dfa(*regex(patterns[0], CharContext::kRaw));
-                if (patterns.size() > 1) d = intersect(d, char_dfa(*regex(patterns[1], CharContext::kRaw)));
+                const uint64_t cap = max ? *max : UINT64_MAX;
+                d = patterns.empty() ? length_dfa(0, Expr::kUnbounded) : char_dfa(*regex(patterns[0], CharContext::kRaw), cap);
+                if (patterns.size() > 1) d = intersect(d, char_dfa(*regex(patterns[1], CharContext::kRaw), cap));
                 if (!excluded.empty()) d = intersect(d, complement(char_dfa(*alt(excluded))));
                 if (!implied)
                     d = intersect(d, length_dfa(min ? static_cast<uint32_t>(*min) : 0,
