@@ -31,12 +31,14 @@ public:
     // JSON Schema (draft 2020-12 and earlier): type (and unions), properties, required,
     // additionalProperties, items, prefixItems, minItems, maxItems, enum, const, anyOf, oneOf
     // (as anyOf), allOf (merged), $ref / $defs / definitions (recursion too), minLength,
-    // maxLength, pattern, format (date-time, date, time, uuid, email, uri, ...), minimum,
-    // maximum, exclusiveMinimum, exclusiveMaximum. Object properties come in any order (each at most
-    // once, extra ones after the declared ones) when an object declares up to 8; beyond that, in the
-    // schema's order (the grammar would grow as 2^n).
-    // A keyword of JSON Schema that constrains values in a way not listed here (not, if,
-    // patternProperties, dependencies, contains, propertyNames, unevaluated*, ...) is an error
+    // maxLength, pattern, format (date-time, date, time, uuid, email, uri, ...; a pattern, a format
+    // and a length together are intersected as automata), patternProperties, minimum, maximum,
+    // exclusiveMinimum, exclusiveMaximum, and the forms of `not` schemas use (not {}, a type, one
+    // required name, an enum or const of strings / null / booleans, a pattern). Object properties
+    // come in any order (each at most once, extra ones after the declared ones) when an object
+    // declares up to 8; beyond that, in the schema's order (the grammar would grow as 2^n).
+    // A keyword of JSON Schema that constrains values in a way not listed here (other forms of
+    // not, if, dependencies, contains, propertyNames, unevaluated*, ...) is an error
     // naming it and its JSON pointer; keywords outside JSON Schema's vocabulary (x-*, vendor
     // extensions) are annotations, ignored as a validator ignores them. Strings may spell a character
     // any way JSON allows (\u00e9, a surrogate pair, \/), where the schema allows the character.
