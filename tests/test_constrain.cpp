@@ -145,6 +145,14 @@ const std::vector<Case>& schema_cases() {
                          "e": {"type": "integer"}}})",
          {R"({"a": 1, "b": "xy", "c": null, "d": false})", R"({"a": "s", "c": "file"})", R"({"z": 1})", R"({"b": ""})"},
          {R"({"a": null})", R"({"b": "x"})", R"({"c": "tmp1"})", R"({"d": true})", R"({"e": 1})", R"({"b": "\u0078"})"}},
+        // minProperties / maxProperties count declared and extra members alike
+        {"property_counts", R"({"type": "object", "properties": {
+                               "d": {"type": "object", "additionalProperties": {"type": "integer"}, "minProperties": 1, "maxProperties": 2},
+                               "p": {"type": "object", "properties": {"x": {}, "y": {}, "z": {}}, "required": ["x"],
+                                     "minProperties": 2, "maxProperties": 2, "additionalProperties": false}}})",
+         {R"({"d": {"a": 1}})", R"({"d": {"a": 1, "b": 2}})", R"({"p": {"x": 1, "z": 2}})", R"({"p": {"y": 1, "x": 2}})"},
+         {R"({"d": {}})", R"({"d": {"a": 1, "b": 2, "c": 3}})", R"({"p": {"x": 1}})", R"({"p": {"x": 1, "y": 1, "z": 1}})",
+          R"({"p": {"y": 1, "z": 1}})"}},
         {"pattern_and_format", R"({"type": "string", "format": "email", "pattern": "^admin"})",
          {R"("admin@x.org")", R"("admin.b@x.org")"}, {R"("root@x.org")", R"("admin")", R"("xadmin@x.org")"}},
         {"length_implied_by_pattern", R"({"type": "object", "properties": {"z": {"type": "string", "pattern": "^[0-9]{9}$", "maxLength": 9},
@@ -486,6 +494,10 @@ TEST(Constrain, ClearErrors) {
     expect_error(schema(R"({"type": "array", "uniqueItems": true})"), {"uniqueItems"});
     expect_error(schema(R"({"type": "object", "propertyNames": {"maxLength": 3}})"), {"propertyNames"});
     expect_error(schema(R"({"dependencies": {"a": ["b"]}})"), {"dependencies"});
+    expect_error(schema(R"({"type": "object", "properties": {"x": {}}, "required": ["x"], "maxProperties": 0})"),
+                 {"maxProperties", "#"});
+    expect_error(schema(R"({"type": "object", "properties": {"a": {}, "b": {}, "c": {}, "d": {}, "e": {}, "f": {}, "g": {},
+                           "h": {}, "i": {}}, "minProperties": 2})"), {"minProperties", "more than 8"});
     // a pattern and a length (or a format) that no string satisfies together
     expect_error(schema(R"({"type": "string", "pattern": "^[a-z]{2}$", "minLength": 3})"), {"no string satisfies", "#"});
     expect_error(schema(R"({"properties": {"d": {"type": "string", "format": "date", "pattern": "^x"}}})"),

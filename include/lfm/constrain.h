@@ -32,7 +32,8 @@ public:
     // additionalProperties, items, prefixItems, minItems, maxItems, enum, const, anyOf, oneOf
     // (as anyOf), allOf (merged), $ref / $defs / definitions (recursion too), minLength,
     // maxLength, pattern, format (date-time, date, time, uuid, email, uri, ...; a pattern, a format
-    // and a length together are intersected as automata), patternProperties, minimum, maximum,
+    // and a length together are intersected as automata), patternProperties, minProperties and
+    // maxProperties (objects of up to 8 declared properties, and maps), minimum, maximum,
     // exclusiveMinimum, exclusiveMaximum, and the forms of `not` schemas use (not {}, a type, one
     // required name, an enum or const of strings / null / booleans, a pattern). Object properties
     // come in any order (each at most once, extra ones after the declared ones) when an object

@@ -9,6 +9,7 @@
 // in either quote, True/False/None, dicts and lists.
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <set>
@@ -327,6 +328,10 @@ public:
         if (s.contains("patternProperties"))
             fail("unsupported keyword \"patternProperties\" in tool parameters (argument names are identifiers)", ptr + "/patternProperties");
         if (s.contains("not")) fail("unsupported keyword \"not\" at the top of tool parameters", ptr + "/not");
+        if (s.contains("maxProperties")) fail("unsupported keyword \"maxProperties\" in tool parameters", ptr + "/maxProperties");
+        if (s.contains("minProperties") &&
+            property_counts(s, ptr).first > (s.contains("required") && s["required"].is_array() ? s["required"].size() : 0))
+            fail("unsupported keyword \"minProperties\" in tool parameters (more than the required parameters)", ptr + "/minProperties");
         for (const char* k : {"anyOf", "oneOf", "enum", "const", "$ref"})
             if (s.contains(k)) fail(std::string("\"") + k + "\" at the top of tool parameters is not supported (they must be one object schema)", ptr + "/" + k);
         if (s.contains("type")) {
@@ -524,13 +529,22 @@ private:
             bool integral_one = m.is_number() && m.get<double>() == 1.0;
             if (!integral_one) fail("unsupported keyword \"multipleOf\"", ptr + "/multipleOf");
         }
-        if (s.contains("maxProperties")) fail("unsupported keyword \"maxProperties\"", ptr + "/maxProperties");
-        if (s.contains("minProperties")) {
-            const json& m = s["minProperties"];
-            size_t required = s.contains("required") && s["required"].is_array() ? s["required"].size() : 0;
-            if (!m.is_number_unsigned() || m.get<uint64_t>() > required)
-                fail("unsupported keyword \"minProperties\" (more than the required properties)", ptr + "/minProperties");
-        }
+    }
+
+    // minProperties / maxProperties as counts (UINT32_MAX: no maximum).
+    std::pair<uint32_t, uint32_t> property_counts(const json& s, const std::string& ptr) const {
+        auto read = [&](const char* k, uint32_t none) {
+            if (!s.contains(k)) return none;
+            const json& v = s[k];
+            if (!v.is_number_unsigned() && !(v.is_number_float() && v.get<double>() >= 0 && v.get<double>() == std::floor(v.get<double>())))
+                fail(std::string(k) + " must be a non-negative integer", ptr + "/" + k);
+            const double d = v.get<double>();
+            if (d > 1000) fail(std::string(k) + " above 1000 is not supported", ptr + "/" + k);
+            return static_cast<uint32_t>(d);
+        };
+        const uint32_t lo = read("minProperties", 0), hi = read("maxProperties", UINT32_MAX);
+        if (lo > hi) fail("minProperties > maxProperties", ptr);
+        return {lo, hi};
     }
 
     ExprPtr null_literal() { return dialect_ == Dialect::kJson ? lit("null") : alt({lit("None"), lit("null")}); }
@@ -992,7 +1006,8 @@ private:
                                         : quoted([&](CharContext c) { return key_not_in(names, c); });
             extra = seq({key, ws(), lit(":"), ws(), rule_for(add, ptr + "/additionalProperties", depth + 1)});
         }
-        return seq({lit("{"), ws(), member_list(members, extra, seq({ws(), lit(",")}), ws(), ptr), ws(), lit("}")});
+        const auto [min_count, max_count] = property_counts(s, ptr);
+        return seq({lit("{"), ws(), member_list(members, extra, seq({ws(), lit(",")}), ws(), ptr, min_count, max_count), ws(), lit("}")});
     }
 
     // Declared members in any order (each at most once, required ones present), separated by sep;
@@ -1000,34 +1015,72 @@ private:
     // members already written, after(S) = what may follow them (2^n rules of up to n + 1
     // alternatives, each member's key and value one shared rule). More members: in the schema's
     // order (member_list_in_order), since the subsets would grow the grammar past use.
-    ExprPtr member_list(const std::vector<Member>& m, ExprPtr extra, ExprPtr sep, ExprPtr gap, const std::string& ptr) {
-        if (m.size() < 2 || m.size() > kMaxAnyOrder) return member_list_in_order(m, extra, sep, gap, ptr);
+    // minProperties / maxProperties (min_count, max_count) count the members: the set knows how
+    // many declared ones came, and the extra members at the end are a counted repetition.
+    ExprPtr member_list(const std::vector<Member>& m, ExprPtr extra, ExprPtr sep, ExprPtr gap, const std::string& ptr,
+                        uint32_t min_count = 0, uint32_t max_count = UINT32_MAX) {
+        const size_t n = m.size();
+        uint32_t required = 0;
+        for (size_t i = 0; i < n; ++i)
+            if (m[i].required) required |= 1u << std::min<size_t>(i, 31);
+        const auto n_required = static_cast<uint32_t>(std::count_if(m.begin(), m.end(), [](const Member& x) { return x.required; }));
+        // counts the required members imply (or, without extra members, the declared ones) need no counting
+        const bool counted = min_count > n_required || (max_count != UINT32_MAX && (extra || max_count < n));
+        if (!counted && (n < 2 || n > kMaxAnyOrder)) return member_list_in_order(m, extra, sep, gap, ptr);
+        if (n > kMaxAnyOrder)
+            fail("minProperties/maxProperties on an object that declares more than " + std::to_string(kMaxAnyOrder) +
+                 " properties is not supported", ptr);
+        if (max_count < n_required) fail("maxProperties is less than the required properties", ptr);
+        if (!extra && min_count > n) fail("minProperties is more than the properties the object may have", ptr);
         const std::string base = prefix_ + "obj" + std::to_string(counter_++) + ptr;
         ExprPtr separator = seq({sep, gap});
-        ExprPtr after_tail = extra ? star(seq({separator, extra})) : empty();
-        ExprPtr first_tail = extra ? opt(seq({extra, star(seq({separator, extra}))})) : empty();
-        const size_t n = m.size();
+        // The extra members that may end the object once `written` members came: as many as the
+        // counts leave (nullptr: the object cannot end there).
+        auto tail = [&](uint32_t written, bool first) -> ExprPtr {
+            const uint32_t lo = min_count > written ? min_count - written : 0;
+            const uint32_t hi = max_count == UINT32_MAX ? Expr::kUnbounded : max_count - written;
+            if (!extra || hi == 0) return lo == 0 ? empty() : nullptr;
+            if (!first) return repeat(seq({separator, extra}), lo, hi);
+            ExprPtr some = seq({extra, repeat(seq({separator, extra}), lo > 0 ? lo - 1 : 0,
+                                              hi == Expr::kUnbounded ? Expr::kUnbounded : hi - 1)});
+            return lo == 0 ? opt(some) : some;
+        };
         std::vector<ExprPtr> member(n);
-        uint32_t required = 0;
-        for (size_t i = 0; i < n; ++i) {
-            member[i] = rule_ref(b_.add(base + "/m" + std::to_string(i), m[i].expr));
-            if (m[i].required) required |= 1u << i;
-        }
+        for (size_t i = 0; i < n; ++i) member[i] = rule_ref(b_.add(base + "/m" + std::to_string(i), m[i].expr));
         const uint32_t all = (1u << n) - 1;
+        // viable[S]: after the members of S an object can still be finished within the counts
+        std::vector<uint8_t> viable(all + 1, 0);
+        for (uint32_t set = all + 1; set-- > 0;) {
+            const auto written = static_cast<uint32_t>(std::popcount(set));
+            if (written > max_count) continue;
+            bool ok = (set & required) == required && tail(written, false) != nullptr;
+            for (size_t i = 0; i < n && !ok; ++i)
+                if (!(set & (1u << i)) && written + 1 <= max_count && viable[set | (1u << i)]) ok = true;
+            viable[set] = ok;
+        }
         std::vector<uint32_t> after(all + 1);
         for (uint32_t set = 0; set <= all; ++set) after[set] = b_.declare(base + "/a" + std::to_string(set));
         std::vector<ExprPtr> first;
         for (uint32_t set = 0; set <= all; ++set) {
+            if (!viable[set]) {  // never referenced
+                b_.define(after[set], empty());
+                continue;
+            }
+            const auto written = static_cast<uint32_t>(std::popcount(set));
             std::vector<ExprPtr> alts;
             for (size_t i = 0; i < n; ++i) {
-                if (set & (1u << i)) continue;
-                alts.push_back(seq({separator, member[i], rule_ref(after[set | (1u << i)])}));
-                if (set == 0) first.push_back(seq({member[i], rule_ref(after[1u << i])}));
+                const uint32_t next = set | (1u << i);
+                if (next == set || !viable[next] || written + 1 > max_count) continue;
+                alts.push_back(seq({separator, member[i], rule_ref(after[next])}));
+                if (set == 0) first.push_back(seq({member[i], rule_ref(after[next])}));
             }
-            if ((set & required) == required) alts.push_back(after_tail);
+            if ((set & required) == required)
+                if (ExprPtr t = tail(written, false)) alts.push_back(t);
             b_.define(after[set], alt(std::move(alts)));
         }
-        if (required == 0) first.push_back(first_tail);
+        if (required == 0)
+            if (ExprPtr t = tail(0, true)) first.push_back(t);
+        if (first.empty()) fail("no object satisfies minProperties/maxProperties with these properties", ptr);
         return rule_ref(b_.add(base + "/first", alt(std::move(first))));
     }
 
