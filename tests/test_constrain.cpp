@@ -153,6 +153,12 @@ const std::vector<Case>& schema_cases() {
          {R"({"d": {"a": 1}})", R"({"d": {"a": 1, "b": 2}})", R"({"p": {"x": 1, "z": 2}})", R"({"p": {"y": 1, "x": 2}})"},
          {R"({"d": {}})", R"({"d": {"a": 1, "b": 2, "c": 3}})", R"({"p": {"x": 1}})", R"({"p": {"x": 1, "y": 1, "z": 1}})",
           R"({"p": {"y": 1, "z": 1}})"}},
+        // dependentRequired / dependencies (lists): a member that needs others
+        {"dependencies", R"({"type": "object", "properties": {"card": {"type": "string"}, "billing": {"type": "string"}, "name": {}},
+                            "dependentRequired": {"card": ["billing"]}, "dependencies": {"billing": ["name"]},
+                            "additionalProperties": false})",
+         {R"({"name": 1})", R"({"card": "c", "billing": "b", "name": 2})", R"({"billing": "b", "name": 1})", "{}"},
+         {R"({"card": "c"})", R"({"card": "c", "billing": "b"})", R"({"billing": "b"})"}},
         {"pattern_and_format", R"({"type": "string", "format": "email", "pattern": "^admin"})",
          {R"("admin@x.org")", R"("admin.b@x.org")"}, {R"("root@x.org")", R"("admin")", R"("xadmin@x.org")"}},
         {"length_implied_by_pattern", R"({"type": "object", "properties": {"z": {"type": "string", "pattern": "^[0-9]{9}$", "maxLength": 9},
@@ -493,7 +499,8 @@ TEST(Constrain, ClearErrors) {
     expect_error(schema(R"({"items": {"if": {}, "then": {}}})"), {"\"if\"", "#/items/if"});
     expect_error(schema(R"({"type": "array", "uniqueItems": true})"), {"uniqueItems"});
     expect_error(schema(R"({"type": "object", "propertyNames": {"maxLength": 3}})"), {"propertyNames"});
-    expect_error(schema(R"({"dependencies": {"a": ["b"]}})"), {"dependencies"});
+    expect_error(schema(R"({"dependencies": {"a": ["b"]}})"), {"not declared", "#/dependencies/a"});
+    expect_error(schema(R"({"properties": {"a": {}}, "dependencies": {"a": {"required": ["b"]}}})"), {"dependentSchemas", "#/dependencies/a"});
     expect_error(schema(R"({"type": "object", "properties": {"x": {}}, "required": ["x"], "maxProperties": 0})"),
                  {"maxProperties", "#"});
     expect_error(schema(R"({"type": "object", "properties": {"a": {}, "b": {}, "c": {}, "d": {}, "e": {}, "f": {}, "g": {},

@@ -33,13 +33,14 @@ public:
     // (as anyOf), allOf (merged), $ref / $defs / definitions (recursion too), minLength,
     // maxLength, pattern, format (date-time, date, time, uuid, email, uri, ...; a pattern, a format
     // and a length together are intersected as automata), patternProperties, minProperties and
-    // maxProperties (objects of up to 8 declared properties, and maps), minimum, maximum,
+    // maxProperties (objects of up to 8 declared properties, and maps), dependentRequired and
+    // dependencies as lists (among up to 8 declared properties), minimum, maximum,
     // exclusiveMinimum, exclusiveMaximum, and the forms of `not` schemas use (not {}, a type, one
     // required name, an enum or const of strings / null / booleans, a pattern). Object properties
     // come in any order (each at most once, extra ones after the declared ones) when an object
     // declares up to 8; beyond that, in the schema's order (the grammar would grow as 2^n).
     // A keyword of JSON Schema that constrains values in a way not listed here (other forms of
-    // not, if, dependencies, contains, propertyNames, unevaluated*, ...) is an error
+    // not, if, dependentSchemas, contains, propertyNames, unevaluated*, ...) is an error
     // naming it and its JSON pointer; keywords outside JSON Schema's vocabulary (x-*, vendor
     // extensions) are annotations, ignored as a validator ignores them. Strings may spell a character
     // any way JSON allows (\u00e9, a surrogate pair, \/), where the schema allows the character.

@@ -44,7 +44,8 @@ const std::set<std::string>& handled_keywords() {
         "type", "properties", "required", "additionalProperties", "items", "prefixItems", "additionalItems",
         "minItems", "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength",
         "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "nullable",
-        "minProperties", "maxProperties", "uniqueItems", "multipleOf", "patternProperties", "not",
+        "minProperties", "maxProperties", "uniqueItems", "multipleOf", "patternProperties", "not", "dependencies",
+        "dependentRequired",
         // what value() makes of the forms of "not" it supports (see negated), read by object_of and string
         kAbsent, kNotStrings, kNotPatterns};
     return k;
@@ -53,7 +54,7 @@ const std::set<std::string>& handled_keywords() {
 // enforces: an error, never a silent unconstrained value.
 const std::set<std::string>& unsupported_keywords() {
     static const std::set<std::string> k = {
-        "if", "dependentSchemas", "dependentRequired", "dependencies", "contains", "minContains",
+        "if", "dependentSchemas", "contains", "minContains",
         "maxContains", "propertyNames", "unevaluatedItems", "unevaluatedProperties",
         "$dynamicRef", "$recursiveRef", "extends", "disallow", "divisibleBy"};
     return k;
@@ -273,7 +274,8 @@ public:
             const auto any_of = [&](std::initializer_list<const char*> keys) {
                 return std::any_of(keys.begin(), keys.end(), [&](const char* k) { return s.contains(k); });
             };
-            if (any_of({"properties", "additionalProperties", "patternProperties", "required", "minProperties", "maxProperties", kAbsent}))
+            if (any_of({"properties", "additionalProperties", "patternProperties", "required", "minProperties", "maxProperties",
+                        "dependencies", "dependentRequired", kAbsent}))
                 types.push_back("object");
             if (any_of({"items", "prefixItems", "minItems", "maxItems"})) types.push_back("array");
             if (any_of({"pattern", "format", "minLength", "maxLength", kNotStrings, kNotPatterns})) types.push_back("string");
@@ -329,6 +331,8 @@ public:
             fail("unsupported keyword \"patternProperties\" in tool parameters (argument names are identifiers)", ptr + "/patternProperties");
         if (s.contains("not")) fail("unsupported keyword \"not\" at the top of tool parameters", ptr + "/not");
         if (s.contains("maxProperties")) fail("unsupported keyword \"maxProperties\" in tool parameters", ptr + "/maxProperties");
+        for (const char* k : {"dependencies", "dependentRequired"})
+            if (s.contains(k)) fail(std::string("unsupported keyword \"") + k + "\" in tool parameters", ptr + "/" + k);
         if (s.contains("minProperties") &&
             property_counts(s, ptr).first > (s.contains("required") && s["required"].is_array() ? s["required"].size() : 0))
             fail("unsupported keyword \"minProperties\" in tool parameters (more than the required parameters)", ptr + "/minProperties");
@@ -365,6 +369,7 @@ private:
     struct Member {
         ExprPtr expr;
         bool required;
+        std::string name;
     };
 
     static json without(const json& s, std::initializer_list<const char*> keys) {
@@ -818,14 +823,14 @@ private:
             for (const auto& [k, v] : props.items()) {
                 declared.insert(k);
                 const std::string pptr = ptr + "/properties/" + escape_pointer(k);
-                members.push_back({seq({key_of(k), rule_for(v, pptr, depth + 1)}), required.count(k) > 0});
+                members.push_back({seq({key_of(k), rule_for(v, pptr, depth + 1)}), required.count(k) > 0, k});
             }
         }
         for (const std::string& r : required)  // required but not described: any value
             if (!declared.count(r)) {
                 const json& extra = s.contains("additionalProperties") ? s["additionalProperties"] : json(true);
                 if (extra == false) fail("\"" + r + "\" is required but additionalProperties is false", ptr + "/required");
-                members.push_back({seq({key_of(r), rule_for(extra, ptr + "/additionalProperties", depth + 1)}), true});
+                members.push_back({seq({key_of(r), rule_for(extra, ptr + "/additionalProperties", depth + 1)}), true, r});
             }
         return members;
     }
@@ -1007,7 +1012,46 @@ private:
             extra = seq({key, ws(), lit(":"), ws(), rule_for(add, ptr + "/additionalProperties", depth + 1)});
         }
         const auto [min_count, max_count] = property_counts(s, ptr);
-        return seq({lit("{"), ws(), member_list(members, extra, seq({ws(), lit(",")}), ws(), ptr, min_count, max_count), ws(), lit("}")});
+        const auto deps = dependencies(s, members, add_allowed || s.contains("patternProperties"), ptr);
+        return seq({lit("{"), ws(), member_list(members, extra, seq({ws(), lit(",")}), ws(), ptr, min_count, max_count, deps),
+                    ws(), lit("}")});
+    }
+
+    // dependentRequired (and dependencies whose values are lists): when the member with bit
+    // `first` is present, those of `second` must be too. Only among declared members (an object
+    // of up to 8: the member sets know which came); a dependency on a name the object cannot
+    // have is vacuous. dependentSchemas (dependencies with a schema) is an error.
+    std::vector<std::pair<uint32_t, uint32_t>> dependencies(const json& s, const std::vector<Member>& m, bool extras,
+                                                             const std::string& ptr) {
+        std::vector<std::pair<uint32_t, uint32_t>> out;
+        for (const char* key : {"dependentRequired", "dependencies"}) {
+            if (!s.contains(key)) continue;
+            const std::string kptr = ptr + "/" + key;
+            if (!s[key].is_object()) fail(std::string(key) + " must be an object", kptr);
+            auto bit = [&](const std::string& name) -> uint32_t {
+                for (size_t i = 0; i < m.size() && i < 32; ++i)
+                    if (m[i].name == name) return 1u << i;
+                return 0;
+            };
+            for (const auto& [name, v] : s[key].items()) {
+                const std::string vptr = kptr + "/" + escape_pointer(name);
+                if (!v.is_array()) fail("a dependency with a schema (dependentSchemas) is not supported", vptr);
+                const uint32_t a = bit(name);
+                if (!a) {
+                    if (extras) fail("a dependency of a property that is not declared is not supported", vptr);
+                    continue;  // the object cannot have it
+                }
+                uint32_t need = 0;
+                for (const json& d : v) {
+                    if (!d.is_string()) fail("dependencies must list property names", vptr);
+                    const uint32_t b = bit(d.get<std::string>());
+                    if (!b) fail("a dependency on a property that is not declared is not supported", vptr);
+                    need |= b;
+                }
+                if (need) out.emplace_back(a, need);
+            }
+        }
+        return out;
     }
 
     // Declared members in any order (each at most once, required ones present), separated by sep;
@@ -1018,7 +1062,8 @@ private:
     // minProperties / maxProperties (min_count, max_count) count the members: the set knows how
     // many declared ones came, and the extra members at the end are a counted repetition.
     ExprPtr member_list(const std::vector<Member>& m, ExprPtr extra, ExprPtr sep, ExprPtr gap, const std::string& ptr,
-                        uint32_t min_count = 0, uint32_t max_count = UINT32_MAX) {
+                        uint32_t min_count = 0, uint32_t max_count = UINT32_MAX,
+                        const std::vector<std::pair<uint32_t, uint32_t>>& deps = {}) {
         const size_t n = m.size();
         uint32_t required = 0;
         for (size_t i = 0; i < n; ++i)
@@ -1026,10 +1071,17 @@ private:
         const auto n_required = static_cast<uint32_t>(std::count_if(m.begin(), m.end(), [](const Member& x) { return x.required; }));
         // counts the required members imply (or, without extra members, the declared ones) need no counting
         const bool counted = min_count > n_required || (max_count != UINT32_MAX && (extra || max_count < n));
-        if (!counted && (n < 2 || n > kMaxAnyOrder)) return member_list_in_order(m, extra, sep, gap, ptr);
+        if (!counted && deps.empty() && (n < 2 || n > kMaxAnyOrder)) return member_list_in_order(m, extra, sep, gap, ptr);
         if (n > kMaxAnyOrder)
-            fail("minProperties/maxProperties on an object that declares more than " + std::to_string(kMaxAnyOrder) +
-                 " properties is not supported", ptr);
+            fail("minProperties/maxProperties/dependencies on an object that declares more than " +
+                 std::to_string(kMaxAnyOrder) + " properties is not supported", ptr);
+        // the object may end after the members of set: the required ones and every dependency there
+        auto complete = [&](uint32_t set) {
+            if ((set & required) != required) return false;
+            for (auto [a, need] : deps)
+                if ((set & a) && (set & need) != need) return false;
+            return true;
+        };
         if (max_count < n_required) fail("maxProperties is less than the required properties", ptr);
         if (!extra && min_count > n) fail("minProperties is more than the properties the object may have", ptr);
         const std::string base = prefix_ + "obj" + std::to_string(counter_++) + ptr;
@@ -1053,7 +1105,7 @@ private:
         for (uint32_t set = all + 1; set-- > 0;) {
             const auto written = static_cast<uint32_t>(std::popcount(set));
             if (written > max_count) continue;
-            bool ok = (set & required) == required && tail(written, false) != nullptr;
+            bool ok = complete(set) && tail(written, false) != nullptr;
             for (size_t i = 0; i < n && !ok; ++i)
                 if (!(set & (1u << i)) && written + 1 <= max_count && viable[set | (1u << i)]) ok = true;
             viable[set] = ok;
@@ -1074,13 +1126,13 @@ private:
                 alts.push_back(seq({separator, member[i], rule_ref(after[next])}));
                 if (set == 0) first.push_back(seq({member[i], rule_ref(after[next])}));
             }
-            if ((set & required) == required)
+            if (complete(set))
                 if (ExprPtr t = tail(written, false)) alts.push_back(t);
             b_.define(after[set], alt(std::move(alts)));
         }
-        if (required == 0)
+        if (complete(0))
             if (ExprPtr t = tail(0, true)) first.push_back(t);
-        if (first.empty()) fail("no object satisfies minProperties/maxProperties with these properties", ptr);
+        if (first.empty()) fail("no object satisfies minProperties/maxProperties/dependencies with these properties", ptr);
         return rule_ref(b_.add(base + "/first", alt(std::move(first))));
     }
 
