@@ -5,7 +5,7 @@
 # bandwidth, nor caches, nor how many instructions a core retires per cycle: see
 # benchmarks/README.md).
 #
-#   benchmarks/arm_proxy.sh [--cpu max] [--prompt 512] [--gen 16] [--reuse] MODEL.gguf...
+#   benchmarks/arm_proxy.sh [--cpu max] [--prompt 512] [--gen 16] [--reuse] [--only lfm|llama] MODEL.gguf...
 #   benchmarks/arm_proxy.sh eval [--cpu max]   # lfm's logits under qemu against the x86 build's
 #
 # LLAMA_ARM_BIN: a folder with llama-bench built for AArch64 (static, CPU backend only; for
@@ -19,7 +19,8 @@
 # AArch64 PCRE2, logs.
 #
 # --reuse: keep the count of a run whose log (in the work folder) is complete, instead of running
-# it again (the counts are exact; a 5 GB file takes many minutes per run under qemu).
+# it again (the counts are exact; a 5 GB file takes many minutes per run under qemu). --only:
+# count one engine (two such runs side by side, then one with --reuse for the table).
 #
 # One thread everywhere: the plugin's counter is shared by all threads, and thread
 # synchronisation would add instructions that no single-core figure has.
@@ -29,13 +30,14 @@ root=$PWD
 work=${ARM_PROXY_DIR:-$root/build/arm_proxy}
 mode=bench
 [ "${1:-}" = eval ] && { mode=eval; shift; }
-cpu=max prompt=512 gen=16 reuse=0 models=()
+cpu=max prompt=512 gen=16 reuse=0 only= models=()
 while [ $# -gt 0 ]; do
     case $1 in
         --cpu) cpu=$2; shift 2 ;;
         --prompt) prompt=$2; shift 2 ;;
         --gen) gen=$2; shift 2 ;;
         --reuse) reuse=1; shift ;;
+        --only) only=$2; shift 2 ;;
         -*) echo "arm_proxy.sh: unknown flag $1" >&2; exit 2 ;;
         *) models+=("$1"); shift ;;
     esac
@@ -99,9 +101,11 @@ if [ ! -f "$sysroot"/usr/lib/aarch64-linux-gnu/libpcre2-8.a ]; then
     (cd "$(dirname "$conf")" && APT_CONFIG=$conf apt-get download -qq libpcre2-dev:arm64 >/dev/null 2>&1)
     dpkg -x "$(ls "$(dirname "$conf")"/libpcre2-dev_*_arm64.deb | head -1)" "$sysroot"
 fi
-cmake -S benchmarks/arm_proxy -B "$work"/harness -G Ninja -DCMAKE_TOOLCHAIN_FILE="$root"/.ci/aarch64.cmake \
-    -DCMAKE_BUILD_TYPE=Release -DLFM_ARM_SYSROOT="$sysroot" >/dev/null
-cmake --build "$work"/harness --target lfm_proxy >/dev/null
+if [ "$only" != llama ]; then
+    cmake -S benchmarks/arm_proxy -B "$work"/harness -G Ninja -DCMAKE_TOOLCHAIN_FILE="$root"/.ci/aarch64.cmake \
+        -DCMAKE_BUILD_TYPE=Release -DLFM_ARM_SYSROOT="$sysroot" >/dev/null
+    cmake --build "$work"/harness --target lfm_proxy >/dev/null
+fi
 harness=$work/harness/lfm_proxy
 
 # qemu with the counting plugin; its report goes to LOG.
@@ -166,12 +170,14 @@ rows=()
 for model in "${models[@]}"; do
     name=$(basename "$model" .gguf)
     log=$work/$name.$cpu.lfm.log
-    echo "-- lfm: $name (qemu -cpu $cpu)" >&2
-    counted "$log" "$harness" bench "$model" --prompt "$prompt" --gen "$gen" --threads 1 >"$work/$name.$cpu.lfm.out"
-    lfm_pp=$(( ($(mark "$log" 2) - $(mark "$log" 1)) / prompt ))
-    lfm_tg=$(( ($(mark "$log" 4) - $(mark "$log" 3)) / (gen - 1) ))
-    llama_pp=- llama_tg=-
-    if [ -n "${LLAMA_ARM_BIN:-}" ]; then
+    lfm_pp=- lfm_tg=- llama_pp=- llama_tg=-
+    if [ "$only" != llama ]; then
+        echo "-- lfm: $name (qemu -cpu $cpu)" >&2
+        counted "$log" "$harness" bench "$model" --prompt "$prompt" --gen "$gen" --threads 1 >"$work/$name.$cpu.lfm.out"
+        lfm_pp=$(( ($(mark "$log" 2) - $(mark "$log" 1)) / prompt ))
+        lfm_tg=$(( ($(mark "$log" 4) - $(mark "$log" 3)) / (gen - 1) ))
+    fi
+    if [ -n "${LLAMA_ARM_BIN:-}" ] && [ "$only" != lfm ]; then
         # llama-bench has no marks: three runs that differ only in what they compute, each with
         # the same load. a: a prompt of `prompt` tokens; b: one generated token; c: `gen` tokens.
         # Per token (c - b) / (gen - 1) (the same positions 1..gen-1 as lfm's); prompt a - b + one
@@ -197,7 +203,7 @@ printf '| %-14s | %-6s | %16s | %16s | %8s | %16s | %16s | %8s |\n' file cpu "lf
 printf '|%s|\n' "----------------|--------|------------------|------------------|----------|------------------|------------------|----------"
 for row in "${rows[@]}"; do
     set -- $row
-    ratio() { [ "$2" = - ] && echo - || awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+    ratio() { [ "$1" = - ] || [ "$2" = - ] && echo - || awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
     printf '| %-14s | %-6s | %16s | %16s | %8s | %16s | %16s | %8s |\n' "$1" "$2" "$3" "$4" "$(ratio "$3" "$4")" \
         "$5" "$6" "$(ratio "$5" "$6")"
 done
