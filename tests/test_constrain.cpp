@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "constrain/grammar.h"
+#include "text/utf8.h"
 #include "lfm/constrain.h"
 #include "lfm/generate.h"
 #include "test_util.h"
@@ -475,6 +476,50 @@ ws     ::= [ \t]*
     auto unicode = Constraint::regex("[à-ÿ]{2}\\u00e9.", llama3());
     EXPECT_TRUE(accepts(unicode, "àÿé日"));
     EXPECT_FALSE(accepts(unicode, "abé日"));
+}
+
+// A class of scattered ranges, many sharing their lead bytes (the grammar factors them into a
+// byte trie): exact at each range's edges, for 2-, 3- and 4-byte characters, and its masks
+// agree with the token-by-token check along a document of such characters.
+TEST(Constrain, ScatteredUnicodeClassesAreExact) {
+    REQUIRE_LLAMA3();
+    const std::vector<std::pair<char32_t, char32_t>> ranges = {
+        {0xAA, 0xAA}, {0xB5, 0xB5}, {0xC0, 0xD6}, {0xD8, 0xF6}, {0x370, 0x374}, {0x37A, 0x37D}, {0x531, 0x556},
+        {0x800, 0x815}, {0x3041, 0x3096}, {0x30A1, 0x30FA}, {0xAC00, 0xD7A3}, {0xFF10, 0xFF19}, {0x1F600, 0x1F64F}};
+    std::string cls = "[a-z";
+    for (auto [lo, hi] : ranges) {
+        append_utf8(cls, lo);
+        cls += '-';
+        append_utf8(cls, hi);
+    }
+    cls += "]";
+    auto c = Constraint::regex(cls + "{1,40}!", llama3());
+    auto inside = [&](char32_t cp) {
+        if (cp >= 'a' && cp <= 'z') return true;
+        for (auto [lo, hi] : ranges)
+            if (cp >= lo && cp <= hi) return true;
+        return false;
+    };
+    for (auto [lo, hi] : ranges)
+        for (char32_t cp : {char32_t(lo - 1), lo, hi, char32_t(hi + 1)}) {
+            std::string text = "x";
+            append_utf8(text, cp);
+            text += "!";
+            EXPECT_EQ(accepts(c, text), inside(cp)) << std::hex << static_cast<uint32_t>(cp);
+        }
+    ConstraintMatcher m(c);
+    std::vector<uint64_t> mask(m.mask_words());
+    const std::string doc = "añÀぁカ가힣😀ͰՖࠀ０ª!";  // each in the class
+    const std::vector<int32_t> ids = llama3()->encode(doc, false, false);
+    for (size_t step = 0; step <= ids.size(); ++step) {
+        m.fill_mask(mask);
+        for (int32_t id = 0; id < llama3()->n_vocab(); ++id)
+            ASSERT_EQ(bit(mask, id), m.allows(id)) << "token " << id << " at step " << step;
+        if (step < ids.size()) {
+            ASSERT_TRUE(m.advance(ids[step])) << "step " << step;
+        }
+    }
+    EXPECT_TRUE(m.is_complete());
 }
 
 void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {

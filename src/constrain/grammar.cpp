@@ -6,6 +6,7 @@
 #include "constrain/grammar.h"
 
 #include <algorithm>
+#include <array>
 #include <functional>
 
 #include "lfm/error.h"
@@ -212,6 +213,7 @@ namespace {
 using Elem = Grammar::Elem;
 using Op = Grammar::Op;
 using Alts = std::vector<std::vector<Elem>>;
+using Utf8Seq = std::vector<std::pair<uint8_t, uint8_t>>;  // one character's bytes, a range each
 
 class Lowering {
 public:
@@ -282,25 +284,47 @@ private:
         return r;
     }
 
+    // One character of e's ranges as alternatives that share their leading bytes, a byte trie:
+    // each alternative is a set of bytes and the rule of what may follow them. Listed one UTF-8
+    // sequence per alternative instead, a class of hundreds of ranges (Unicode letters) kept
+    // hundreds of alternatives alive after a lead byte such as E0, and the matcher's lazily
+    // built DFA expanded them all on every new state: one mask took over 0.5 s.
     Alts char_alternatives(const Expr& e) {
-        Alts out;
-        ByteSet single;
+        std::vector<Utf8Seq> seqs;
         for (const CodeRange& r : e.chars)
-            for (const auto& s : utf8_sequences(r)) {
-                if (s.size() == 1) {
-                    single.add(s[0].first, s[0].second);
-                    continue;
-                }
-                std::vector<Elem> a;
-                for (auto [lo, hi] : s) {
-                    ByteSet b;
-                    b.add(lo, hi);
-                    a.push_back({Op::kBytes, set_id(b)});
-                }
-                out.push_back(std::move(a));
+            for (auto& s : utf8_sequences(r)) seqs.push_back(std::move(s));
+        if (seqs.empty()) return {{{Op::kBytes, set_id(ByteSet{})}}};  // matches nothing: caught as unfinishable
+        return byte_trie(seqs);
+    }
+
+    // seqs: byte-range sequences, none empty; those that share a first byte have one length.
+    Alts byte_trie(const std::vector<Utf8Seq>& seqs) {
+        ByteSet ending;  // bytes that end a sequence here: one alternative
+        std::array<std::vector<uint32_t>, 256> with;  // per byte: the sequences it starts and that go on
+        for (uint32_t i = 0; i < seqs.size(); ++i)
+            for (unsigned b = seqs[i][0].first; b <= seqs[i][0].second; ++b) {
+                if (seqs[i].size() == 1) ending.add(b, b);
+                else with[b].push_back(i);
             }
-        if (!single.empty()) out.insert(out.begin(), std::vector<Elem>{{Op::kBytes, set_id(single)}});
-        if (out.empty()) out.push_back({{Op::kBytes, set_id(ByteSet{})}});  // matches nothing: caught as unfinishable
+        std::map<std::vector<uint32_t>, ByteSet> going_on;  // the sequences bytes continue -> those bytes
+        for (unsigned b = 0; b < 256; ++b)
+            if (!with[b].empty()) going_on[with[b]].add(b, b);
+        Alts out;
+        if (!ending.empty()) out.push_back({{Op::kBytes, set_id(ending)}});
+        for (const auto& [which, bytes] : going_on) {
+            std::vector<Utf8Seq> rest;  // what may follow those bytes (the key that shares equal tails)
+            for (uint32_t i : which) rest.emplace_back(seqs[i].begin() + 1, seqs[i].end());
+            std::sort(rest.begin(), rest.end());
+            rest.erase(std::unique(rest.begin(), rest.end()), rest.end());
+            auto it = utf8_tails_.find(rest);
+            if (it == utf8_tails_.end()) {
+                Alts tail = byte_trie(rest);
+                const uint32_t r = new_rule(numbered("_utf8", rules_.size()));
+                rules_[r] = std::move(tail);
+                it = utf8_tails_.emplace(std::move(rest), r).first;
+            }
+            out.push_back({{Op::kBytes, set_id(bytes)}, {Op::kRule, it->second}});
+        }
         return out;
     }
 
@@ -462,6 +486,7 @@ private:
     std::map<const Expr*, uint32_t> anon_;
     std::vector<ExprPtr> keep_;  // expressions whose addresses key anon_
     std::map<ByteSet, uint32_t> set_ids_;
+    std::map<std::vector<Utf8Seq>, uint32_t> utf8_tails_;  // byte_trie's continuation rules, shared
     std::map<std::string, uint32_t> token_ids_;
 };
 
