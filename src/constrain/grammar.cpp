@@ -284,18 +284,37 @@ private:
         return r;
     }
 
-    // One character of e's ranges as alternatives that share their leading bytes, a byte trie:
-    // each alternative is a set of bytes and the rule of what may follow them. Listed one UTF-8
-    // sequence per alternative instead, a class of hundreds of ranges (Unicode letters) kept
-    // hundreds of alternatives alive after a lead byte such as E0, and the matcher's lazily
-    // built DFA expanded them all on every new state: one mask took over 0.5 s.
+    // One character of e's ranges. Few UTF-8 sequences (the usual classes: any character, a
+    // string's characters, a few ranges): one alternative each, ASCII bytes in one. Many (a
+    // class of hundreds of Unicode ranges, such as letters): alternatives that share their lead
+    // bytes, a byte trie: listed flat, hundreds of alternatives stayed alive after a lead byte
+    // such as E0 and the matcher's lazily built DFA expanded them all on every new state (one
+    // mask took over 0.5 s); the trie's nested rules cost deeper stacks, so only for those.
     Alts char_alternatives(const Expr& e) {
         std::vector<Utf8Seq> seqs;
         for (const CodeRange& r : e.chars)
             for (auto& s : utf8_sequences(r)) seqs.push_back(std::move(s));
         if (seqs.empty()) return {{{Op::kBytes, set_id(ByteSet{})}}};  // matches nothing: caught as unfinishable
-        return byte_trie(seqs);
+        if (seqs.size() > kMaxFlatSequences) return byte_trie(seqs);
+        Alts out;
+        ByteSet single;
+        for (const Utf8Seq& s : seqs) {
+            if (s.size() == 1) {
+                single.add(s[0].first, s[0].second);
+                continue;
+            }
+            std::vector<Elem> a;
+            for (auto [lo, hi] : s) {
+                ByteSet b;
+                b.add(lo, hi);
+                a.push_back({Op::kBytes, set_id(b)});
+            }
+            out.push_back(std::move(a));
+        }
+        if (!single.empty()) out.insert(out.begin(), std::vector<Elem>{{Op::kBytes, set_id(single)}});
+        return out;
     }
+    static constexpr size_t kMaxFlatSequences = 24;
 
     // seqs: byte-range sequences, none empty; those that share a first byte have one length.
     Alts byte_trie(const std::vector<Utf8Seq>& seqs) {
@@ -341,7 +360,10 @@ private:
                     for (const CodeRange& r : e->chars) b.add(r.lo, r.hi);
                     return {Op::kBytes, set_id(b)};
                 }
-                return {Op::kRule, anon(e)};
+                // one rule per distinct class (any_char() in every string of a schema is one)
+                auto [it, fresh] = char_rules_.try_emplace(e->chars, 0);
+                if (fresh) it->second = anon(e);
+                return {Op::kRule, it->second};
             }
             default: return {Op::kRule, anon(e)};
         }
@@ -486,7 +508,8 @@ private:
     std::map<const Expr*, uint32_t> anon_;
     std::vector<ExprPtr> keep_;  // expressions whose addresses key anon_
     std::map<ByteSet, uint32_t> set_ids_;
-    std::map<std::vector<Utf8Seq>, uint32_t> utf8_tails_;  // byte_trie's continuation rules, shared
+    std::map<std::vector<Utf8Seq>, uint32_t> utf8_tails_;
+    std::map<std::vector<CodeRange>, uint32_t> char_rules_;  // a rule per distinct character class  // byte_trie's continuation rules, shared
     std::map<std::string, uint32_t> token_ids_;
 };
 
