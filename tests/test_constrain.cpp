@@ -146,6 +146,22 @@ const std::vector<Case>& schema_cases() {
                          "e": {"type": "integer"}}})",
          {R"({"a": 1, "b": "xy", "c": null, "d": false})", R"({"a": "s", "c": "file"})", R"({"z": 1})", R"({"b": ""})"},
          {R"({"a": null})", R"({"b": "x"})", R"({"c": "tmp1"})", R"({"d": true})", R"({"e": 1})", R"({"b": "\u0078"})"}},
+        {"format_ipv6", R"({"type": "string", "format": "ipv6"})",
+         {R"("::")", R"("::1")", R"("1:2:3:4:5:6:7:8")", R"("2001:db8::8a2e:370:7334")", R"("::ffff:192.0.2.1")",
+          R"("1:2:3:4:5:6:1.2.3.4")", R"("1:2:3:4:5::1.2.3.4")", R"("ABCD:ef01::")", R"("1:2:3:4:5:6:7::")", R"("::2:3:4:5:6:7:8")"},
+         {R"("1:2:3:4:5:6:7:8:9")", R"("1::2::3")", R"("12345::")", R"("1.2.3.4")", R"(":1")", R"("1:")", R"("::ffff:256.1.1.1")",
+          R"("1:2:3:4:5:6:7::8")", R"("1:2:3:4:5:6:7:1.2.3.4")", R"("::01.2.3.4")", R"("g::1")"}},
+        // not of several required names (not all together), and allOf parts that each have a "not"
+        {"not_all_and_merged_nots", R"({"type": "object", "properties": {
+                                       "x": {"type": "object", "properties": {"body": {}, "bodyValue": {}, "id": {}},
+                                             "not": {"required": ["body", "bodyValue"]}},
+                                       "z": {"type": "object", "not": {"required": ["p", "q"]}, "additionalProperties": {"type": "integer"}},
+                                       "y": {"allOf": [{"type": "string", "not": {"const": "a"}}, {"not": {"pattern": "^b"}},
+                                                       {"not": {"enum": ["c"]}}]}}})",
+         {R"({"x": {"body": 1, "id": 2}})", R"({"x": {"bodyValue": 1, "extra": 3}})", R"({"x": {}})", R"({"y": "d"})",
+          R"({"y": "ab"})", R"({"z": {"p": 1, "r": 2}})", R"({"z": {"q": 1}})"},
+         {R"({"x": {"body": 1, "bodyValue": 2}})", R"({"z": {"q": 1, "p": 2}})", R"({"z": {"p": "s"}})", R"({"x": {"bodyValue": 1, "id": 0, "body": 2}})", R"({"y": "a"})",
+          R"({"y": "bcd"})", R"({"y": "c"})"}},
         // minProperties / maxProperties count declared and extra members alike
         {"property_counts", R"({"type": "object", "properties": {
                                "d": {"type": "object", "additionalProperties": {"type": "integer"}, "minProperties": 1, "maxProperties": 2},
@@ -540,6 +556,10 @@ TEST(Constrain, ClearErrors) {
     expect_error(schema(R"({"type": "object", "properties": {"a": {"not": {"minimum": 3}}}})"), {"\"not\"", "#/properties/a/not"});
     expect_error(schema(R"({"properties": {"a": {"not": {}}}})"), {"matches nothing", "#/properties/a/not"});
     expect_error(schema(R"({"type": "null", "not": {"type": "null"}})"), {"matches nothing", "#/not"});
+    expect_error(schema(R"({"type": "object", "patternProperties": {"^x": {}}, "properties": {"a": {}}, "not": {"required": ["a", "b"]}})"),
+                 {"not a declared property", "#/not"});
+    expect_error(schema(R"({"type": "object", "properties": {"a": {}, "b": {}}, "required": ["a", "b"], "not": {"required": ["a", "b"]}})"),
+                 {"no object satisfies", "#"});
     expect_error(schema(R"({"patternProperties": {"^a": {"type": "integer"}, "b$": {"type": "string"}}})"),
                  {"same keys", "#/patternProperties/b$"});
     expect_error(schema(R"({"patternProperties": {"(": {}}})"), {"regex", "#/patternProperties/("});

@@ -31,12 +31,13 @@ public:
     // JSON Schema (draft 2020-12 and earlier): type (and unions), properties, required,
     // additionalProperties, items, prefixItems, minItems, maxItems, enum, const, anyOf, oneOf
     // (as anyOf), allOf (merged), $ref / $defs / definitions (recursion too), minLength,
-    // maxLength, pattern, format (date-time, date, time, uuid, email, uri, ...; a pattern, a format
-    // and a length together are intersected as automata), patternProperties, minProperties and
-    // maxProperties (objects of up to 8 declared properties, and maps), dependentRequired and
-    // dependencies as lists (among up to 8 declared properties), minimum, maximum,
-    // exclusiveMinimum, exclusiveMaximum, and the forms of `not` schemas use (not {}, a type, one
-    // required name, an enum or const of strings / null / booleans, a pattern). Object properties
+    // maxLength, pattern, format (a pattern, a format and a length together are intersected as
+    // automata), patternProperties, minProperties and maxProperties (objects of up to 8 declared
+    // properties, and maps), dependentRequired and dependencies as lists (among up to 8 declared
+    // properties), minimum, maximum, exclusiveMinimum, exclusiveMaximum, and the forms of `not`
+    // schemas use (not {}, a type, required names, an enum or const of strings / null / booleans,
+    // a pattern; several in allOf). Formats: date-time, date, time, uuid, email, uri, ipv4, ipv6,
+    // hostname; others are annotations, as validators treat them by default. Object properties
     // come in any order (each at most once, extra ones after the declared ones) when an object
     // declares up to 8; beyond that, in the schema's order (the grammar would grow as 2^n).
     // A keyword of JSON Schema that constrains values in a way not listed here (other forms of

@@ -38,6 +38,8 @@ constexpr int kMaxDepth = 128;
 constexpr const char* kAbsent = "$lfm:absent";
 constexpr const char* kNotStrings = "$lfm:not-strings";
 constexpr const char* kNotPatterns = "$lfm:not-patterns";
+constexpr const char* kNotAll = "$lfm:not-all";      // lists of names an object may not have all of
+constexpr const char* kMoreNots = "$lfm:more-nots";  // the "not"s of allOf parts beyond the first
 
 const std::set<std::string>& handled_keywords() {
     static const std::set<std::string> k = {
@@ -47,7 +49,7 @@ const std::set<std::string>& handled_keywords() {
         "minProperties", "maxProperties", "uniqueItems", "multipleOf", "patternProperties", "not", "dependencies",
         "dependentRequired",
         // what value() makes of the forms of "not" it supports (see negated), read by object_of and string
-        kAbsent, kNotStrings, kNotPatterns};
+        kAbsent, kNotStrings, kNotPatterns, kNotAll, kMoreNots};
     return k;
 }
 // Keywords of JSON Schema (drafts 3 to 2020-12) that constrain a value and that no grammar here
@@ -150,6 +152,21 @@ public:
     // is absent), not an enum or const of strings, null and booleans, not a pattern. Any other
     // "not" is an error (a grammar cannot take a language's complement in general).
     json negated(const json& s, const std::string& ptr, int depth) {
+        json out = negated_once(s, ptr, depth);
+        // allOf parts with "not"s of their own (merge keeps the first as "not"): one at a time
+        while (out.contains(kMoreNots)) {
+            json more = out[kMoreNots];
+            out.erase(kMoreNots);
+            if (more.empty()) break;
+            out["not"] = more[0];
+            more.erase(more.begin());
+            if (!more.empty()) out[kMoreNots] = more;
+            out = negated_once(out, ptr, depth);
+        }
+        return out;
+    }
+
+    json negated_once(const json& s, const std::string& ptr, int depth) {
         const std::string nptr = ptr + "/not";
         const json n = deref(s["not"], nptr, depth);
         json out = without(s, {"not"});
@@ -182,6 +199,9 @@ public:
         } else if (k.size() == 1 && k.contains("required") && k["required"].is_array() && k["required"].size() == 1 &&
                    k["required"][0].is_string()) {
             out[kAbsent].push_back(k["required"][0]);
+        } else if (k.size() == 1 && k.contains("required") && k["required"].is_array() && k["required"].size() > 1 &&
+                   std::all_of(k["required"].begin(), k["required"].end(), [](const json& r) { return r.is_string(); })) {
+            out[kNotAll].push_back(k["required"]);  // not all of them together (object_of)
         } else if (k.size() == 1 && k.contains("pattern") && k["pattern"].is_string()) {
             out[kNotPatterns].push_back(k["pattern"]);
         } else if (k.size() == 1 && (k.contains("enum") || k.contains("const"))) {
@@ -203,7 +223,7 @@ public:
             }
             if (!gone.empty()) drop_types(gone);
         } else {
-            fail("unsupported form of \"not\" (supported: not of {}, false, a type, one required name, an enum or const "
+            fail("unsupported form of \"not\" (supported: not of {}, false, a type, required names, an enum or const "
                  "of strings, null and booleans, a pattern)", nptr);
         }
         return out;
@@ -275,7 +295,7 @@ public:
                 return std::any_of(keys.begin(), keys.end(), [&](const char* k) { return s.contains(k); });
             };
             if (any_of({"properties", "additionalProperties", "patternProperties", "required", "minProperties", "maxProperties",
-                        "dependencies", "dependentRequired", kAbsent}))
+                        "dependencies", "dependentRequired", kAbsent, kNotAll}))
                 types.push_back("object");
             if (any_of({"items", "prefixItems", "minItems", "maxItems"})) types.push_back("array");
             if (any_of({"pattern", "format", "minLength", "maxLength", kNotStrings, kNotPatterns})) types.push_back("string");
@@ -423,6 +443,7 @@ private:
         if (a.contains("allOf")) a = merge_all(a, ptr, depth);
         if (b.contains("allOf")) b = merge_all(b, ptr, depth);
         json out = a;
+        json more_nots = json::array();  // "not" meets "not": both hold (negated takes them in turn)
         for (const auto& [k, v] : b.items()) {
             if (!out.contains(k)) {
                 out[k] = v;
@@ -430,6 +451,14 @@ private:
             }
             json& o = out[k];
             if (o == v || is_annotation(k)) continue;
+            if (k == "not") {
+                more_nots.push_back(v);
+                continue;
+            }
+            if (k == kMoreNots) {
+                for (const json& x : v) more_nots.push_back(x);
+                continue;
+            }
             if ((k == "properties" || k == "patternProperties") && o.is_object() && v.is_object()) {
                 for (const auto& [pk, pv] : v.items()) o[pk] = o.contains(pk) ? json{{"allOf", json::array({o[pk], pv})}} : pv;
             } else if (k == "required" && o.is_array() && v.is_array()) {
@@ -471,6 +500,7 @@ private:
                 fail("allOf combines two different \"" + k + "\" (not supported)", ptr);
             }
         }
+        for (const json& n : more_nots) out[kMoreNots].push_back(n);
         return out;
     }
 
@@ -733,8 +763,9 @@ private:
         return quoted([&](CharContext c) { return repeat(char_in(c, {{0, kMaxCodePoint}}), lo, hi); });
     }
 
-    // Patterns for the formats JSON Schema names (RFC 3339 dates and times, RFC 4122 UUIDs, a
-    // practical subset of emails and URIs). Unknown formats are annotations: no constraint.
+    // Patterns for the formats JSON Schema names (RFC 3339 dates and times, RFC 4122 UUIDs, IPv4
+    // and IPv6 addresses, a practical subset of emails and URIs). Unknown formats are annotations:
+    // no constraint.
     static std::string format_pattern(const std::string& f) {
         // (leap seconds, :60, are left out: valid only at the end of a UTC day, which a pattern cannot check)
         // (days per month exact, February 29th in leap years of the Gregorian calendar only)
@@ -747,7 +778,19 @@ private:
         if (f == "uuid") return "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
         if (f == "email") return R"([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)";
         if (f == "uri") return R"([A-Za-z][A-Za-z0-9+.-]*:[^\s"\\<>{}|^`]+)";
-        if (f == "ipv4") return R"(((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))";
+        static const std::string ipv4 = R"(((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))";
+        if (f == "ipv4") return ipv4;
+        if (f == "ipv6") {  // RFC 4291 2.2: eight groups, or fewer around one "::", the last two may be an IPv4 address
+            const std::string h = "[0-9a-fA-F]{1,4}";
+            std::string re = "(" + h + ":){7}" + h + "|(" + h + ":){6}" + ipv4;
+            for (int a = 0; a <= 7; ++a) {  // a groups before "::", at most 7 - a after (5 - a and an IPv4 address)
+                const std::string left = a == 0 ? "" : "(" + h + ":){" + std::to_string(a - 1) + "}" + h;
+                re += "|" + left + "::";
+                if (a <= 6) re += "(" + h + "(:" + h + "){0," + std::to_string(6 - a) + "})?";
+                if (a <= 5) re += "|" + left + "::(" + h + ":){0," + std::to_string(5 - a) + "}" + ipv4;
+            }
+            return re;
+        }
         if (f == "hostname") return R"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)";
         return "";
     }
@@ -832,7 +875,26 @@ private:
                 if (extra == false) fail("\"" + r + "\" is required but additionalProperties is false", ptr + "/required");
                 members.push_back({seq({key_of(r), rule_for(extra, ptr + "/additionalProperties", depth + 1)}), true, r});
             }
+        for (const std::string& n : not_all_names(s))  // optional members, so that the member sets know when they came
+            if (!declared.count(n) && !required.count(n)) {
+                declared.insert(n);
+                const json extra = s.contains("additionalProperties") ? s["additionalProperties"] : json(true);
+                members.push_back({seq({key_of(n), rule_for(extra, ptr + "/additionalProperties", depth + 1)}), false, n});
+            }
         return members;
+    }
+
+    // The names of "not" of required names (never all together) that no property describes,
+    // where an extra member could have them: additionalProperties allowed, no patternProperties
+    // (with them, an error in never_all). Their values are extra members' values.
+    std::vector<std::string> not_all_names(const json& s) const {
+        std::vector<std::string> out;
+        if (!s.contains(kNotAll) || s.contains("patternProperties") ||
+            (s.contains("additionalProperties") && s["additionalProperties"] == false))
+            return out;
+        for (const json& group : s[kNotAll])
+            for (const json& name : group) out.push_back(name.get<std::string>());
+        return out;
     }
 
     // The characters of a string that is none of the given words: a trie of the words, where
@@ -1003,6 +1065,7 @@ private:
                 if (r.is_string()) names.push_back(r.get<std::string>());
         if (s.contains(kAbsent))
             for (const json& r : s[kAbsent]) names.push_back(r.get<std::string>());
+        for (const std::string& n : not_all_names(s)) names.push_back(n);
         if (s.contains("patternProperties")) {
             std::vector<ExprPtr> extras = pattern_members(s["patternProperties"], names, add_allowed ? &add : nullptr, ptr, depth);
             if (!extras.empty()) extra = alt(std::move(extras));
@@ -1012,9 +1075,40 @@ private:
             extra = seq({key, ws(), lit(":"), ws(), rule_for(add, ptr + "/additionalProperties", depth + 1)});
         }
         const auto [min_count, max_count] = property_counts(s, ptr);
-        const auto deps = dependencies(s, members, add_allowed || s.contains("patternProperties"), ptr);
-        return seq({lit("{"), ws(), member_list(members, extra, seq({ws(), lit(",")}), ws(), ptr, min_count, max_count, deps),
+        const bool extras = add_allowed || s.contains("patternProperties");
+        MemberRules rules{dependencies(s, members, extras, ptr), never_all(s, members, extras, ptr)};
+        return seq({lit("{"), ws(), member_list(members, extra, seq({ws(), lit(",")}), ws(), ptr, min_count, max_count, rules),
                     ws(), lit("}")});
+    }
+
+    // Which members may come together: when the member of bit `first` is present, those of
+    // `second` must be too (needs); never all the members of one mask (never_all).
+    struct MemberRules {
+        std::vector<std::pair<uint32_t, uint32_t>> needs;
+        std::vector<uint32_t> never_all;
+        bool empty() const { return needs.empty() && never_all.empty(); }
+    };
+
+    // "not": {"required": [a, b, ...]}: never all of them. Among declared members only (the
+    // member sets know which came); a name the object cannot have makes it vacuous.
+    std::vector<uint32_t> never_all(const json& s, const std::vector<Member>& m, bool extras, const std::string& ptr) {
+        std::vector<uint32_t> out;
+        if (!s.contains(kNotAll)) return out;
+        for (const json& names : s[kNotAll]) {
+            uint32_t mask = 0;
+            bool possible = true;
+            for (const json& name : names) {
+                uint32_t b = 0;
+                for (size_t i = 0; i < m.size() && i < 32; ++i)
+                    if (m[i].name == name.get<std::string>()) b = 1u << i;
+                if (!b && extras)
+                    fail("\"not\" of required names one of which is not a declared property is not supported", ptr + "/not");
+                if (!b) possible = false;
+                mask |= b;
+            }
+            if (possible) out.push_back(mask);
+        }
+        return out;
     }
 
     // dependentRequired (and dependencies whose values are lists): when the member with bit
@@ -1063,7 +1157,7 @@ private:
     // many declared ones came, and the extra members at the end are a counted repetition.
     ExprPtr member_list(const std::vector<Member>& m, ExprPtr extra, ExprPtr sep, ExprPtr gap, const std::string& ptr,
                         uint32_t min_count = 0, uint32_t max_count = UINT32_MAX,
-                        const std::vector<std::pair<uint32_t, uint32_t>>& deps = {}) {
+                        const MemberRules& rules = {}) {
         const size_t n = m.size();
         uint32_t required = 0;
         for (size_t i = 0; i < n; ++i)
@@ -1071,15 +1165,17 @@ private:
         const auto n_required = static_cast<uint32_t>(std::count_if(m.begin(), m.end(), [](const Member& x) { return x.required; }));
         // counts the required members imply (or, without extra members, the declared ones) need no counting
         const bool counted = min_count > n_required || (max_count != UINT32_MAX && (extra || max_count < n));
-        if (!counted && deps.empty() && (n < 2 || n > kMaxAnyOrder)) return member_list_in_order(m, extra, sep, gap, ptr);
+        if (!counted && rules.empty() && (n < 2 || n > kMaxAnyOrder)) return member_list_in_order(m, extra, sep, gap, ptr);
         if (n > kMaxAnyOrder)
-            fail("minProperties/maxProperties/dependencies on an object that declares more than " +
+            fail("minProperties, maxProperties, dependencies or \"not\" of required names on an object that declares more than " +
                  std::to_string(kMaxAnyOrder) + " properties is not supported", ptr);
         // the object may end after the members of set: the required ones and every dependency there
         auto complete = [&](uint32_t set) {
             if ((set & required) != required) return false;
-            for (auto [a, need] : deps)
+            for (auto [a, need] : rules.needs)
                 if ((set & a) && (set & need) != need) return false;
+            for (uint32_t all : rules.never_all)
+                if ((set & all) == all) return false;
             return true;
         };
         if (max_count < n_required) fail("maxProperties is less than the required properties", ptr);
@@ -1132,7 +1228,7 @@ private:
         }
         if (complete(0))
             if (ExprPtr t = tail(0, true)) first.push_back(t);
-        if (first.empty()) fail("no object satisfies minProperties/maxProperties/dependencies with these properties", ptr);
+        if (first.empty()) fail("no object satisfies minProperties, maxProperties, dependencies or \"not\" with these properties", ptr);
         return rule_ref(b_.add(base + "/first", alt(std::move(first))));
     }
 
