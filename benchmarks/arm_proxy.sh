@@ -134,9 +134,10 @@ if [ $mode = eval ]; then
             "$ref/$m.manifest.json")
         "$x86" eval -m "$ref/$m.gguf" --kv-type f32 --ids "$ids" --logits-out "$work/$m.x86.f32" >/dev/null
         qemu-aarch64 -cpu "$cpu" "$harness" eval "$ref/$m.gguf" --kv-type f32 --ids "$ids" \
-            --logits-out "$work/$m.arm.f32" >/dev/null
-        python3 - "$m" "$cpu" "$work/$m.arm.f32" "$work/$m.x86.f32" "$ref/$m.logits.f32" "$ref/$m.manifest.json" <<'EOF'
-import array, json, sys
+            --logits-out "$work/$m.arm.f32" --routing-out "$work/$m.arm.routing.jsonl" >/dev/null
+        python3 - "$m" "$cpu" "$work/$m.arm.f32" "$work/$m.x86.f32" "$ref/$m.logits.f32" "$ref/$m.manifest.json" \
+            "$work/$m.arm.routing.jsonl" "$ref/$m.routing.json" <<'EOF'
+import array, json, math, sys
 def rows(path, n_rows=64):
     a = array.array('f')
     with open(path, 'rb') as f:
@@ -156,10 +157,32 @@ if 'f32' in sys.argv[1]:
 else:
     tol = max(0.02 * manifest['max_abs_logit'], 2 * manifest['default_settings_batch_vs_canonical_max_abs_diff'])
     need = 58
-d_ref, a_ref = max_diff(arm, ref), agree(arm, ref)
-verdict = 'pass' if d_ref <= tol and a_ref >= need else 'FAIL'
+# Routing near-ties: where llama.cpp's k-th and (k+1)-th expert scores differ by less than 1e-3,
+# a rounding difference may pick the other expert (as tests/test_forward.cpp's routing test
+# allows), and every later position differs from there. Such a flip is named, and the rows from
+# it on are left out of the rule.
+ref_layers = json.load(open(sys.argv[8]))['layers']
+sigmoid = lambda x: 1 / (1 + math.exp(-x))
+flips, other = [], []
+for line in open(sys.argv[7]):
+    r = json.loads(line)
+    d = ref_layers['layer_%d' % r['layer']]
+    scores = d['ffn_moe_probs_biased'][r['pos']]
+    k = len(r['selected'])
+    if sorted(sorted(range(len(scores)), key=lambda e: -scores[e])[:k]) == sorted(r['selected']):
+        continue
+    s = sorted(scores, reverse=True)
+    (flips if s[k - 1] - s[k] < 1e-3 else other).append((r['pos'], r['layer'], s[k - 1] - s[k]))
+cut = min(p for p, _, _ in flips) if flips and not other else 64
+d_ref, a_ref = max_diff(arm[:cut], ref[:cut]), agree(arm[:cut], ref[:cut])
+verdict = 'pass' if d_ref <= tol and a_ref >= need * cut // 64 else 'FAIL'
+if other:
+    verdict += ' (experts differ away from a near-tie: ' + ', '.join(f'layer {l} pos {p}' for p, l, _ in other) + ')'
+elif flips:
+    verdict += f' (rows 0..{cut - 1}: a routing near-tie flips at ' + \
+        ', '.join(f'layer {l} pos {p}, llama.cpp\'s gap {g:.1e}' for p, l, g in flips) + ')'
 print(f"{sys.argv[1]:<14} {sys.argv[2]:<8} {max_diff(arm, x86):<12.3g} {agree(arm, x86):>2}/64      "
-      f"{d_ref:<12.3g} {tol:<10.3g} {a_ref:>2}/64      {verdict}")
+      f"{d_ref:<12.3g} {tol:<10.3g} {a_ref:>2}/{cut:<2}      {verdict}")
 EOF
     done
     exit 0

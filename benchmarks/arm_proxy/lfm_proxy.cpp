@@ -9,8 +9,11 @@
 //       marks 1 and 2), then decode `gen` tokens one at a time into a fresh session, the last
 //       gen - 1 of them between marks 3 and 4.
 //   lfm_proxy eval MODEL --ids 1,2,3 [--batch 512] [--kv-type f16|f32|q8_0] [--logits-out FILE]
+//                 [--routing-out FILE]
 //       what `lfm eval` does (one prefill per batch, every position's logits written as float32
-//       [n][n_vocab]), to compare the AArch64 kernels' results with the x86 build's.
+//       [n][n_vocab]), to compare the AArch64 kernels' results with the x86 build's. The routing
+//       file: one JSON line per MoE layer and position (router logits, experts chosen), written
+//       by a second pass of the ids as one chunk (as tests/test_forward.cpp's routing test runs).
 
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -27,6 +30,8 @@
 
 #include "lfm/error.h"
 #include "lfm/model.h"
+#include "model/lfm2.h"
+#include "runtime/thread_pool.h"
 
 namespace {
 
@@ -74,7 +79,7 @@ lfm::KvType kv_type_named(const std::string& name) {
 }
 
 struct Options {
-    std::string mode, model, ids, kv_type = "f16", logits_out;
+    std::string mode, model, ids, kv_type = "f16", logits_out, routing_out;
     long prompt = 512, gen = 16, threads = 1, batch = 512;
 };
 
@@ -102,6 +107,8 @@ Options parse(int argc, char** argv) {
             o.kv_type = value;
         else if (flag == "--logits-out")
             o.logits_out = value;
+        else if (flag == "--routing-out")
+            o.routing_out = value;
         else
             usage("unknown flag " + flag);
     }
@@ -140,6 +147,30 @@ int bench(const Options& o) {
     return 0;
 }
 
+// The ids as one chunk through the forward pass with a routing trace (the library's internals,
+// as the routing test uses them), one JSON line per record.
+void write_routing(const lfm::Model& model, const std::vector<int32_t>& ids, lfm::KvType kv, const std::string& path) {
+    const auto n = static_cast<int64_t>(ids.size());
+    lfm::SequenceState st(model.impl(), n, kv);
+    lfm::Workspace ws(model.impl(), n, n, 1);
+    lfm::ThreadPool pool(1);
+    std::vector<lfm::RoutingRecord> trace;
+    ws.routing_trace = &trace;
+    const lfm::SequenceChunk chunk{&st, ids.data(), n};
+    lfm::forward(model.impl(), ws, pool, {&chunk, 1});
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    if (f == nullptr) throw lfm::Error(lfm::ErrorCode::kIo, path + ": cannot open for writing");
+    for (const lfm::RoutingRecord& r : trace) {
+        std::fprintf(f, "{\"layer\": %lld, \"pos\": %lld, \"logits\": [", static_cast<long long>(r.layer),
+                     static_cast<long long>(r.pos));
+        for (size_t e = 0; e < r.logits.size(); ++e) std::fprintf(f, "%s%.9g", e ? ", " : "", r.logits[e]);
+        std::fprintf(f, "], \"selected\": [");
+        for (size_t j = 0; j < r.selected.size(); ++j) std::fprintf(f, "%s%d", j ? ", " : "", r.selected[j]);
+        std::fprintf(f, "]}\n");
+    }
+    if (std::fclose(f) != 0) throw lfm::Error(lfm::ErrorCode::kIo, path + ": write failed");
+}
+
 int eval(const Options& o) {
     const std::vector<int32_t> ids = parse_ids(o.ids);
     const auto model = lfm::Model::load(o.model);
@@ -170,6 +201,7 @@ int eval(const Options& o) {
     if (out != nullptr && (std::fclose(out) != 0 || !write_ok))
         throw lfm::Error(lfm::ErrorCode::kIo, o.logits_out + ": write failed");
     std::printf("%s\n", line.c_str());
+    if (!o.routing_out.empty()) write_routing(*model, ids, kv_type_named(o.kv_type), o.routing_out);
     return 0;
 }
 
