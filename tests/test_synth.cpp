@@ -69,7 +69,7 @@ TEST_P(SynthType, LoadsRunsAndIsDeterministic) {
     EXPECT_NE(test::read_bytes(a), test::read_bytes(b));
 }
 
-INSTANTIATE_TEST_SUITE_P(Mixes, SynthType, ::testing::Values("Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16", "BF16"));
+INSTANTIATE_TEST_SUITE_P(Mixes, SynthType, ::testing::Values("Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16", "BF16", "Q2_K", "Q3_K"));
 
 // The tensor data of the seven official LiquidAI/LFM2.5-8B-A1B-GGUF files: their sizes less the
 // header (8,238,560 bytes in each) as the Hub lists them (issue #28), against what `lfm synth`
@@ -97,7 +97,7 @@ TEST(Synth, InMemoryModelAndBadOptions) {
     EXPECT_EQ(model->info().architecture, "lfm2moe");
     EXPECT_EQ(model->info().file_type, "Q4_K - Medium");
     EXPECT_THROW(synthetic_model({"no-such-shape", "Q4_0", 1}), Error);
-    EXPECT_THROW(synthetic_model({tiny_shape(), "Q3_K", 1}), Error);
+    EXPECT_THROW(synthetic_model({tiny_shape(), "IQ3_XXS", 1}), Error);
 }
 
 }  // namespace

@@ -166,6 +166,15 @@ void fill_weights(DType type, int64_t n_in, uint64_t seed, uint8_t* out, size_t 
         case DType::kQ6_K:
             for (size_t b = 0; b < nbytes / bb; ++b) put_f16(b * bb + 208, target / 1300.0f);
             break;
+        case DType::kQ2_K:  // d, dmin at 80, 82: values d·sc·q - dmin·m with sc, m 0..15 and q 0..3
+            for (size_t b = 0; b < nbytes / bb; ++b) {
+                put_f16(b * bb + 80, target / 20.0f);
+                put_f16(b * bb + 82, target / 20.0f);
+            }
+            break;
+        case DType::kQ3_K:  // d at 108: values d·(sc - 32)·q with q -4..3
+            for (size_t b = 0; b < nbytes / bb; ++b) put_f16(b * bb + 108, target / 60.0f);
+            break;
         default: throw Error(ErrorCode::kUnsupported, std::string("synth: no generator for ") + dtype_name(type));
     }
 }
@@ -190,8 +199,13 @@ TypePlan plan_for(const std::string& type) {
     // throughout (with 32 experts, no rule of either raises attn_output or attn_v further)
     if (type == "Q5_K_M") return {DType::kQ5_K, DType::kQ6_K, DType::kQ6_K, DType::kQ6_K, 17};
     if (type == "Q6_K") return {DType::kQ6_K, DType::kQ6_K, DType::kQ6_K, DType::kQ6_K, 18};
+    // Not llama-quantize's Q2_K / Q3_K_S mixes (they raise attn_v and ffn_down): every matrix of
+    // the type, the tied embedding Q6_K as llama-quantize keeps the output tensor; for speed figures
+    // of the type's kernels (file types 10 and 11, the nearest names)
+    if (type == "Q2_K") return {DType::kQ2_K, DType::kQ6_K, DType::kQ2_K, DType::kQ2_K, 10};
+    if (type == "Q3_K") return {DType::kQ3_K, DType::kQ6_K, DType::kQ3_K, DType::kQ3_K, 11};
     throw Error(ErrorCode::kInvalidArgument,
-                "unknown type mix '" + type + "' (Q4_0, Q4_K_M, Q5_K_M, Q6_K, Q8_0, F16, BF16, F32)");
+                "unknown type mix '" + type + "' (Q2_K, Q3_K, Q4_0, Q4_K_M, Q5_K_M, Q6_K, Q8_0, F16, BF16, F32)");
 }
 
 // A byte-level vocabulary of the model's size with the real files' layout (synth_vocab.h), so
