@@ -156,11 +156,12 @@ const std::vector<Case>& schema_cases() {
                                        "x": {"type": "object", "properties": {"body": {}, "bodyValue": {}, "id": {}},
                                              "not": {"required": ["body", "bodyValue"]}},
                                        "z": {"type": "object", "not": {"required": ["p", "q"]}, "additionalProperties": {"type": "integer"}},
+                                       "w": {"allOf": [{"type": "object", "not": {"required": ["p"]}}, {"not": {"required": ["p", "q"]}}]},
                                        "y": {"allOf": [{"type": "string", "not": {"const": "a"}}, {"not": {"pattern": "^b"}},
                                                        {"not": {"enum": ["c"]}}]}}})",
          {R"({"x": {"body": 1, "id": 2}})", R"({"x": {"bodyValue": 1, "extra": 3}})", R"({"x": {}})", R"({"y": "d"})",
-          R"({"y": "ab"})", R"({"z": {"p": 1, "r": 2}})", R"({"z": {"q": 1}})"},
-         {R"({"x": {"body": 1, "bodyValue": 2}})", R"({"z": {"q": 1, "p": 2}})", R"({"z": {"p": "s"}})", R"({"x": {"bodyValue": 1, "id": 0, "body": 2}})", R"({"y": "a"})",
+          R"({"y": "ab"})", R"({"z": {"p": 1, "r": 2}})", R"({"z": {"q": 1}})", R"({"w": {"q": 1}})"},
+         {R"({"x": {"body": 1, "bodyValue": 2}})", R"({"z": {"q": 1, "p": 2}})", R"({"z": {"p": "s"}})", R"({"w": {"p": 1}})", R"({"x": {"bodyValue": 1, "id": 0, "body": 2}})", R"({"y": "a"})",
           R"({"y": "bcd"})", R"({"y": "c"})"}},
         // minProperties / maxProperties count declared and extra members alike
         {"property_counts", R"({"type": "object", "properties": {

@@ -508,8 +508,8 @@ private:
     std::map<const Expr*, uint32_t> anon_;
     std::vector<ExprPtr> keep_;  // expressions whose addresses key anon_
     std::map<ByteSet, uint32_t> set_ids_;
-    std::map<std::vector<Utf8Seq>, uint32_t> utf8_tails_;
-    std::map<std::vector<CodeRange>, uint32_t> char_rules_;  // a rule per distinct character class  // byte_trie's continuation rules, shared
+    std::map<std::vector<Utf8Seq>, uint32_t> utf8_tails_;    // byte_trie's continuation rules, shared
+    std::map<std::vector<CodeRange>, uint32_t> char_rules_;  // a rule per distinct character class
     std::map<std::string, uint32_t> token_ids_;
 };
 

@@ -893,8 +893,14 @@ private:
             (s.contains("additionalProperties") && s["additionalProperties"] == false))
             return out;
         for (const json& group : s[kNotAll])
-            for (const json& name : group) out.push_back(name.get<std::string>());
+            for (const json& name : group)
+                if (!is_absent(s, name)) out.push_back(name.get<std::string>());
         return out;
+    }
+
+    // A name "not": {"required": [name]} keeps out of the object.
+    static bool is_absent(const json& s, const json& name) {
+        return s.contains(kAbsent) && std::find(s[kAbsent].begin(), s[kAbsent].end(), name) != s[kAbsent].end();
     }
 
     // The characters of a string that is none of the given words: a trie of the words, where
@@ -1101,7 +1107,7 @@ private:
                 uint32_t b = 0;
                 for (size_t i = 0; i < m.size() && i < 32; ++i)
                     if (m[i].name == name.get<std::string>()) b = 1u << i;
-                if (!b && extras)
+                if (!b && extras && !is_absent(s, name))
                     fail("\"not\" of required names one of which is not a declared property is not supported", ptr + "/not");
                 if (!b) possible = false;
                 mask |= b;
