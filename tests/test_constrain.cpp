@@ -557,6 +557,9 @@ TEST(Constrain, ClearErrors) {
     expect_error(schema(R"({"type": "object", "properties": {"a": {"not": {"minimum": 3}}}})"), {"\"not\"", "#/properties/a/not"});
     expect_error(schema(R"({"properties": {"a": {"not": {}}}})"), {"matches nothing", "#/properties/a/not"});
     expect_error(schema(R"({"type": "null", "not": {"type": "null"}})"), {"matches nothing", "#/not"});
+    expect_error(schema(R"({"properties": {"a": {"type": "object", "$lfm:not-all": 5}}})"), {"reserved", "#/properties/a/$lfm:not-all"});
+    const std::string deep = "{\"enum\": [" + std::string(5000, '[') + std::string(5000, ']') + "]}";
+    expect_error(schema(deep.c_str()), {"nested too deeply"});
     expect_error(schema(R"({"type": "object", "patternProperties": {"^x": {}}, "properties": {"a": {}}, "not": {"required": ["a", "b"]}})"),
                  {"not a declared property", "#/not"});
     expect_error(schema(R"({"type": "object", "properties": {"a": {}, "b": {}}, "required": ["a", "b"], "not": {"required": ["a", "b"]}})"),

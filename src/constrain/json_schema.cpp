@@ -126,7 +126,24 @@ CharCount char_count(const Expr& e) {
 class SchemaCompiler {
 public:
     SchemaCompiler(GrammarBuilder& b, const json& doc, Dialect dialect, std::string prefix, std::string pointer_prefix)
-        : b_(b), doc_(doc), dialect_(dialect), prefix_(std::move(prefix)), pointer_prefix_(std::move(pointer_prefix)) {}
+        : b_(b), doc_(doc), dialect_(dialect), prefix_(std::move(prefix)), pointer_prefix_(std::move(pointer_prefix)) {
+        reject_reserved(doc, "", 0);
+    }
+
+    // The internal keywords (kAbsent ...) are this compiler's own: a schema that writes one is
+    // refused, not read with whatever shape it has.
+    void reject_reserved(const json& s, const std::string& ptr, int depth) const {
+        if (depth > kMaxDocumentDepth) fail("the schema document is nested too deeply", ptr);
+        if (s.is_object()) {
+            for (const auto& [k, v] : s.items()) {
+                if (k.starts_with("$lfm:")) fail("keywords starting with \"$lfm:\" are reserved", ptr + "/" + escape_pointer(k));
+                reject_reserved(v, ptr + "/" + escape_pointer(k), depth + 1);
+            }
+        } else if (s.is_array()) {
+            for (size_t i = 0; i < s.size(); ++i) reject_reserved(s[i], ptr + "/" + std::to_string(i), depth + 1);
+        }
+    }
+    static constexpr int kMaxDocumentDepth = 1000;
 
     [[noreturn]] void fail(const std::string& what, const std::string& ptr) const {
         const std::string where = pointer_prefix_.empty() ? "#" + ptr : pointer_prefix_ + ptr;
