@@ -74,6 +74,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=60, help="seconds per schema before it counts as a hang")
     ap.add_argument("--failures", help="write each wrong verdict, hang and crash here (JSON lines)")
+    ap.add_argument("--per-schema", help="write each compiled schema's mask time in all, masks and compile ms here (JSON lines)")
     args = ap.parse_args()
 
     files = sorted(f for f in os.listdir(args.data) if f.endswith(".json"))
@@ -81,6 +82,7 @@ def main():
         files = sorted(random.Random(args.seed).sample(files, min(args.sample, len(files))))
     bench = Bench([args.lfm, "grammar-bench", "-m", args.vocab, "--batch"])
     fails = open(args.failures, "w") if args.failures else None
+    per_schema = open(args.per_schema, "w") if args.per_schema else None
     n = dict(schemas=0, compiled=0, hang=0, crash=0, valid=0, valid_ok=0, invalid=0, invalid_ok=0)
     compile_ms, mask_us, errors = [], [], {}
     slowest = []  # (total mask time, masks, file)
@@ -109,6 +111,9 @@ def main():
         compile_ms.append(res["compile_ms"])
         times = [x for r in res["results"] for x in r["mask_us"]]
         slowest.append((sum(times), len(times), name))
+        if per_schema:
+            per_schema.write(json.dumps({"file": name, "mask_us": sum(times), "masks": len(times),
+                                         "max_us": max(times, default=0), "compile_ms": res["compile_ms"]}) + "\n")
         for i, (t, r) in enumerate(zip(tests, res["results"])):
             mask_us.extend(r["mask_us"])
             kind = "valid" if t["valid"] else "invalid"

@@ -498,6 +498,47 @@ ws     ::= [ \t]*
 // A class of scattered ranges, many sharing their lead bytes (the grammar factors them into a
 // byte trie past 24 UTF-8 sequences): exact at each range's edges, for 2-, 3- and 4-byte characters, and its masks
 // agree with the token-by-token check along a document of such characters.
+// Walks doc token by token (Llama-3's tokens); at every step the mask holds exactly the tokens
+// allows() takes, and the document completes the constraint.
+void expect_masks_exact_along(const std::shared_ptr<const Constraint>& c, const std::string& doc) {
+    ConstraintMatcher m(c);
+    std::vector<uint64_t> mask(m.mask_words());
+    const std::vector<int32_t> ids = llama3()->encode(doc, false, false);
+    for (size_t step = 0; step <= ids.size(); ++step) {
+        m.fill_mask(mask);
+        for (int32_t id = 0; id < llama3()->n_vocab(); ++id)
+            ASSERT_EQ(bit(mask, id), m.allows(id)) << "token " << id << " at step " << step;
+        if (step < ids.size()) {
+            ASSERT_TRUE(m.advance(ids[step])) << "step " << step;
+        }
+    }
+    EXPECT_TRUE(m.is_complete());
+}
+
+// Objects that allow extra members: their keys are any string but the declared names, and once
+// a key leaves every name it is in one rule all such keys share (as is a pattern's tail), where
+// the mask cache reuses what walking the vocabulary gave for the objects before. Masks equal the
+// token-by-token check at every step, for the third object as for the first; the names stay out.
+TEST(Constrain, SharedKeyTailsAreExactInEveryObject) {
+    REQUIRE_LLAMA3();
+    auto c = Constraint::json_schema(R"({"type": "object", "properties": {
+        "a": {"type": "object", "properties": {"name": {"type": "integer"}, "nick": {"type": "boolean"}}},
+        "b": {"type": "object", "properties": {"title": {"type": "integer"}}},
+        "c": {"type": "object", "properties": {"type": {"type": "null"}}},
+        "d": {"type": "object", "patternProperties": {"^x-": {"type": "integer"}}, "additionalProperties": false}},
+        "required": ["a", "b", "c", "d"]})",
+                                     llama3());
+    const std::string doc = R"({"a": {"name": 1, "nick": true, "names": "n", "nickname": [1]}, "b": {"title": 2, "titles": "t"}, )"
+                            R"("c": {"type": null, "typed": {"name": "x"}}, "d": {"x-long-key-here": 3, "x-": 4}})";
+    EXPECT_TRUE(accepts(c, doc));
+    EXPECT_FALSE(accepts(c, R"({"a": {"name": "one"}, "b": {}, "c": {}, "d": {}})"));  // a declared name is no extra key
+    EXPECT_FALSE(accepts(c, R"({"a": {}, "b": {"title": "t"}, "c": {}, "d": {}})"));
+    EXPECT_FALSE(accepts(c, R"({"a": {}, "b": {}, "c": {"type": 1}, "d": {}})"));
+    EXPECT_FALSE(accepts(c, R"({"a": {}, "b": {}, "c": {}, "d": {"y-key": 1}})"));
+    EXPECT_FALSE(accepts(c, R"({"a": {}, "b": {}, "c": {}, "d": {"x-key": "s"}})"));
+    expect_masks_exact_along(c, doc);
+}
+
 TEST(Constrain, ScatteredUnicodeClassesAreExact) {
     REQUIRE_LLAMA3();
     const std::vector<std::pair<char32_t, char32_t>> base = {
@@ -526,19 +567,7 @@ TEST(Constrain, ScatteredUnicodeClassesAreExact) {
             text += "!";
             EXPECT_EQ(accepts(c, text), inside(cp)) << std::hex << static_cast<uint32_t>(cp);
         }
-    ConstraintMatcher m(c);
-    std::vector<uint64_t> mask(m.mask_words());
-    const std::string doc = "añÀぁカ가힣😀ͰՖࠀ０ª一丰!";  // each in the class
-    const std::vector<int32_t> ids = llama3()->encode(doc, false, false);
-    for (size_t step = 0; step <= ids.size(); ++step) {
-        m.fill_mask(mask);
-        for (int32_t id = 0; id < llama3()->n_vocab(); ++id)
-            ASSERT_EQ(bit(mask, id), m.allows(id)) << "token " << id << " at step " << step;
-        if (step < ids.size()) {
-            ASSERT_TRUE(m.advance(ids[step])) << "step " << step;
-        }
-    }
-    EXPECT_TRUE(m.is_complete());
+    expect_masks_exact_along(c, "añÀぁカ가힣😀ͰՖࠀ０ª一丰!");  // each in the class
 }
 
 void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {

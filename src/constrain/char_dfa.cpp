@@ -327,12 +327,30 @@ bool accepts(const CharDfa& d, std::string_view utf8) {
     return d.accepting[s];
 }
 
-ExprPtr dfa_expr(const CharDfa& d, CharContext context, GrammarBuilder& b, const std::string& name) {
+namespace {
+// Whether state s accepts and goes back to itself on every character (surrogates aside).
+bool takes_everything(const CharDfa& d, size_t s) {
+    if (!d.accepting[s]) return false;
+    char32_t next = 0;  // the first character not yet seen covered
+    for (const CharDfa::Edge& e : d.edges[s]) {
+        if (e.to != s || e.lo > next) return false;
+        next = std::max<char32_t>(next, e.hi + 1);
+        if (next == 0xD800) next = 0xE000;
+    }
+    return next > kMaxCodePoint;
+}
+}  // namespace
+
+ExprPtr dfa_expr(const CharDfa& d, CharContext context, GrammarBuilder& b, const std::string& name, const ExprPtr& any_chars) {
     if (is_empty(d)) throw Error(ErrorCode::kInvalidArgument, "no string satisfies " + name);
     std::vector<uint32_t> rules(d.size());
     for (size_t s = 0; s < d.size(); ++s) rules[s] = b.declare(name + "/s" + std::to_string(s));
     std::map<std::vector<CodeRange>, ExprPtr> classes;  // one rule per set of characters
     for (size_t s = 0; s < d.size(); ++s) {
+        if (any_chars && takes_everything(d, s)) {
+            b.define(rules[s], any_chars);
+            continue;
+        }
         std::map<uint32_t, std::vector<CodeRange>> by_target;
         for (const CharDfa::Edge& e : d.edges[s]) by_target[e.to].push_back({e.lo, e.hi});
         std::vector<ExprPtr> alts;

@@ -45,7 +45,12 @@ CharDfa complement(const CharDfa& d);
 // Whether d accepts this UTF-8 text (false for text that is not valid UTF-8).
 bool accepts(const CharDfa& d, std::string_view utf8);
 // Rules of b for the DFA's language, each character written as `context` spells it (escapes
-// included); name prefixes the rules. The language must not be empty.
-ExprPtr dfa_expr(const CharDfa& d, CharContext context, GrammarBuilder& b, const std::string& name);
+// included); name prefixes the rules. The language must not be empty. any_chars (optional): any
+// string of characters as `context` spells them, a rule the caller shares; a state that accepts
+// whatever follows it (the keys once they differ from every declared name) becomes that rule, so
+// such states of every automaton in the grammar are the same positions (the mask cache walks the
+// vocabulary from them once).
+ExprPtr dfa_expr(const CharDfa& d, CharContext context, GrammarBuilder& b, const std::string& name,
+                 const ExprPtr& any_chars = nullptr);
 
 }  // namespace lfm::constrain

@@ -40,6 +40,7 @@ std::shared_ptr<const Compiled> Compiled::bind(Grammar grammar, std::shared_ptr<
         throw Error(ErrorCode::kInvalidArgument, "constraint: the tokenizer has no end-of-turn or EOS token to end with");
     c->tokenizer = std::move(tokenizer);
     c->kind = std::move(kind);
+    c->masks.prepare(*c);
     return c;
 }
 

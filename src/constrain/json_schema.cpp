@@ -9,6 +9,7 @@
 // in either quote, True/False/None, dicts and lists.
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -345,6 +346,14 @@ public:
     ExprPtr any_object() {
         any_value();
         return rule_ref(*b_.find(prefix_ + "any"));  // callers wrap: see json_object_grammar
+    }
+
+    // Any string of characters as context c spells them: one rule per context, shared by the
+    // automata's states that accept whatever follows (dfa_expr).
+    ExprPtr any_chars(CharContext c) {
+        ExprPtr& r = any_chars_[static_cast<size_t>(c)];
+        if (!r) r = rule_ref(b_.add(prefix_ + "chars" + std::to_string(static_cast<int>(c)), star(char_in(c, {{0, kMaxCodePoint}}))));
+        return r;
     }
 
     ExprPtr string_any() {
@@ -773,7 +782,7 @@ private:
             }
             if (is_empty(d)) fail("no string satisfies the pattern, format and length together", ptr);
             const std::string name = prefix_ + "str" + std::to_string(counter_++) + ptr;
-            return quoted([&](CharContext c) { return dfa_expr(d, c, b_, name + "/" + std::to_string(static_cast<int>(c))); });
+            return quoted([&](CharContext c) { return dfa_expr(d, c, b_, name + "/" + std::to_string(static_cast<int>(c)), any_chars(c)); });
         }
         const uint32_t lo = min ? static_cast<uint32_t>(*min) : 0;
         const uint32_t hi = max ? static_cast<uint32_t>(*max) : Expr::kUnbounded;
@@ -945,7 +954,8 @@ private:
             }
             trie[n].word = true;
         }
-        ExprPtr rest = star(char_in(c, {{0, kMaxCodePoint}}));
+        // shared: every object's keys reach the same grammar positions once they leave the trie
+        ExprPtr rest = any_chars(c);
         const std::string base = prefix_ + "key" + std::to_string(counter_++);
         std::vector<uint32_t> ids(trie.size());
         for (size_t n = 0; n < trie.size(); ++n) ids[n] = b_.declare(base + "/" + std::to_string(n));
@@ -989,7 +999,7 @@ private:
         }
         auto key_member = [&](const CharDfa& keys, const json& schema, const std::string& where) {
             const std::string name = prefix_ + "keys" + std::to_string(counter_++) + where;
-            ExprPtr key = quoted([&](CharContext c) { return dfa_expr(keys, c, b_, name + "/" + std::to_string(static_cast<int>(c))); });
+            ExprPtr key = quoted([&](CharContext c) { return dfa_expr(keys, c, b_, name + "/" + std::to_string(static_cast<int>(c)), any_chars(c)); });
             return seq({key, ws(), lit(":"), ws(), rule_for(schema, where, depth + 1)});
         };
         std::vector<ExprPtr> out, patterns;
@@ -1282,6 +1292,7 @@ private:
     std::string prefix_, pointer_prefix_;
     std::map<std::string, uint32_t> rules_;
     ExprPtr ws_, string_any_;
+    std::array<ExprPtr, 4> any_chars_;  // by CharContext
     std::optional<uint32_t> any_;
     int counter_ = 0;
 };

@@ -25,6 +25,10 @@ constexpr size_t kMaxSharedBytes = size_t{64} << 20;
 // Subtrees of at least this many trie nodes are checked for a byte loop (StackDfa::loop_classes
 // costs up to 256 transitions per state, once).
 constexpr uint32_t kBulkSubtree = 64;
+// Subtrees of at least this many trie nodes have their walk's result kept by (state, node) for
+// the next entry that reaches them in the same state; kept up to this many bytes in all.
+constexpr uint32_t kFragmentSubtree = 256;
+constexpr size_t kMaxFragmentBytes = size_t{32} << 20;
 
 inline void set_bit(std::span<uint64_t> words, int32_t id) {
     words[static_cast<uint32_t>(id) >> 6] |= uint64_t{1} << (static_cast<uint32_t>(id) & 63);
@@ -54,21 +58,18 @@ size_t StackDfa::bytes() const {
 
 uint32_t StackDfa::node(uint32_t pos, uint32_t parent) {
     const uint64_t key = (uint64_t{pos} << 32) | parent;
-    auto [it, fresh] = node_ids_.try_emplace(key, static_cast<uint32_t>(nodes_.size()));
-    if (fresh) {
-        if (nodes_.size() >= kMaxNodes)
-            throw Error(ErrorCode::kInvalidArgument, "constraint: the grammar needs too many parser states (too ambiguous?)");
-        nodes_.push_back({pos, parent});
-    }
-    return it->second;
+    if (nodes_.size() >= kMaxNodes)
+        throw Error(ErrorCode::kInvalidArgument, "constraint: the grammar needs too many parser states (too ambiguous?)");
+    auto [id, fresh] = node_ids_.find_or_add(key, static_cast<uint32_t>(nodes_.size()), [](uint32_t) { return true; });
+    if (fresh) nodes_.push_back({pos, parent});
+    return id;
 }
 
 // Puts into out_ the stack tops reachable from position pos (with parent below it) without
 // consuming a byte: rules are entered, finished alternatives return to their parent.
 void StackDfa::expand(uint32_t pos, uint32_t parent) {
     const uint64_t key = (uint64_t{pos} << 32) | parent;
-    if (std::find(seen_.begin(), seen_.end(), key) != seen_.end()) return;
-    seen_.push_back(key);
+    if (!seen_.insert(key)) return;
     const Grammar& g = c_->grammar;
     const Grammar::Elem& e = g.elems[pos];
     switch (e.op) {
@@ -101,8 +102,10 @@ uint32_t StackDfa::state_of(std::vector<uint32_t>& tops) {
     if (tops.size() > kMaxStacks)
         throw Error(ErrorCode::kInvalidArgument, "constraint: more than " + std::to_string(kMaxStacks) +
                                                      " parses alive at once (the grammar is too ambiguous)");
-    std::string key(reinterpret_cast<const char*>(tops.data()), tops.size() * sizeof(uint32_t));
-    auto [it, fresh] = state_ids_.try_emplace(std::move(key), static_cast<uint32_t>(sets_.size()));
+    uint64_t hash = tops.size();
+    for (uint32_t t : tops) hash = mix64(hash ^ t);
+    auto [id, fresh] = state_ids_.find_or_add(hash, static_cast<uint32_t>(sets_.size()),
+                                              [&](uint32_t other) { return sets_[other] == tops; });
     if (fresh) {
         sets_.push_back(tops);
         set_bytes_ += tops.size() * sizeof(uint32_t);
@@ -125,15 +128,23 @@ uint32_t StackDfa::state_of(std::vector<uint32_t>& tops) {
         }
         takes_.push_back(takes);
     }
-    return it->second;
+    return id;
 }
 
-bool StackDfa::loops_on(uint32_t state, uint64_t classes) {
+namespace {
+// The bytes of each byte_class.
+const std::array<std::vector<uint8_t>, kByteClasses>& class_members() {
     static const auto members = [] {
         std::array<std::vector<uint8_t>, kByteClasses> m;
         for (int c = 0; c < 256; ++c) m[byte_class(static_cast<uint8_t>(c))].push_back(static_cast<uint8_t>(c));
         return m;
     }();
+    return members;
+}
+}  // namespace
+
+bool StackDfa::loops_on(uint32_t state, uint64_t classes) {
+    const auto& members = class_members();
     if (classes & leaves_[state]) return false;
     for (uint64_t rest = classes & ~loops_[state]; rest != 0; rest &= rest - 1) {
         const int k = std::countr_zero(rest);
@@ -151,9 +162,12 @@ uint32_t StackDfa::compute(uint32_t state, uint8_t byte) {
     const Grammar& g = c_->grammar;
     out_.clear();
     seen_.clear();
-    // sets_ may grow (and move) while expanding: copy the tops first
-    const std::vector<uint32_t> tops = sets_[state];
-    for (uint32_t n : tops) {
+    // sets_ may grow while expanding; its vectors then move, but their buffers stay put
+    // (vector's move is noexcept), so the tops are read in place, not copied.
+    const uint32_t* tops = sets_[state].data();
+    const size_t n_tops = sets_[state].size();
+    for (size_t i = 0; i < n_tops; ++i) {
+        const uint32_t n = tops[i];
         if (n == kEmptyStack) continue;
         if (n == kFresh || n == kDirty) {
             out_.push_back(kDirty);
@@ -346,16 +360,18 @@ size_t MaskCache::bytes() const {
     return bytes_ + classifier_bytes_.load(std::memory_order_relaxed);
 }
 
-std::shared_ptr<const TopMask> MaskCache::get(const Compiled& c, uint32_t pos, uint32_t below, bool* stored) {
-    std::unique_lock build(build_mu_, std::defer_lock);
-    if (!ready_.load(std::memory_order_acquire)) {
-        build.lock();
-        if (!ready_.load(std::memory_order_relaxed)) {
-            init(c);
-            ready_.store(true, std::memory_order_release);
-        }
-        build.unlock();
+void MaskCache::prepare(const Compiled& c) {
+    if (ready_.load(std::memory_order_acquire)) return;
+    std::lock_guard build(build_mu_);
+    if (!ready_.load(std::memory_order_relaxed)) {
+        init(c);
+        ready_.store(true, std::memory_order_release);
     }
+}
+
+std::shared_ptr<const TopMask> MaskCache::get(const Compiled& c, uint32_t pos, uint32_t below, bool* stored) {
+    prepare(c);
+    std::unique_lock build(build_mu_, std::defer_lock);
     const uint64_t key = (uint64_t{klass_[pos]} << 32) | (below == kEnd ? UINT32_MAX : klass_[below]);
     *stored = true;
     {
@@ -368,7 +384,7 @@ std::shared_ptr<const TopMask> MaskCache::get(const Compiled& c, uint32_t pos, u
         if (auto it = entries_.find(key); it != entries_.end()) return it->second;
     }
     auto entry = classify(c, pos, below == kEnd ? kEnd : rep_[below]);
-    classifier_bytes_.store(dfa_->bytes(), std::memory_order_relaxed);
+    classifier_bytes_.store(dfa_->bytes() + fragment_bytes_, std::memory_order_relaxed);
     std::unique_lock lock(mu_);
     *stored = bytes_ + entry->bytes() <= kMaxSharedBytes;
     if (*stored) {
@@ -381,12 +397,20 @@ std::shared_ptr<const TopMask> MaskCache::get(const Compiled& c, uint32_t pos, u
 std::shared_ptr<const TopMask> MaskCache::classify(const Compiled& c, uint32_t pos, uint32_t below) {
     const TokenTrie& t = *c.trie;
     StackDfa& dfa = *dfa_;
-    if (dfa.bytes() > kMaxClassifierBytes) dfa.clear();
+    if (dfa.bytes() > kMaxClassifierBytes || fragment_bytes_ > kMaxFragmentBytes) {
+        dfa.clear();  // the fragments name its states
+        fragments_.clear();
+        fragment_bytes_ = 0;
+        state_walks_.clear();
+    }
+    ++n_walks_;
     const uint32_t under = below == kEnd ? StackDfa::kEmptyStack : dfa.node(below, StackDfa::kBelow);
     std::vector<uint32_t> tops = {dfa.node(pos, under)};
     walk_[0] = dfa.state_of(tops);
     tops = {StackDfa::kDirty};
     const uint32_t dirty = dfa.state_of(tops);  // only bytes the context decides
+    tops = {StackDfa::kFresh};
+    const uint32_t fresh = dfa.state_of(tops);  // the two positions done, nothing else alive
     auto entry = std::make_shared<TopMask>();
     std::vector<int32_t> ids;
     const size_t n = t.size();
@@ -394,8 +418,23 @@ std::shared_ptr<const TopMask> MaskCache::classify(const Compiled& c, uint32_t p
     const uint16_t* depth = t.depth.data();
     const uint32_t* end = t.end.data();
     const uint32_t* ids_begin = t.ids_begin.data();
+    // The fragment being recorded (at most one at a time): from node `at` in state `state`,
+    // what the walk added from ids[ids_from] and entry->uncertain[uncertain_from] on.
+    struct Open {
+        uint32_t at = UINT32_MAX, state = 0;
+        size_t ids_from = 0, uncertain_from = 0;
+    } open;
+    auto close = [&] {
+        Fragment f;
+        f.ids.assign(ids.begin() + static_cast<std::ptrdiff_t>(open.ids_from), ids.end());
+        f.uncertain.assign(entry->uncertain.begin() + static_cast<std::ptrdiff_t>(open.uncertain_from), entry->uncertain.end());
+        fragment_bytes_ += f.ids.size() * 4 + f.uncertain.size() * 4 + 64;
+        fragments_.emplace(uint64_t{open.state} << 32 | open.at, std::move(f));
+        open.at = UINT32_MAX;
+    };
     size_t i = 0;
     while (i < n) {
+        if (open.at != UINT32_MAX && i >= end[open.at]) close();
         const uint16_t d = depth[i];
         const uint32_t s = dfa.next(walk_[d - 1], byte[i]);
         if (s == StackDfa::kDead) {
@@ -407,6 +446,12 @@ std::shared_ptr<const TopMask> MaskCache::classify(const Compiled& c, uint32_t p
             i = end[i];
             continue;
         }
+        if (s == fresh) {  // every byte below is the context's
+            ids.insert(ids.end(), t.ids.begin() + ids_begin[i], t.ids.begin() + ids_begin[i + 1]);
+            if (end[i] > i + 1) entry->uncertain.push_back(static_cast<uint32_t>(i) | TopMask::kBelowNode);
+            i = end[i];
+            continue;
+        }
         walk_[d] = s;
         // A big subtree all of whose bytes loop back to s: every token in it is accepted.
         if (end[i] - i >= kBulkSubtree && dfa.loops_on(s, t.below_classes[i])) {
@@ -414,9 +459,27 @@ std::shared_ptr<const TopMask> MaskCache::classify(const Compiled& c, uint32_t p
             i = end[i];
             continue;
         }
+        // A big subtree walked before from the same state (by another entry): its result again.
+        if (end[i] - i >= kFragmentSubtree) {
+            const uint64_t key = uint64_t{s} << 32 | static_cast<uint32_t>(i);
+            if (auto it = fragments_.find(key); it != fragments_.end()) {
+                ids.insert(ids.end(), it->second.ids.begin(), it->second.ids.end());
+                entry->uncertain.insert(entry->uncertain.end(), it->second.uncertain.begin(), it->second.uncertain.end());
+                i = end[i];
+                continue;
+            }
+            // Recorded once the state is seen in a second walk: most states (a name's first
+            // letters, a count) belong to one entry only, and would only cost the copy.
+            if (open.at == UINT32_MAX) {
+                if (state_walks_.size() <= s) state_walks_.resize(s + 1, 0);
+                if (state_walks_[s] != n_walks_ && state_walks_[s] != 0) open = {static_cast<uint32_t>(i), s, ids.size(), entry->uncertain.size()};
+                state_walks_[s] = n_walks_;
+            }
+        }
         ids.insert(ids.end(), t.ids.begin() + ids_begin[i], t.ids.begin() + ids_begin[i + 1]);
         ++i;
     }
+    if (open.at != UINT32_MAX) close();
     const size_t n_words = (static_cast<size_t>(t.n_vocab) + 63) / 64;
     if (ids.size() * 4 > n_words * 8) {
         entry->bits.assign(n_words, 0);
@@ -481,22 +544,28 @@ void Matcher::check_subtrees(const std::vector<uint32_t>& roots, std::span<uint6
     const uint32_t* parent = t.parent.data();
     path_state_[0] = state_;
     size_t valid = 0;  // path_node_[1..valid] and their states hold for the last root
-    for (uint32_t r : roots) {
+    for (uint32_t u : roots) {
+        const bool below = (u & TopMask::kBelowNode) != 0;
+        const uint32_t r = u & ~TopMask::kBelowNode;
         const size_t dr = depth[r];
-        uint32_t a = r;
-        for (size_t d = dr; d-- > 1;) anc_[d] = a = parent[a];
-        size_t k = 1;
-        while (k < dr && k <= valid && path_node_[k] == anc_[k]) ++k;
-        valid = k - 1;
-        for (; k < dr; ++k) {
+        const size_t dp = below ? dr + 1 : dr;  // the walk starts at depth dp from the state at dp - 1
+        // The ancestors at depths 1 .. dp - 1, bottom up until one is on the last root's path
+        // (roots come in DFS order, so neighbours share most of it): depths 1 .. known match.
+        size_t known = dp - 1;
+        for (uint32_t a = below ? r : parent[r]; known > 0 && !(known <= valid && path_node_[known] == a); --known) {
+            anc_[known] = a;
+            a = parent[a];
+        }
+        valid = known;
+        for (size_t k = known + 1; k < dp; ++k) {
             path_node_[k] = anc_[k];
             path_state_[k] = dfa_.next(path_state_[k - 1], byte[anc_[k]]);
             valid = k;
             if (path_state_[k] == kDead) break;
         }
         if (path_state_[valid] == kDead) continue;
-        walk_[dr - 1] = path_state_[dr - 1];
-        for (uint32_t i = r; i < end[r];) {
+        walk_[dp - 1] = path_state_[dp - 1];
+        for (uint32_t i = below ? r + 1 : r; i < end[r];) {
             const uint16_t d = depth[i];
             const uint32_t s = dfa_.next(walk_[d - 1], byte[i]);
             if (s == kDead) {

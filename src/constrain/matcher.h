@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "constrain/grammar.h"
+#include "constrain/id_table.h"
 #include "constrain/token_trie.h"
 #include "lfm/tokenizer.h"
 
@@ -96,9 +97,9 @@ private:
 
     const Compiled* c_;
     std::vector<Node> nodes_;
-    std::unordered_map<uint64_t, uint32_t> node_ids_;
+    IdTable node_ids_;              // by (pos << 32 | parent)
     std::vector<std::vector<uint32_t>> sets_;  // per state: its stack tops, sorted
-    std::unordered_map<std::string, uint32_t> state_ids_;
+    IdTable state_ids_;             // by a hash of the sorted tops
     // The transitions, 256 per state, in blocks of kBlockStates states: a table grown by
     // doubling was copied whole, and its new pages touched at once (page faults), so the mask
     // that added the 513th or the 2049th state paid milliseconds (the worst cold masks).
@@ -109,14 +110,18 @@ private:
     std::vector<ByteSet> takes_;   // per state: the bytes some top may take (others: dead)
     size_t set_bytes_ = 0;
     std::vector<uint32_t> out_;    // scratch for expand
-    std::vector<uint64_t> seen_;   // (pos, parent) pairs expanded in this step
+    ScratchSet seen_;              // (pos, parent) pairs expanded in this step
 };
 
 // What one stack top allows, whatever lies below it (see the top of this file).
 struct TopMask {
     std::vector<uint64_t> bits;     // accepted tokens as a bitset, or empty when `ids` holds them
     std::vector<int32_t> ids;       // accepted tokens, when few
-    std::vector<uint32_t> uncertain;  // trie nodes whose subtrees depend on the context, DFS order
+    // Trie nodes whose subtrees depend on the context, in DFS order; with kBelowNode set, only
+    // what lies below the node (the node's own tokens are accepted: the two positions finish
+    // exactly there, so every byte after it is the context's — one entry instead of one per child).
+    std::vector<uint32_t> uncertain;
+    static constexpr uint32_t kBelowNode = 0x80000000u;
     size_t bytes() const { return bits.size() * 8 + ids.size() * 4 + uncertain.size() * 4 + sizeof(TopMask); }
 };
 
@@ -127,6 +132,9 @@ public:
     // The entry for a top at grammar position pos (a kBytes element) with `below` the position
     // under it (or kEnd); stored: whether the cache keeps it.
     std::shared_ptr<const TopMask> get(const Compiled& c, uint32_t pos, uint32_t below, bool* stored);
+    // The classes of the grammar's positions, computed once (Compiled::bind calls it: it is
+    // part of compiling, not of the first mask); get() calls it too.
+    void prepare(const Compiled& c);
     size_t bytes() const;  // held by the entries and the classifier DFA
 
 private:
@@ -141,6 +149,17 @@ private:
     std::vector<uint32_t> klass_;   // per position: its class (equal rest of rule, recursively)
     std::vector<uint32_t> rep_;     // per position, as `below`: where its entry is walked from
     std::unique_ptr<StackDfa> dfa_;
+    // What walking a big trie subtree from a classifier state gave (classify): the same for any
+    // entry that reaches it so. The keys of objects with extra members (any key but the declared
+    // names) reach the shared any-characters state after a letter or two, one entry per object.
+    struct Fragment {
+        std::vector<int32_t> ids;
+        std::vector<uint32_t> uncertain;
+    };
+    std::unordered_map<uint64_t, Fragment> fragments_;  // by (state << 32 | trie node)
+    size_t fragment_bytes_ = 0;
+    std::vector<uint32_t> state_walks_;  // per state: the last walk (n_walks_) it was seen in at a big subtree
+    uint32_t n_walks_ = 0;
     std::atomic<size_t> classifier_bytes_{0};
     std::vector<uint32_t> walk_;
 };
