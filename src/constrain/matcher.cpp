@@ -41,6 +41,9 @@ inline void set_bit(std::span<uint64_t> words, int32_t id) {
 void StackDfa::clear() {
     nodes_.assign(4, Node{UINT32_MAX, UINT32_MAX});  // kEmptyStack, kBelow, kFresh, kDirty
     node_ids_.clear();
+    closure_ids_.clear();
+    closure_spans_.clear();
+    closure_pool_.clear();
     sets_.clear();
     state_ids_.clear();
     trans_.clear();
@@ -53,7 +56,23 @@ void StackDfa::clear() {
 }
 
 size_t StackDfa::bytes() const {
-    return nodes_.size() * (sizeof(Node) + 40) + sets_.size() * (256 * sizeof(uint32_t) + 128) + set_bytes_ * 2;
+    return nodes_.size() * (sizeof(Node) + 40) + sets_.size() * (256 * sizeof(uint32_t) + 128) + set_bytes_ * 2 +
+           closure_pool_.size() * sizeof(uint32_t) + closure_spans_.size() * 8 + closure_ids_.bytes();
+}
+
+void StackDfa::expand_cached(uint32_t pos, uint32_t parent) {
+    const uint64_t key = (uint64_t{pos} << 32) | parent;
+    auto [idx, fresh] = closure_ids_.find_or_add(key, static_cast<uint32_t>(closure_spans_.size()), [](uint32_t) { return true; });
+    if (!fresh) {
+        const auto [from, count] = closure_spans_[idx];
+        out_.insert(out_.end(), closure_pool_.begin() + from, closure_pool_.begin() + from + count);
+        return;
+    }
+    const size_t start = out_.size();
+    seen_.clear();
+    expand(pos, parent);
+    closure_spans_.push_back({static_cast<uint32_t>(closure_pool_.size()), static_cast<uint32_t>(out_.size() - start)});
+    closure_pool_.insert(closure_pool_.end(), out_.begin() + static_cast<std::ptrdiff_t>(start), out_.end());
 }
 
 uint32_t StackDfa::node(uint32_t pos, uint32_t parent) {
@@ -174,7 +193,7 @@ uint32_t StackDfa::compute(uint32_t state, uint8_t byte) {
             continue;
         }
         const Grammar::Elem& e = g.elems[nodes_[n].pos];
-        if (e.op == Op::kBytes && g.sets[e.arg].has(byte)) expand(nodes_[n].pos + 1, nodes_[n].parent);
+        if (e.op == Op::kBytes && g.sets[e.arg].has(byte)) expand_cached(nodes_[n].pos + 1, nodes_[n].parent);
     }
     const uint32_t s = state_of(out_);
     row(state)[byte] = s;

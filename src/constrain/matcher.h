@@ -93,6 +93,9 @@ private:
         uint32_t pos, parent;
     };
     void expand(uint32_t pos, uint32_t parent);
+    // expand's result for (pos, parent), computed once: the same continuation is expanded again
+    // in nearly every new state (the rest of an object after each character of a value ...).
+    void expand_cached(uint32_t pos, uint32_t parent);
     uint32_t compute(uint32_t state, uint8_t byte);
 
     const Compiled* c_;
@@ -100,6 +103,9 @@ private:
     IdTable node_ids_;              // by (pos << 32 | parent)
     std::vector<std::vector<uint32_t>> sets_;  // per state: its stack tops, sorted
     IdTable state_ids_;             // by a hash of the sorted tops
+    IdTable closure_ids_;           // expand_cached: by (pos << 32 | parent), an index into closure_spans_
+    std::vector<std::pair<uint32_t, uint32_t>> closure_spans_;  // (first, count) in closure_pool_
+    std::vector<uint32_t> closure_pool_;
     // The transitions, 256 per state, in blocks of kBlockStates states: a table grown by
     // doubling was copied whole, and its new pages touched at once (page faults), so the mask
     // that added the 513th or the 2049th state paid milliseconds (the worst cold masks).
