@@ -495,9 +495,6 @@ ws     ::= [ \t]*
     EXPECT_FALSE(accepts(unicode, "abé日"));
 }
 
-// A class of scattered ranges, many sharing their lead bytes (the grammar factors them into a
-// byte trie past 24 UTF-8 sequences): exact at each range's edges, for 2-, 3- and 4-byte characters, and its masks
-// agree with the token-by-token check along a document of such characters.
 // Walks doc token by token (Llama-3's tokens); at every step the mask holds exactly the tokens
 // allows() takes, and the document completes the constraint.
 void expect_masks_exact_along(const std::shared_ptr<const Constraint>& c, const std::string& doc) {
@@ -539,6 +536,9 @@ TEST(Constrain, SharedKeyTailsAreExactInEveryObject) {
     expect_masks_exact_along(c, doc);
 }
 
+// A class of scattered ranges, many sharing their lead bytes (the grammar factors them into a
+// byte trie past 24 UTF-8 sequences): exact at each range's edges, for 2-, 3- and 4-byte characters, and its masks
+// agree with the token-by-token check along a document of such characters.
 TEST(Constrain, ScatteredUnicodeClassesAreExact) {
     REQUIRE_LLAMA3();
     const std::vector<std::pair<char32_t, char32_t>> base = {

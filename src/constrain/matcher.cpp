@@ -22,7 +22,7 @@ constexpr size_t kMaxNodes = 1u << 24;  // distinct stack nodes in one DFA
 constexpr size_t kMaxMatcherBytes = size_t{4} << 20;
 constexpr size_t kMaxClassifierBytes = size_t{16} << 20;
 constexpr size_t kMaxSharedBytes = size_t{64} << 20;
-// Subtrees of at least this many trie nodes are checked for a byte loop (StackDfa::loop_classes
+// Subtrees of at least this many trie nodes are checked for a byte loop (StackDfa::loops_on
 // costs up to 256 transitions per state, once).
 constexpr uint32_t kBulkSubtree = 64;
 // Subtrees of at least this many trie nodes have their walk's result kept by (state, node) for
@@ -181,8 +181,8 @@ uint32_t StackDfa::compute(uint32_t state, uint8_t byte) {
     const Grammar& g = c_->grammar;
     out_.clear();
     seen_.clear();
-    // sets_ may grow while expanding; its vectors then move, but their buffers stay put
-    // (vector's move is noexcept), so the tops are read in place, not copied.
+    // Read in place, not copied: expanding adds nodes and closures, never a state (state_of
+    // comes after the loop), so sets_[state] stays where it is.
     const uint32_t* tops = sets_[state].data();
     const size_t n_tops = sets_[state].size();
     for (size_t i = 0; i < n_tops; ++i) {

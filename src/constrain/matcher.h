@@ -26,7 +26,8 @@
 //
 // Memory: a matcher's DFA is rebuilt from its current configuration once it passes
 // kMaxMatcherBytes; the shared cache stops storing past kMaxSharedBytes (entries beyond are
-// computed, used, and dropped) and its classifier DFA is likewise rebuilt past its bound.
+// computed, used, and dropped) and its classifier DFA is likewise rebuilt past its bound, or
+// when the walk fragments it keeps (MaskCache::Fragment, named by its states) pass theirs.
 
 #include <atomic>
 #include <cstdint>
@@ -141,7 +142,7 @@ public:
     // The classes of the grammar's positions, computed once (Compiled::bind calls it: it is
     // part of compiling, not of the first mask); get() calls it too.
     void prepare(const Compiled& c);
-    size_t bytes() const;  // held by the entries and the classifier DFA
+    size_t bytes() const;  // held by the entries, the classifier DFA and its walk fragments
 
 private:
     void init(const Compiled& c);  // under build_mu_
