@@ -357,9 +357,7 @@ public:
     }
 
     ExprPtr string_any() {
-        if (!string_any_) string_any_ = rule_ref(b_.add(prefix_ + "string", quoted([](CharContext c) {
-                                                       return star(char_in(c, {{0, kMaxCodePoint}}));
-                                                   })));
+        if (!string_any_) string_any_ = rule_ref(b_.add(prefix_ + "string", quoted([&](CharContext c) { return any_chars(c); })));
         return string_any_;
     }
 

@@ -30,6 +30,9 @@ constexpr uint32_t kBulkSubtree = 64;
 constexpr uint32_t kFragmentSubtree = 256;
 constexpr size_t kMaxFragmentBytes = size_t{32} << 20;
 
+// One key for a (grammar position, parent node) pair: a stack node, its expansion, its closure.
+inline uint64_t pair_key(uint32_t pos, uint32_t parent) { return (uint64_t{pos} << 32) | parent; }
+
 inline void set_bit(std::span<uint64_t> words, int32_t id) {
     words[static_cast<uint32_t>(id) >> 6] |= uint64_t{1} << (static_cast<uint32_t>(id) & 63);
 }
@@ -61,7 +64,7 @@ size_t StackDfa::bytes() const {
 }
 
 void StackDfa::expand_cached(uint32_t pos, uint32_t parent) {
-    const uint64_t key = (uint64_t{pos} << 32) | parent;
+    const uint64_t key = pair_key(pos, parent);
     auto [idx, fresh] = closure_ids_.find_or_add(key, static_cast<uint32_t>(closure_spans_.size()), [](uint32_t) { return true; });
     if (!fresh) {
         const auto [from, count] = closure_spans_[idx];
@@ -76,7 +79,7 @@ void StackDfa::expand_cached(uint32_t pos, uint32_t parent) {
 }
 
 uint32_t StackDfa::node(uint32_t pos, uint32_t parent) {
-    const uint64_t key = (uint64_t{pos} << 32) | parent;
+    const uint64_t key = pair_key(pos, parent);
     if (nodes_.size() >= kMaxNodes)
         throw Error(ErrorCode::kInvalidArgument, "constraint: the grammar needs too many parser states (too ambiguous?)");
     auto [id, fresh] = node_ids_.find_or_add(key, static_cast<uint32_t>(nodes_.size()), [](uint32_t) { return true; });
@@ -87,7 +90,7 @@ uint32_t StackDfa::node(uint32_t pos, uint32_t parent) {
 // Puts into out_ the stack tops reachable from position pos (with parent below it) without
 // consuming a byte: rules are entered, finished alternatives return to their parent.
 void StackDfa::expand(uint32_t pos, uint32_t parent) {
-    const uint64_t key = (uint64_t{pos} << 32) | parent;
+    const uint64_t key = pair_key(pos, parent);
     if (!seen_.insert(key)) return;
     const Grammar& g = c_->grammar;
     const Grammar::Elem& e = g.elems[pos];
@@ -179,8 +182,7 @@ bool StackDfa::loops_on(uint32_t state, uint64_t classes) {
 
 uint32_t StackDfa::compute(uint32_t state, uint8_t byte) {
     const Grammar& g = c_->grammar;
-    out_.clear();
-    seen_.clear();
+    out_.clear();  // (seen_ is cleared per expansion, by expand_cached)
     // Read in place, not copied: expanding adds nodes and closures, never a state (state_of
     // comes after the loop), so sets_[state] stays where it is.
     const uint32_t* tops = sets_[state].data();
