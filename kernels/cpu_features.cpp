@@ -45,6 +45,7 @@ CpuFeatures detect() {
         f.avx512bw = (b >> 30) & 1;
         f.avx512vl = (b >> 31) & 1;
         f.avx512vnni = (c >> 11) & 1;
+        f.gfni = (c >> 8) & 1;
     }
 #endif
 #if defined(__aarch64__)
@@ -85,6 +86,7 @@ std::string CpuFeatures::describe() const {
     add(avx512bw, "avx512bw");
     add(avx512vl, "avx512vl");
     add(avx512vnni, "avx512vnni");
+    add(gfni, "gfni");
     add(neon, "neon");
     add(dotprod, "dotprod");
     add(i8mm, "i8mm");

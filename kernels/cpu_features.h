@@ -9,6 +9,7 @@ namespace lfm {
 struct CpuFeatures {
     bool avx2 = false, fma = false, f16c = false;
     bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512vnni = false;
+    bool gfni = false;  // GF2P8AFFINEQB: used by one AVX-512 kernel where present, required by none
     bool os_avx = false, os_avx512 = false;  // XCR0 says YMM / ZMM+opmask state is enabled
     bool neon = false, dotprod = false, i8mm = false;
 

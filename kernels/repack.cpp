@@ -16,7 +16,8 @@ namespace lfm {
 
 size_t packed8_group_bytes(DType t, int64_t n_cols) {
     static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K) && sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0) &&
-                  sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0) && sizeof(BlockQ6_Kx8) == 8 * sizeof(BlockQ6_K));
+                  sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0) && sizeof(BlockQ6_Kx8) == 8 * sizeof(BlockQ6_K) &&
+                  sizeof(BlockQ2_Kx8) == 8 * sizeof(BlockQ2_K));
     return 8 * row_bytes(t, n_cols);
 }
 
@@ -47,6 +48,18 @@ void interleave_group(uint8_t* rows, size_t rb, Block8* x8, int64_t nb, bool to_
     }
 }
 
+// A k-quant row's super-block scales d and dmin into slot r of its 8-row block, or back.
+template <typename Block, typename Block8>
+void move_scales(Block& in, Block8& out, int r, bool to_x8) {
+    if (to_x8) {
+        out.d[r] = in.d;
+        out.dmin[r] = in.dmin;
+    } else {
+        in.d = out.d[r];
+        in.dmin = out.dmin[r];
+    }
+}
+
 // Q4_K: the nibbles like Q4_0 (chunk c, step k: bytes qs[32c+4k..+3] of rows 0..7), the scales
 // and mins as BlockQ4_Kx8 describes.
 void interleave_group_q4_k(uint8_t* rows, size_t rb, BlockQ4_Kx8* x8, int64_t nb, bool to_x8) {
@@ -55,13 +68,7 @@ void interleave_group_q4_k(uint8_t* rows, size_t rb, BlockQ4_Kx8* x8, int64_t nb
         if (to_x8) std::memset(out.hi, 0, sizeof(out.hi));
         for (int r = 0; r < 8; ++r) {
             BlockQ4_K* in = plain_block<BlockQ4_K>(rows, rb, r, b);
-            if (to_x8) {
-                out.d[r] = in->d;
-                out.dmin[r] = in->dmin;
-            } else {
-                in->d = out.d[r];
-                in->dmin = out.dmin[r];
-            }
+            move_scales(*in, out, r, to_x8);
             uint8_t sc[8], mn[8];
             for (int sub = 0; sub < 8; ++sub) {
                 const int e = 8 * sub + r;
@@ -156,6 +163,60 @@ void interleave_group_q6_k(uint8_t* rows, size_t rb, BlockQ6_Kx8* x8, int64_t nb
     }
 }
 
+// Q2_K into BlockQ2_Kx8 and back (types.h). Source byte qs[32h + l] holds element 128h + 32j + l
+// in bits 2j: element m of sub-block 8h + 2j + l / 16 for m = l % 16. Plane s of lane 2r + t of
+// pair p = 4h + j is then bits 2j of the source bytes 32h + 8s + 4t + i (i = 0..3): one 32-bit
+// word per (plane, t), whose bits 2j over j = 0..3 are the four pairs of that half.
+int q2_k_scale_entry(int sub, int r) {  // the byte of BlockQ2_Kx8::scales whose low nibble is sub's scale
+    return 16 * (sub / 2) + 4 * (r / 2) + 2 * (sub % 2) + r % 2;
+}
+int q2_k_min_entry(int sub, int r) {  // ... and whose high nibble is sub's min
+    return 32 * (sub / 4) + 2 * (4 * (r / 2) + 2 * ((sub % 4) / 2) + r % 2) + sub % 2;
+}
+
+void interleave_group_q2_k(uint8_t* rows, size_t rb, BlockQ2_Kx8* x8, int64_t nb, bool to_x8) {
+    constexpr uint32_t kTwoBits = 0x03030303u;
+    for (int64_t b = 0; b < nb; ++b) {
+        BlockQ2_Kx8& out = x8[b];
+        if (to_x8) std::memset(out.scales, 0, sizeof(out.scales));
+        for (int r = 0; r < 8; ++r) {
+            BlockQ2_K* in = plain_block<BlockQ2_K>(rows, rb, r, b);
+            move_scales(*in, out, r, to_x8);
+            for (int sub = 0; sub < 16; ++sub) {
+                uint8_t& sc = out.scales[q2_k_scale_entry(sub, r)];
+                uint8_t& mn = out.scales[q2_k_min_entry(sub, r)];
+                if (to_x8) {
+                    sc = static_cast<uint8_t>(sc | (in->scales[sub] & 15));
+                    mn = static_cast<uint8_t>(mn | (in->scales[sub] & 0xF0));
+                } else {
+                    in->scales[sub] = static_cast<uint8_t>((sc & 15) | (mn & 0xF0));
+                }
+            }
+            for (int h = 0; h < 2; ++h)
+                for (int t = 0; t < 2; ++t) {
+                    uint8_t* src = in->qs + 32 * h + 4 * t;  // + 8s: plane s's word
+                    uint32_t words[4] = {};
+                    if (to_x8)
+                        for (int s = 0; s < 4; ++s) std::memcpy(&words[s], src + 8 * s, 4);
+                    for (int j = 0; j < 4; ++j) {
+                        uint8_t* packed = out.qs + 64 * (4 * h + j) + 4 * (2 * r + t);
+                        if (to_x8) {
+                            uint32_t v = 0;
+                            for (int s = 0; s < 4; ++s) v |= ((words[s] >> (2 * j)) & kTwoBits) << (2 * s);
+                            std::memcpy(packed, &v, 4);
+                        } else {
+                            uint32_t v;
+                            std::memcpy(&v, packed, 4);
+                            for (int s = 0; s < 4; ++s) words[s] |= ((v >> (2 * s)) & kTwoBits) << (2 * j);
+                        }
+                    }
+                    if (!to_x8)
+                        for (int s = 0; s < 4; ++s) std::memcpy(src + 8 * s, &words[s], 4);
+                }
+        }
+    }
+}
+
 // Repacks (to_x8) or restores the 8 rows of one group. `rows`: 8 plain rows of n_cols.
 void convert_group(DType t, uint8_t* rows, uint8_t* group, int64_t n_cols, bool to_x8) {
     const size_t rb = row_bytes(t, n_cols);
@@ -171,6 +232,9 @@ void convert_group(DType t, uint8_t* rows, uint8_t* group, int64_t n_cols, bool 
             return;
         case DType::kQ6_K:
             interleave_group_q6_k(rows, rb, reinterpret_cast<BlockQ6_Kx8*>(group), n_cols / QK_K, to_x8);
+            return;
+        case DType::kQ2_K:
+            interleave_group_q2_k(rows, rb, reinterpret_cast<BlockQ2_Kx8*>(group), n_cols / QK_K, to_x8);
             return;
         default:
             throw std::logic_error(std::string("repack_rows8: no 8-row layout for ") + traits(t).name);

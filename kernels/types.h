@@ -165,6 +165,22 @@ static_assert(sizeof(BlockQ8_0x8) == 8 * 34);
 struct BlockQ4_Kx8 { f16_t d[8]; f16_t dmin[8]; uint8_t lo[64]; uint8_t hi[32]; uint8_t qs[8 * 128]; };
 static_assert(sizeof(BlockQ4_Kx8) == 8 * 144);
 
+// Q2_K repacked 8 rows at a time (same bytes as 8 BlockQ2_K). Sub-blocks (16 elements = four
+// 4-element steps) go in pairs p = 0..7 (sub-blocks 2p, 2p + 1), 64 bytes of quants each; in a
+// vector of 16 dwords, lane L = 2r + t holds row r, and bits 2s..2s+1 of its 4 bytes (plane s)
+// are the elements of step 2(s % 2) + t of sub-block 2p + s / 2. So plane s of all 8 rows meets
+// the activation's 8 bytes at 32p + 8s, as they lie in the row: one broadcast per plane.
+//   d[r], dmin[r]
+//   qs[64p + 4L + i]     bits 2s..2s+1: element 4(2(s % 2) + t) + i of sub-block 2p + s / 2, row r
+//   scales[16p + λ]      low nibble, λ = 4c + 2k + ρ (c = 0..3, k, ρ = 0, 1): the scale of
+//                        sub-block 2p + k, row 2c + ρ (the order in which vpackssdw leaves the two
+//                        sub-blocks' lane sums, so that one vpdpwssd takes all 16 scales)
+//   scales[32g + 2λ + ε] high nibble (g = 0..3, ε = 0, 1): the min of sub-block 4g + 2k + ε, row
+//                        2c + ρ: the mins of 32 bytes, widened to int16, meet the activation's
+//                        bsums in one vpdpwssd, lane λ matching the scales' lanes
+struct BlockQ2_Kx8 { f16_t d[8]; f16_t dmin[8]; uint8_t scales[128]; uint8_t qs[512]; };
+static_assert(sizeof(BlockQ2_Kx8) == 8 * sizeof(BlockQ2_K));
+
 // Q6_K repacked 8 rows at a time: the same bytes as 8 BlockQ6_K, each 6-bit value q (stored
 // q + 32, 0..63) split into its low nibble and its top two bits. Sub-blocks (16 elements) go in
 // pairs p = 2c + j (c: the 64-element chunk, j = 0, 1), one 4-element step of each sub-block of
