@@ -1,5 +1,5 @@
 #pragma once
-// Software prefetch for the plain-row Q6_K dot products (Q6_K matrices loaded with --no-repack;
+// Software prefetch for the plain-row Q6_K dot products and the repacked Q2_K kernel (Q6_K matrices loaded with --no-repack;
 // a loaded model's are repacked for the gemv8 kernels), which read every weight byte once per
 // token straight from memory: asking for the lines a few KiB ahead into L2 lets the kernel's
 // reads hit there.
@@ -13,6 +13,10 @@
 // probe, a noisier comparison): re-measure with BM_MatvecShareOfProbe there before reading
 // more into either. For the Q6_K dot the Zen 4 comparison came out 0.78-0.84 with it against
 // 0.69-0.79 without, and 4 KiB ahead or into L1 was worse than none, so it stays, at 8 KiB.
+// The repacked Q2_K kernel (q2_k_x8_avx512.inc) uses it too: on the Zen 5 VM, 4 alternating
+// rounds of 2-thread decode of the synthetic Q2_K file went 50.0/50.9/49.2/50.9 -> 54.8/54.6/
+// 52.2/53.3 t/s with it. The same line in the repacked Q6_K kernel made the Q4_K_M file's decode
+// 2-6 % slower there (3 rounds), so that one has none.
 // Internal linkage: included by the AVX2 and AVX-512 translation units.
 
 #include <immintrin.h>
