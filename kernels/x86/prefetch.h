@@ -1,10 +1,10 @@
 #pragma once
-// Software prefetch for the plain-row Q6_K dot products and the repacked Q2_K kernel (Q6_K matrices loaded with --no-repack;
-// a loaded model's are repacked for the gemv8 kernels), which read every weight byte once per
-// token straight from memory: asking for the lines a few KiB ahead into L2 lets the kernel's
-// reads hit there.
+// Software prefetch for the plain-row Q6_K dot products (Q6_K matrices loaded with --no-repack;
+// a loaded model's are repacked for the gemv8 kernels) and the repacked Q2_K kernel, which read
+// every weight byte once per token straight from memory: asking for the lines a few KiB ahead
+// into L2 lets the kernel's reads hit there.
 //
-// The repacked 8-row kernels (gemv8) do not use it. On a Zen 4 (EPYC Genoa) VM, measured with
+// The other repacked 8-row kernels (gemv8) do not use it. On a Zen 4 (EPYC Genoa) VM, measured with
 // bench_kernels' BM_MatvecShareOfProbe (one core, cold weights in huge pages, the probe
 // interleaved), they stream 88-97 % of the probe without it and 67-88 % with it (AVX-512 Q8_0
 // 67-70 %, Q4_0 and Q4_K 78-88 %); one-thread decode of a Q8_0 file went 12.3-12.9 -> 15.4-17.9
