@@ -147,6 +147,7 @@ BENCHMARK_CAPTURE(BM_MatvecRepacked, q4_0_avx512, lfm::DType::kQ4_0, "avx512")->
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q8_0_avx2, lfm::DType::kQ8_0, "avx2")->Args({1792, 2048})->Args({2048, 1792});
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q8_0_avx512, lfm::DType::kQ8_0, "avx512")->Args({1792, 2048})->Args({2048, 1792});
 BENCHMARK_CAPTURE(BM_MatvecRepacked, q2_k_avx512, lfm::DType::kQ2_K, "avx512")->Args({1792, 2048})->Args({2048, 1792});
+BENCHMARK_CAPTURE(BM_MatvecRepacked, q3_k_avx512, lfm::DType::kQ3_K, "avx512")->Args({1792, 2048})->Args({2048, 1792});
 
 // The repacked mat-vec on a matrix small enough to stay in L2 (rows x cols as given, read again
 // every iteration): the kernel's own speed with memory out of the way. Where it is not well above
@@ -177,6 +178,7 @@ void BM_MatvecRepackedWarm(benchmark::State& state, lfm::DType type, const char*
 BENCHMARK_CAPTURE(BM_MatvecRepackedWarm, q4_k_avx512, lfm::DType::kQ4_K, "avx512")->Args({64, 2048});
 BENCHMARK_CAPTURE(BM_MatvecRepackedWarm, q6_k_avx512, lfm::DType::kQ6_K, "avx512")->Args({64, 2048});
 BENCHMARK_CAPTURE(BM_MatvecRepackedWarm, q2_k_avx512, lfm::DType::kQ2_K, "avx512")->Args({64, 2048});
+BENCHMARK_CAPTURE(BM_MatvecRepackedWarm, q3_k_avx512, lfm::DType::kQ3_K, "avx512")->Args({64, 2048});
 
 // The repacked mat-vec and the read probe interleaved matrix by matrix (one cold matrix, then as
 // many cold probe bytes, each well under a millisecond), so that both see the same spells of a
@@ -246,6 +248,8 @@ BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q6_k_avx512, lfm::DType::kQ6_K, "avx512
 BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q6_k_avx2, lfm::DType::kQ6_K, "avx2")->Args({2048, 1792});
 BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q2_k_avx512, lfm::DType::kQ2_K, "avx512")->Args({1792, 2048})->Args({2048, 1792});
 BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q2_k_avx2, lfm::DType::kQ2_K, "avx2")->Args({1792, 2048});
+BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q3_k_avx512, lfm::DType::kQ3_K, "avx512")->Args({1792, 2048})->Args({2048, 1792});
+BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q3_k_avx2, lfm::DType::kQ3_K, "avx2")->Args({1792, 2048});
 
 // Activation quantization of one token (2048 floats, the model width): done before every
 // matrix of a prompt batch for every token, so its cost shows in prefill.

@@ -33,4 +33,13 @@ inline int q3_k_scale(const uint8_t* scales, int i) {
     return (lo | hi << 4) - 32;
 }
 
+// The inverse: sixteen 6-bit scales as stored (+ 32, 0..63) into Q3_K's 12 bytes.
+inline void q3_k_pack_scales(const int* sc, uint8_t* scales) {
+    for (int j = 0; j < 12; ++j) scales[j] = 0;
+    for (int i = 0; i < 16; ++i) {
+        scales[i % 8] = static_cast<uint8_t>(scales[i % 8] | (sc[i] & 15) << (4 * (i / 8)));
+        scales[8 + i % 4] = static_cast<uint8_t>(scales[8 + i % 4] | (sc[i] >> 4) << (2 * (i / 4)));
+    }
+}
+
 }  // namespace lfm

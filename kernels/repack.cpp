@@ -17,7 +17,7 @@ namespace lfm {
 size_t packed8_group_bytes(DType t, int64_t n_cols) {
     static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K) && sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0) &&
                   sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0) && sizeof(BlockQ6_Kx8) == 8 * sizeof(BlockQ6_K) &&
-                  sizeof(BlockQ2_Kx8) == 8 * sizeof(BlockQ2_K));
+                  sizeof(BlockQ2_Kx8) == 8 * sizeof(BlockQ2_K) && sizeof(BlockQ3_Kx8) == 8 * sizeof(BlockQ3_K));
     return 8 * row_bytes(t, n_cols);
 }
 
@@ -167,6 +167,33 @@ void interleave_group_q6_k(uint8_t* rows, size_t rb, BlockQ6_Kx8* x8, int64_t nb
 // in bits 2j: element m of sub-block 8h + 2j + l / 16 for m = l % 16. Plane s of lane 2r + t of
 // pair p = 4h + j is then bits 2j of the source bytes 32h + 8s + 4t + i (i = 0..3): one 32-bit
 // word per (plane, t), whose bits 2j over j = 0..3 are the four pairs of that half.
+// The 2-bit values of one Q2_K / Q3_K row (qs: its 64 bytes) into slot r of BlockQ2_Kx8::qs
+// (x8: 512 bytes), or back.
+void interleave_two_bits(uint8_t* qs, uint8_t* x8, int r, bool to_x8) {
+    constexpr uint32_t kTwoBits = 0x03030303u;
+    for (int h = 0; h < 2; ++h)
+        for (int t = 0; t < 2; ++t) {
+            uint8_t* src = qs + 32 * h + 4 * t;  // + 8s: plane s's word
+            uint32_t words[4] = {};
+            if (to_x8)
+                for (int s = 0; s < 4; ++s) std::memcpy(&words[s], src + 8 * s, 4);
+            for (int j = 0; j < 4; ++j) {
+                uint8_t* packed = x8 + 64 * (4 * h + j) + 4 * (2 * r + t);
+                if (to_x8) {
+                    uint32_t v = 0;
+                    for (int s = 0; s < 4; ++s) v |= ((words[s] >> (2 * j)) & kTwoBits) << (2 * s);
+                    std::memcpy(packed, &v, 4);
+                } else {
+                    uint32_t v;
+                    std::memcpy(&v, packed, 4);
+                    for (int s = 0; s < 4; ++s) words[s] |= ((v >> (2 * s)) & kTwoBits) << (2 * j);
+                }
+            }
+            if (!to_x8)
+                for (int s = 0; s < 4; ++s) std::memcpy(src + 8 * s, &words[s], 4);
+        }
+}
+
 int q2_k_scale_entry(int sub, int r) {  // the byte of BlockQ2_Kx8::scales whose low nibble is sub's scale
     return 16 * (sub / 2) + 4 * (r / 2) + 2 * (sub % 2) + r % 2;
 }
@@ -175,7 +202,6 @@ int q2_k_min_entry(int sub, int r) {  // ... and whose high nibble is sub's min
 }
 
 void interleave_group_q2_k(uint8_t* rows, size_t rb, BlockQ2_Kx8* x8, int64_t nb, bool to_x8) {
-    constexpr uint32_t kTwoBits = 0x03030303u;
     for (int64_t b = 0; b < nb; ++b) {
         BlockQ2_Kx8& out = x8[b];
         if (to_x8) std::memset(out.scales, 0, sizeof(out.scales));
@@ -192,27 +218,62 @@ void interleave_group_q2_k(uint8_t* rows, size_t rb, BlockQ2_Kx8* x8, int64_t nb
                     in->scales[sub] = static_cast<uint8_t>((sc & 15) | (mn & 0xF0));
                 }
             }
-            for (int h = 0; h < 2; ++h)
-                for (int t = 0; t < 2; ++t) {
-                    uint8_t* src = in->qs + 32 * h + 4 * t;  // + 8s: plane s's word
-                    uint32_t words[4] = {};
-                    if (to_x8)
-                        for (int s = 0; s < 4; ++s) std::memcpy(&words[s], src + 8 * s, 4);
-                    for (int j = 0; j < 4; ++j) {
-                        uint8_t* packed = out.qs + 64 * (4 * h + j) + 4 * (2 * r + t);
-                        if (to_x8) {
-                            uint32_t v = 0;
-                            for (int s = 0; s < 4; ++s) v |= ((words[s] >> (2 * j)) & kTwoBits) << (2 * s);
-                            std::memcpy(packed, &v, 4);
-                        } else {
-                            uint32_t v;
-                            std::memcpy(&v, packed, 4);
-                            for (int s = 0; s < 4; ++s) words[s] |= ((v >> (2 * s)) & kTwoBits) << (2 * j);
-                        }
-                    }
-                    if (!to_x8)
-                        for (int s = 0; s < 4; ++s) std::memcpy(src + 8 * s, &words[s], 4);
+            interleave_two_bits(in->qs, out.qs, r, to_x8);
+        }
+    }
+}
+
+// Q3_K into BlockQ3_Kx8 and back (types.h). The third bit of element 32j + l of half h is bit
+// 4h + j of hmask[l]: for pair p = 4h + j and plane s, lane 2r + t, that is bit p of the source
+// bytes 8s + 4t + i, the same bytes for every pair, one 32-bit word per (plane, t).
+void interleave_group_q3_k(uint8_t* rows, size_t rb, BlockQ3_Kx8* x8, int64_t nb, bool to_x8) {
+    constexpr uint32_t kOneBit = 0x01010101u;
+    for (int64_t b = 0; b < nb; ++b) {
+        BlockQ3_Kx8& out = x8[b];
+        if (to_x8) {
+            std::memset(out.scale_lo, 0, sizeof(out.scale_lo));
+            std::memset(out.scale_hi, 0, sizeof(out.scale_hi));
+            std::memset(out.hmask, 0, sizeof(out.hmask));
+        }
+        for (int r = 0; r < 8; ++r) {
+            BlockQ3_K* in = plain_block<BlockQ3_K>(rows, rb, r, b);
+            if (to_x8) out.d[r] = in->d;
+            else in->d = out.d[r];
+            int sc[16];  // the 6-bit scales as stored (+ 32)
+            for (int sub = 0; sub < 16; ++sub) {
+                const int e = q2_k_scale_entry(sub, r);
+                uint8_t& lo = out.scale_lo[e % 64];
+                uint8_t& hi = out.scale_hi[e % 32];
+                if (to_x8) {
+                    const int v = q3_k_scale(in->scales, sub) + 32;
+                    lo = static_cast<uint8_t>(lo | (v & 15) << (4 * (e / 64)));
+                    hi = static_cast<uint8_t>(hi | (v >> 4) << (2 * (e / 32)));
+                } else {
+                    sc[sub] = ((lo >> (4 * (e / 64))) & 15) | ((hi >> (2 * (e / 32))) & 3) << 4;
                 }
+            }
+            if (!to_x8) q3_k_pack_scales(sc, in->scales);
+            interleave_two_bits(in->qs, out.qs, r, to_x8);
+            for (int t = 0; t < 2; ++t) {
+                const int lane = 2 * r + t;
+                const int shift = lane < 8 ? 0 : 4;  // qs bytes 32.. of a pair: the high nibbles
+                uint32_t words[4] = {};
+                if (to_x8)
+                    for (int s = 0; s < 4; ++s) std::memcpy(&words[s], in->hmask + 8 * s + 4 * t, 4);
+                for (int p = 0; p < 8; ++p) {
+                    uint8_t* packed = out.hmask + 32 * p + 4 * (lane % 8);
+                    uint32_t v;
+                    std::memcpy(&v, packed, 4);
+                    if (to_x8) {
+                        for (int s = 0; s < 4; ++s) v |= ((words[s] >> p) & kOneBit) << (s + shift);
+                        std::memcpy(packed, &v, 4);
+                    } else {
+                        for (int s = 0; s < 4; ++s) words[s] |= ((v >> (s + shift)) & kOneBit) << p;
+                    }
+                }
+                if (!to_x8)
+                    for (int s = 0; s < 4; ++s) std::memcpy(in->hmask + 8 * s + 4 * t, &words[s], 4);
+            }
         }
     }
 }
@@ -235,6 +296,9 @@ void convert_group(DType t, uint8_t* rows, uint8_t* group, int64_t n_cols, bool 
             return;
         case DType::kQ2_K:
             interleave_group_q2_k(rows, rb, reinterpret_cast<BlockQ2_Kx8*>(group), n_cols / QK_K, to_x8);
+            return;
+        case DType::kQ3_K:
+            interleave_group_q3_k(rows, rb, reinterpret_cast<BlockQ3_Kx8*>(group), n_cols / QK_K, to_x8);
             return;
         default:
             throw std::logic_error(std::string("repack_rows8: no 8-row layout for ") + traits(t).name);

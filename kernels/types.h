@@ -181,6 +181,18 @@ static_assert(sizeof(BlockQ4_Kx8) == 8 * 144);
 struct BlockQ2_Kx8 { f16_t d[8]; f16_t dmin[8]; uint8_t scales[128]; uint8_t qs[512]; };
 static_assert(sizeof(BlockQ2_Kx8) == 8 * sizeof(BlockQ2_K));
 
+// Q3_K repacked 8 rows at a time (same bytes as 8 BlockQ3_K): the low two bits of each element
+// in qs exactly as BlockQ2_Kx8's, the third bits alongside, and the 128 scales (6 bits, stored
+// + 32) numbered e = 16p + λ like BlockQ2_Kx8's low nibbles (scale of sub-block 2p + k, row 2c + ρ):
+//   d[r]
+//   scale_lo[e % 64]     nibble e / 64: the scale's low 4 bits
+//   scale_hi[e % 32]     bits 2(e / 32)..+1: its top 2 bits
+//   qs[64p + 4L + i]     as BlockQ2_Kx8
+//   hmask[32p + m]       bit s: the third bit of plane s of qs byte 64p + m, bit 4 + s: of qs byte
+//                        64p + 32 + m (m = 0..31), so one 32-byte load serves the pair's 64 bytes
+struct BlockQ3_Kx8 { f16_t d[8]; uint8_t scale_lo[64]; uint8_t scale_hi[32]; uint8_t qs[512]; uint8_t hmask[256]; };
+static_assert(sizeof(BlockQ3_Kx8) == 8 * sizeof(BlockQ3_K));
+
 // Q6_K repacked 8 rows at a time: the same bytes as 8 BlockQ6_K, each 6-bit value q (stored
 // q + 32, 0..63) split into its low nibble and its top two bits. Sub-blocks (16 elements) go in
 // pairs p = 2c + j (c: the 64-element chunk, j = 0, 1), one 4-element step of each sub-block of

@@ -16,7 +16,7 @@
 #include "cpu_features.h"
 #include "kernels.h"
 #if defined(__x86_64__)
-#include "x86/q2_k_x8_avx512.h"
+#include "x86/lowbit_k_x8_avx512.h"
 #endif
 
 namespace lfm {
@@ -26,7 +26,7 @@ const KernelTable& K() { return kernels(); }
 
 // The types with an 8-row repacked layout (types.h: Block*x8); a table repacks those it has a
 // gemv8 for.
-constexpr DType kRepackedTypes[] = {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0, DType::kQ6_K, DType::kQ2_K};
+constexpr DType kRepackedTypes[] = {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0, DType::kQ6_K, DType::kQ2_K, DType::kQ3_K};
 
 // Random bytes for n elements of type t, with every f16 scale set to a finite value in
 // [0.001, 0.05] so results stay well scaled.
@@ -573,28 +573,35 @@ TEST(IsaVsScalarOps, Gemm8x4OnRepackedRowsMatchesEachRowAndToken) {
 
 // Repacking is lossless: every row comes back from its group byte for byte (the tied embedding
 // table's lookup relies on it), and the packed group differs from the plain rows.
-// The AVX-512 table takes the GFNI Q2_K kernels where the CPU has GFNI, the shift-and-mask ones
-// elsewhere: both must give the same floats bit for bit (their integer sums are exact and the
-// float steps the same), so a model's output does not depend on which the CPU picked.
-TEST(IsaVsScalarOps, Q2KKernelsWithAndWithoutGfniAgreeBitForBit) {
+// The AVX-512 table takes the GFNI Q2_K / Q3_K kernels where the CPU has GFNI, the shift-and-mask
+// ones elsewhere: both must give the same floats bit for bit (their integer sums are exact and
+// the float steps the same), so a model's output does not depend on which the CPU picked.
+TEST(IsaVsScalarOps, LowBitKernelsWithAndWithoutGfniAgreeBitForBit) {
 #if defined(__x86_64__)
     const CpuFeatures& cpu = cpu_features();
-    if (!cpu.can_avx512() || !cpu.gfni) GTEST_SKIP() << "needs AVX-512 and GFNI to run both Q2_K kernels";
+    if (!cpu.can_avx512() || !cpu.gfni) GTEST_SKIP() << "needs AVX-512 and GFNI to run both kinds of kernel";
+    struct Pair {
+        DType t;
+        Gemv8Fn gemv8[2];
+        Gemm8x4Fn gemm8x4[2];
+    };
+    const Pair kernels[] = {
+        {DType::kQ2_K, {avx512::gemv8_q2_k_512, avx512::gemv8_q2_k_512_gfni}, {avx512::gemm8x4_q2_k_512, avx512::gemm8x4_q2_k_512_gfni}},
+        {DType::kQ3_K, {avx512::gemv8_q3_k_512, avx512::gemv8_q3_k_512_gfni}, {avx512::gemm8x4_q3_k_512, avx512::gemm8x4_q3_k_512_gfni}}};
     std::mt19937 rng(23);
     const KernelTable& k = *kernel_table("avx512");
-    for (int64_t n : {256, 2048}) {
-        const RepackedBatch c = make_repacked_batch(k, DType::kQ2_K, 8, n, 4, rng);
-        float plain[32], gfni[32];
-        avx512::gemm8x4_q2_k_512(c.packed.data(), c.act.data(), c.act_bytes, n, plain, 8);
-        avx512::gemm8x4_q2_k_512_gfni(c.packed.data(), c.act.data(), c.act_bytes, n, gfni, 8);
-        EXPECT_EQ(std::memcmp(plain, gfni, sizeof(plain)), 0) << "gemm8x4 n=" << n;
-        expect_matches_scalar(c, DType::kQ2_K, n, 8, 4, plain, 8, 0, "avx512 without GFNI");
-        for (int j = 0; j < 4; ++j) {
-            const uint8_t* act = c.act.data() + static_cast<size_t>(j) * c.act_bytes;
-            avx512::gemv8_q2_k_512(c.packed.data(), act, n, plain + 8 * j);
-            avx512::gemv8_q2_k_512_gfni(c.packed.data(), act, n, gfni + 8 * j);
+    for (const Pair& kp : kernels) {
+        for (int64_t n : {256, 2048}) {
+            const RepackedBatch c = make_repacked_batch(k, kp.t, 8, n, 4, rng);
+            float out[2][32];
+            for (int v = 0; v < 2; ++v) kp.gemm8x4[v](c.packed.data(), c.act.data(), c.act_bytes, n, out[v], 8);
+            EXPECT_EQ(std::memcmp(out[0], out[1], sizeof(out[0])), 0) << dtype_name(kp.t) << " gemm8x4 n=" << n;
+            expect_matches_scalar(c, kp.t, n, 8, 4, out[0], 8, 0, "avx512 without GFNI");
+            for (int v = 0; v < 2; ++v)
+                for (int j = 0; j < 4; ++j) kp.gemv8[v](c.packed.data(), c.act.data() + static_cast<size_t>(j) * c.act_bytes, n, out[v] + 8 * j);
+            EXPECT_EQ(std::memcmp(out[0], out[1], sizeof(out[0])), 0) << dtype_name(kp.t) << " gemv8 n=" << n;
+            expect_matches_scalar(c, kp.t, n, 8, 4, out[0], 8, 0, "avx512 gemv8 without GFNI");
         }
-        EXPECT_EQ(std::memcmp(plain, gfni, sizeof(plain)), 0) << "gemv8 n=" << n;
     }
 #else
     GTEST_SKIP() << "x86 kernels only";
@@ -634,7 +641,7 @@ TEST(IsaVsScalarOps, RepackedKernelsAreExactAtTheLargestProducts) {
     int checked = 0;
     for (const std::string& isa : available_isas()) {
         const KernelTable& k = *kernel_table(isa);
-        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ6_K, DType::kQ2_K}) {
+        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ6_K, DType::kQ2_K, DType::kQ3_K}) {
             const auto id = static_cast<uint32_t>(t);
             if (k.gemv8[id] == nullptr || k.gemm8x4[id] == nullptr) continue;
             constexpr int64_t n = 512;
@@ -647,6 +654,8 @@ TEST(IsaVsScalarOps, RepackedKernelsAreExactAtTheLargestProducts) {
                     std::fill_n(at + offsetof(BlockQ6_K, scales), sizeof(BlockQ6_K::scales), uint8_t{0x80});
                 } else if (t == DType::kQ2_K) {  // scales and mins 15, every q 3; d, dmin as they were
                     std::fill_n(at, offsetof(BlockQ2_K, d), uint8_t{0xFF});
+                } else if (t == DType::kQ3_K) {  // every value -4 (no third bits, q 0), every scale -32
+                    std::fill_n(at, offsetof(BlockQ3_K, d), uint8_t{0});
                 } else {  // the nibbles, after d (and dmin, scales for Q4_K)
                     const size_t qs_at = t == DType::kQ4_0 ? 2 : 16;
                     std::fill_n(at + static_cast<std::ptrdiff_t>(qs_at), block - qs_at, uint8_t{0xFF});

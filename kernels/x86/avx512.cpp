@@ -9,7 +9,7 @@
 #include "lowbit_k_x86.inc"
 #include "gemm16_avx512.h"
 #include "gemv8_avx512.h"
-#include "q2_k_x8_avx512.h"
+#include "lowbit_k_x8_avx512.h"
 #include "../cpu_features.h"
 #include "q6_k_avx512.h"
 #include "quantize_avx512.h"

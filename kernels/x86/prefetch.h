@@ -13,7 +13,7 @@
 // probe, a noisier comparison): re-measure with BM_MatvecShareOfProbe there before reading
 // more into either. For the Q6_K dot the Zen 4 comparison came out 0.78-0.84 with it against
 // 0.69-0.79 without, and 4 KiB ahead or into L1 was worse than none, so it stays, at 8 KiB.
-// The repacked Q2_K kernel (q2_k_x8_avx512.inc) uses it too: on the Zen 5 VM, 4 alternating
+// The repacked Q2_K kernel (lowbit_k_x8_avx512.inc) uses it too: on the Zen 5 VM, 4 alternating
 // rounds of 2-thread decode of the synthetic Q2_K file went 50.0/50.9/49.2/50.9 -> 54.8/54.6/
 // 52.2/53.3 t/s with it. The same line in the repacked Q6_K kernel made the Q4_K_M file's decode
 // 2-6 % slower there (3 rounds), so that one has none.
