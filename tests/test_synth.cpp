@@ -69,7 +69,8 @@ TEST_P(SynthType, LoadsRunsAndIsDeterministic) {
     EXPECT_NE(test::read_bytes(a), test::read_bytes(b));
 }
 
-INSTANTIATE_TEST_SUITE_P(Mixes, SynthType, ::testing::Values("Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16", "BF16", "Q2_K", "Q3_K"));
+INSTANTIATE_TEST_SUITE_P(Mixes, SynthType, ::testing::Values("Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16", "BF16", "Q2_K", "Q3_K",
+                                                              "IQ4_NL", "IQ4_XS", "MXFP4"));
 
 // The tensor data of the seven official LiquidAI/LFM2.5-8B-A1B-GGUF files: their sizes less the
 // header (8,238,560 bytes in each) as the Hub lists them (issue #28), against what `lfm synth`

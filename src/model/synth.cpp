@@ -175,6 +175,16 @@ void fill_weights(DType type, int64_t n_in, uint64_t seed, uint8_t* out, size_t 
         case DType::kQ3_K:  // d at 108: values d·(sc - 32)·q with q -4..3
             for (size_t b = 0; b < nbytes / bb; ++b) put_f16(b * bb + 108, target / 60.0f);
             break;
+        case DType::kIQ4_NL:  // d at 0: values d·table, the table's values -127..113
+            for (size_t b = 0; b < nbytes / bb; ++b) put_f16(b * bb, target / 70.0f);
+            break;
+        case DType::kIQ4_XS:  // d at 0: values d·(ls - 32)·table, ls the 6-bit sub-scales
+            for (size_t b = 0; b < nbytes / bb; ++b) put_f16(b * bb, target / 1300.0f);
+            break;
+        case DType::kMXFP4:  // exponent byte e at 0: values 2^(e - 128)·table, the table's values -12..12
+            for (size_t b = 0; b < nbytes / bb; ++b)
+                out[b * bb] = static_cast<uint8_t>(128 + std::lround(std::log2(target / 6.0f)));
+            break;
         default: throw Error(ErrorCode::kUnsupported, std::string("synth: no generator for ") + dtype_name(type));
     }
 }
@@ -204,8 +214,14 @@ TypePlan plan_for(const std::string& type) {
     // of the type's kernels (file types 10 and 11, the nearest names)
     if (type == "Q2_K") return {DType::kQ2_K, DType::kQ6_K, DType::kQ2_K, DType::kQ2_K, 10};
     if (type == "Q3_K") return {DType::kQ3_K, DType::kQ6_K, DType::kQ3_K, DType::kQ3_K, 11};
+    // likewise for the non-linear 4-bit types of community mixes (file types IQ4_NL 25, IQ4_XS 30,
+    // MXFP4_MOE 38)
+    if (type == "IQ4_NL") return {DType::kIQ4_NL, DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_NL, 25};
+    if (type == "IQ4_XS") return {DType::kIQ4_XS, DType::kQ6_K, DType::kIQ4_XS, DType::kIQ4_XS, 30};
+    if (type == "MXFP4") return {DType::kMXFP4, DType::kQ6_K, DType::kMXFP4, DType::kMXFP4, 38};
     throw Error(ErrorCode::kInvalidArgument,
-                "unknown type mix '" + type + "' (Q2_K, Q3_K, Q4_0, Q4_K_M, Q5_K_M, Q6_K, Q8_0, F16, BF16, F32)");
+                "unknown type mix '" + type +
+                    "' (Q2_K, Q3_K, IQ4_NL, IQ4_XS, MXFP4, Q4_0, Q4_K_M, Q5_K_M, Q6_K, Q8_0, F16, BF16, F32)");
 }
 
 // A byte-level vocabulary of the model's size with the real files' layout (synth_vocab.h), so
