@@ -29,7 +29,7 @@ Block* plain_block(uint8_t* rows, size_t rb, int r, int64_t b) {
     return reinterpret_cast<Block*>(rows + static_cast<size_t>(r) * rb) + b;
 }
 
-// Q4_0 and Q8_0: each row's quants in 4-byte steps, step s of the 8 rows side by side. `to_x8`
+// Q4_0, Q8_0, IQ4_NL and MXFP4: each row's quants in 4-byte steps, step s of the 8 rows side by side. `to_x8`
 // picks the direction: plain rows into the group, or the group back into plain rows.
 template <typename Block, typename Block8>
 void interleave_group(uint8_t* rows, size_t rb, Block8* x8, int64_t nb, bool to_x8) {
@@ -38,8 +38,13 @@ void interleave_group(uint8_t* rows, size_t rb, Block8* x8, int64_t nb, bool to_
         for (int r = 0; r < 8; ++r) {
             Block* in = plain_block<Block>(rows, rb, r, b);
             auto* packed = &x8[b].qs[0];
-            if (to_x8) x8[b].d[r] = in->d;
-            else in->d = x8[b].d[r];
+            if constexpr (requires { in->e; }) {  // MXFP4: an exponent byte where the others have d
+                if (to_x8) x8[b].e[r] = in->e;
+                else in->e = x8[b].e[r];
+            } else {
+                if (to_x8) x8[b].d[r] = in->d;
+                else in->d = x8[b].d[r];
+            }
             for (int step = 0; step < kSteps; ++step) {
                 if (to_x8) std::memcpy(&packed[32 * step + 4 * r], &in->qs[4 * step], 4);
                 else std::memcpy(&in->qs[4 * step], &packed[32 * step + 4 * r], 4);
@@ -287,6 +292,12 @@ void convert_group(DType t, uint8_t* rows, uint8_t* group, int64_t n_cols, bool 
             return;
         case DType::kQ8_0:
             interleave_group<BlockQ8_0>(rows, rb, reinterpret_cast<BlockQ8_0x8*>(group), n_cols / QK, to_x8);
+            return;
+        case DType::kIQ4_NL:
+            interleave_group<BlockIQ4_NL>(rows, rb, reinterpret_cast<BlockQ4_0x8*>(group), n_cols / QK, to_x8);
+            return;
+        case DType::kMXFP4:
+            interleave_group<BlockMXFP4>(rows, rb, reinterpret_cast<BlockMXFP4x8*>(group), n_cols / QK, to_x8);
             return;
         case DType::kQ4_K:
             interleave_group_q4_k(rows, rb, reinterpret_cast<BlockQ4_Kx8*>(group), n_cols / QK_K, to_x8);

@@ -221,6 +221,12 @@ struct BlockIQ4_XS { f16_t d; uint16_t scales_h; uint8_t scales_l[QK_K / 64]; ui
 // tabled doubled (kMXFP4Values), so value = kMXFP4Values[nibble] · 2^(e - 128).
 struct BlockMXFP4 { uint8_t e; uint8_t qs[QK / 2]; };
 
+// Rows repacked 8 at a time: IQ4_NL in BlockQ4_0x8 (its blocks have Q4_0's bytes: d, then the
+// nibbles), MXFP4 in the same layout with the exponents in place of the scales (same bytes as 8
+// BlockMXFP4).
+struct BlockMXFP4x8 { uint8_t e[8]; uint8_t qs[128]; };
+static_assert(sizeof(BlockMXFP4x8) == 8 * sizeof(BlockMXFP4));
+
 inline constexpr int8_t kIQ4NLValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                             1,    13,   25,  38,  53,  69,  89,  113};
 inline constexpr int8_t kMXFP4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};

@@ -26,7 +26,8 @@ const KernelTable& K() { return kernels(); }
 
 // The types with an 8-row repacked layout (types.h: Block*x8); a table repacks those it has a
 // gemv8 for.
-constexpr DType kRepackedTypes[] = {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0, DType::kQ6_K, DType::kQ2_K, DType::kQ3_K};
+constexpr DType kRepackedTypes[] = {DType::kQ4_0,  DType::kQ4_K, DType::kQ8_0,   DType::kQ6_K,
+                                    DType::kQ2_K,  DType::kQ3_K, DType::kIQ4_NL, DType::kMXFP4};
 
 // Random bytes for n elements of type t, with every f16 scale set to a finite value in
 // [0.001, 0.05] so results stay well scaled.
@@ -641,7 +642,7 @@ TEST(IsaVsScalarOps, RepackedKernelsAreExactAtTheLargestProducts) {
     int checked = 0;
     for (const std::string& isa : available_isas()) {
         const KernelTable& k = *kernel_table(isa);
-        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ6_K, DType::kQ2_K, DType::kQ3_K}) {
+        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ6_K, DType::kQ2_K, DType::kQ3_K, DType::kIQ4_NL, DType::kMXFP4}) {
             const auto id = static_cast<uint32_t>(t);
             if (k.gemv8[id] == nullptr || k.gemm8x4[id] == nullptr) continue;
             constexpr int64_t n = 512;
@@ -656,6 +657,10 @@ TEST(IsaVsScalarOps, RepackedKernelsAreExactAtTheLargestProducts) {
                     std::fill_n(at, offsetof(BlockQ2_K, d), uint8_t{0xFF});
                 } else if (t == DType::kQ3_K) {  // every value -4 (no third bits, q 0), every scale -32
                     std::fill_n(at, offsetof(BlockQ3_K, d), uint8_t{0});
+                } else if (t == DType::kIQ4_NL) {  // every nibble 0: the table's -127; d as it was
+                    std::fill_n(at + offsetof(BlockIQ4_NL, qs), sizeof(BlockIQ4_NL::qs), uint8_t{0});
+                } else if (t == DType::kMXFP4) {  // every nibble 15: -12 (doubled E2M1 -6); e as it was
+                    std::fill_n(at + offsetof(BlockMXFP4, qs), sizeof(BlockMXFP4::qs), uint8_t{0xFF});
                 } else {  // the nibbles, after d (and dmin, scales for Q4_K)
                     const size_t qs_at = t == DType::kQ4_0 ? 2 : 16;
                     std::fill_n(at + static_cast<std::ptrdiff_t>(qs_at), block - qs_at, uint8_t{0xFF});
@@ -669,7 +674,7 @@ TEST(IsaVsScalarOps, RepackedKernelsAreExactAtTheLargestProducts) {
             }
             // token 0's first quant (after the block's scale: f16 for Q8_0, float for Q8_K): both
             // quantizers map the largest magnitude to -127
-            ASSERT_EQ(static_cast<int8_t>(c.act[t == DType::kQ4_0 ? 2 : 4]), -127) << isa;
+            ASSERT_EQ(static_cast<int8_t>(c.act[traits(t).vec_dot_type == DType::kQ8_0 ? 2 : 4]), -127) << isa;
             float out[4 * 8];
             k.gemm8x4[id](c.packed.data(), c.act.data(), c.act_bytes, n, out, 8);
             expect_matches_scalar(c, t, n, 8, 4, out, 8, 0, isa + " gemm8x4");

@@ -10,6 +10,7 @@
 #include "gemm16_avx512.h"
 #include "gemv8_avx512.h"
 #include "lowbit_k_x8_avx512.h"
+#include "nonlinear4_x8_avx512.h"
 #include "../cpu_features.h"
 #include "q6_k_avx512.h"
 #include "quantize_avx512.h"
