@@ -179,6 +179,10 @@ BENCHMARK_CAPTURE(BM_MatvecRepackedWarm, q4_k_avx512, lfm::DType::kQ4_K, "avx512
 BENCHMARK_CAPTURE(BM_MatvecRepackedWarm, q6_k_avx512, lfm::DType::kQ6_K, "avx512")->Args({64, 2048});
 BENCHMARK_CAPTURE(BM_MatvecRepackedWarm, q2_k_avx512, lfm::DType::kQ2_K, "avx512")->Args({64, 2048});
 BENCHMARK_CAPTURE(BM_MatvecRepackedWarm, q3_k_avx512, lfm::DType::kQ3_K, "avx512")->Args({64, 2048});
+BENCHMARK_CAPTURE(BM_MatvecRepackedWarm, iq4_nl_avx512, lfm::DType::kIQ4_NL, "avx512")->Args({64, 2048});
+BENCHMARK_CAPTURE(BM_MatvecRepackedWarm, iq4_xs_avx512, lfm::DType::kIQ4_XS, "avx512")->Args({64, 2048});
+BENCHMARK_CAPTURE(BM_MatvecRepackedWarm, mxfp4_avx512, lfm::DType::kMXFP4, "avx512")->Args({64, 2048});
+BENCHMARK_CAPTURE(BM_MatvecRepackedWarm, q4_0_avx512, lfm::DType::kQ4_0, "avx512")->Args({64, 2048});
 
 // The repacked mat-vec and the read probe interleaved matrix by matrix (one cold matrix, then as
 // many cold probe bytes, each well under a millisecond), so that both see the same spells of a
@@ -250,6 +254,9 @@ BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q2_k_avx512, lfm::DType::kQ2_K, "avx512
 BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q2_k_avx2, lfm::DType::kQ2_K, "avx2")->Args({1792, 2048});
 BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q3_k_avx512, lfm::DType::kQ3_K, "avx512")->Args({1792, 2048})->Args({2048, 1792});
 BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, q3_k_avx2, lfm::DType::kQ3_K, "avx2")->Args({1792, 2048});
+BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, iq4_nl_avx512, lfm::DType::kIQ4_NL, "avx512")->Args({1792, 2048});
+BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, iq4_xs_avx512, lfm::DType::kIQ4_XS, "avx512")->Args({1792, 2048});
+BENCHMARK_CAPTURE(BM_MatvecShareOfProbe, mxfp4_avx512, lfm::DType::kMXFP4, "avx512")->Args({1792, 2048});
 
 // Activation quantization of one token (2048 floats, the model width): done before every
 // matrix of a prompt batch for every token, so its cost shows in prefill.

@@ -117,8 +117,8 @@ const KernelTable& neon_i8mm_kernel_table();
 // ---- composite helpers built on a table (no ISA code of their own) ----------------------------
 
 // Rearranges n_rows (a multiple of 8) rows of type t into the 8-row interleaved layout the
-// table's gemv8[t] reads (Q4_0, Q8_0, Q4_K, Q6_K, Q2_K, Q3_K, IQ4_NL, MXFP4: types.h's
-// Block*x8); dst and src do not overlap. A type without such a layout is a logic_error.
+// table's gemv8[t] reads (Q4_0, Q8_0, Q4_K, Q6_K, Q2_K, Q3_K, IQ4_NL, IQ4_XS, MXFP4:
+// types.h's Block*x8); dst and src do not overlap. A type without such a layout is a logic_error.
 void repack_rows8(DType t, const uint8_t* src, uint8_t* dst, int64_t n_rows, int64_t n_cols);
 // Bytes of one group of 8 repacked rows of n_cols: the same as 8 plain rows for every type.
 size_t packed8_group_bytes(DType t, int64_t n_cols);

@@ -38,7 +38,7 @@ void interleave_group(uint8_t* rows, size_t rb, Block8* x8, int64_t nb, bool to_
         for (int r = 0; r < 8; ++r) {
             Block* in = plain_block<Block>(rows, rb, r, b);
             auto* packed = &x8[b].qs[0];
-            if constexpr (requires { in->e; }) {  // MXFP4: an exponent byte where the others have d
+            if constexpr (requires(Block& blk) { blk.e; }) {  // MXFP4: an exponent byte where the others have d
                 if (to_x8) x8[b].e[r] = in->e;
                 else in->e = x8[b].e[r];
             } else {
@@ -283,6 +283,47 @@ void interleave_group_q3_k(uint8_t* rows, size_t rb, BlockQ3_Kx8* x8, int64_t nb
     }
 }
 
+// IQ4_XS into BlockIQ4_XSx8 and back (types.h): the nibbles of each sub-block as Q4_0's, the
+// sub-scales through their 6-bit values.
+void interleave_group_iq4_xs(uint8_t* rows, size_t rb, BlockIQ4_XSx8* x8, int64_t nb, bool to_x8) {
+    for (int64_t b = 0; b < nb; ++b) {
+        BlockIQ4_XSx8& out = x8[b];
+        if (to_x8) {
+            std::memset(out.scales_l, 0, sizeof(out.scales_l));
+            std::memset(out.scales_h, 0, sizeof(out.scales_h));
+        }
+        for (int r = 0; r < 8; ++r) {
+            BlockIQ4_XS* in = plain_block<BlockIQ4_XS>(rows, rb, r, b);
+            if (to_x8) out.d[r] = in->d;
+            else in->d = out.d[r];
+            if (!to_x8) {
+                in->scales_h = 0;
+                std::memset(in->scales_l, 0, sizeof(in->scales_l));
+            }
+            for (int ib = 0; ib < 8; ++ib) {
+                const int e = 8 * ib + r;
+                uint8_t& lo = out.scales_l[e % 32];
+                uint8_t& hi = out.scales_h[e % 16];
+                if (to_x8) {
+                    const int v = ((in->scales_l[ib / 2] >> (4 * (ib % 2))) & 15) | ((in->scales_h >> (2 * ib)) & 3) << 4;
+                    lo = static_cast<uint8_t>(lo | (v & 15) << (4 * (e / 32)));
+                    hi = static_cast<uint8_t>(hi | (v >> 4) << (2 * (e / 16)));
+                } else {
+                    const int v = ((lo >> (4 * (e / 32))) & 15) | ((hi >> (2 * (e / 16))) & 3) << 4;
+                    in->scales_l[ib / 2] = static_cast<uint8_t>(in->scales_l[ib / 2] | (v & 15) << (4 * (ib % 2)));
+                    in->scales_h = static_cast<uint16_t>(in->scales_h | (v >> 4) << (2 * ib));
+                }
+                for (int step = 0; step < 4; ++step) {
+                    uint8_t* packed = out.qs + 128 * ib + 32 * step + 4 * r;
+                    uint8_t* plain = in->qs + 16 * ib + 4 * step;
+                    if (to_x8) std::memcpy(packed, plain, 4);
+                    else std::memcpy(plain, packed, 4);
+                }
+            }
+        }
+    }
+}
+
 // Repacks (to_x8) or restores the 8 rows of one group. `rows`: 8 plain rows of n_cols.
 void convert_group(DType t, uint8_t* rows, uint8_t* group, int64_t n_cols, bool to_x8) {
     const size_t rb = row_bytes(t, n_cols);
@@ -298,6 +339,9 @@ void convert_group(DType t, uint8_t* rows, uint8_t* group, int64_t n_cols, bool 
             return;
         case DType::kMXFP4:
             interleave_group<BlockMXFP4>(rows, rb, reinterpret_cast<BlockMXFP4x8*>(group), n_cols / QK, to_x8);
+            return;
+        case DType::kIQ4_XS:
+            interleave_group_iq4_xs(rows, rb, reinterpret_cast<BlockIQ4_XSx8*>(group), n_cols / QK_K, to_x8);
             return;
         case DType::kQ4_K:
             interleave_group_q4_k(rows, rb, reinterpret_cast<BlockQ4_Kx8*>(group), n_cols / QK_K, to_x8);

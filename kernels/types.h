@@ -226,6 +226,13 @@ struct BlockMXFP4 { uint8_t e; uint8_t qs[QK / 2]; };
 // BlockMXFP4).
 struct BlockMXFP4x8 { uint8_t e[8]; uint8_t qs[128]; };
 static_assert(sizeof(BlockMXFP4x8) == 8 * sizeof(BlockMXFP4));
+// IQ4_XS repacked 8 rows at a time (same bytes as 8 BlockIQ4_XS): each 32-element sub-block ib
+// of the 8 rows as one BlockQ4_0x8's nibbles (qs[128ib..]), and the 6-bit sub-scales (stored
+// + 32) of entry e = 8ib + r (sub-block ib, row r):
+//   scales_l[e % 32]   nibble e / 32: the low 4 bits (so sub-blocks 0..3 in the low nibbles)
+//   scales_h[e % 16]   bits 2(e / 16)..+1: the top 2 bits
+struct BlockIQ4_XSx8 { f16_t d[8]; uint8_t scales_l[32]; uint8_t scales_h[16]; uint8_t qs[1024]; };
+static_assert(sizeof(BlockIQ4_XSx8) == 8 * sizeof(BlockIQ4_XS));
 
 inline constexpr int8_t kIQ4NLValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                             1,    13,   25,  38,  53,  69,  89,  113};

@@ -26,8 +26,8 @@ const KernelTable& K() { return kernels(); }
 
 // The types with an 8-row repacked layout (types.h: Block*x8); a table repacks those it has a
 // gemv8 for.
-constexpr DType kRepackedTypes[] = {DType::kQ4_0,  DType::kQ4_K, DType::kQ8_0,   DType::kQ6_K,
-                                    DType::kQ2_K,  DType::kQ3_K, DType::kIQ4_NL, DType::kMXFP4};
+constexpr DType kRepackedTypes[] = {DType::kQ4_0, DType::kQ4_K,   DType::kQ8_0,   DType::kQ6_K, DType::kQ2_K,
+                                    DType::kQ3_K, DType::kIQ4_NL, DType::kIQ4_XS, DType::kMXFP4};
 
 // Random bytes for n elements of type t, with every f16 scale set to a finite value in
 // [0.001, 0.05] so results stay well scaled.
@@ -642,7 +642,8 @@ TEST(IsaVsScalarOps, RepackedKernelsAreExactAtTheLargestProducts) {
     int checked = 0;
     for (const std::string& isa : available_isas()) {
         const KernelTable& k = *kernel_table(isa);
-        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ6_K, DType::kQ2_K, DType::kQ3_K, DType::kIQ4_NL, DType::kMXFP4}) {
+        for (DType t : {DType::kQ4_0, DType::kQ4_K, DType::kQ6_K, DType::kQ2_K, DType::kQ3_K, DType::kIQ4_NL, DType::kIQ4_XS,
+                        DType::kMXFP4}) {
             const auto id = static_cast<uint32_t>(t);
             if (k.gemv8[id] == nullptr || k.gemm8x4[id] == nullptr) continue;
             constexpr int64_t n = 512;
@@ -659,6 +660,8 @@ TEST(IsaVsScalarOps, RepackedKernelsAreExactAtTheLargestProducts) {
                     std::fill_n(at, offsetof(BlockQ3_K, d), uint8_t{0});
                 } else if (t == DType::kIQ4_NL) {  // every nibble 0: the table's -127; d as it was
                     std::fill_n(at + offsetof(BlockIQ4_NL, qs), sizeof(BlockIQ4_NL::qs), uint8_t{0});
+                } else if (t == DType::kIQ4_XS) {  // nibbles 0 (-127), sub-scales -32 (all 6 bits 0)
+                    std::fill_n(at + offsetof(BlockIQ4_XS, scales_h), block - offsetof(BlockIQ4_XS, scales_h), uint8_t{0});
                 } else if (t == DType::kMXFP4) {  // every nibble 15: -12 (doubled E2M1 -6); e as it was
                     std::fill_n(at + offsetof(BlockMXFP4, qs), sizeof(BlockMXFP4::qs), uint8_t{0xFF});
                 } else {  // the nibbles, after d (and dmin, scales for Q4_K)
