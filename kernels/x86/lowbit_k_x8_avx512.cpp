@@ -2,9 +2,9 @@
 // plane is a 16-bit shift and a byte mask (the shifts carry bits across bytes, the masks keep
 // each byte's own). Compiled with the AVX-512 flags only (see kernels/CMakeLists.txt).
 
-#include <immintrin.h>
-
 #include "lowbit_k_x8_avx512.h"
+
+#include <immintrin.h>
 
 #define LFM_LOWBIT_NS shift_and
 namespace lfm::avx512::shift_and {
@@ -33,13 +33,15 @@ namespace lfm::avx512 {
 void gemv8_q2_k_512(const void* w, const void* act, int64_t n, float* out) {
     shift_and::gemm8_q2_k<1>(w, act, 0, n, out, 0);
 }
-void gemm8x4_q2_k_512(const void* w, const void* act, size_t act_stride, int64_t n, float* out, size_t out_stride) {
+void gemm8x4_q2_k_512(const void* w, const void* act, size_t act_stride, int64_t n, float* out,
+                      size_t out_stride) {
     shift_and::gemm8_q2_k<4>(w, act, act_stride, n, out, out_stride);
 }
 void gemv8_q3_k_512(const void* w, const void* act, int64_t n, float* out) {
     shift_and::gemm8_q3_k<1>(w, act, 0, n, out, 0);
 }
-void gemm8x4_q3_k_512(const void* w, const void* act, size_t act_stride, int64_t n, float* out, size_t out_stride) {
+void gemm8x4_q3_k_512(const void* w, const void* act, size_t act_stride, int64_t n, float* out,
+                      size_t out_stride) {
     shift_and::gemm8_q3_k<4>(w, act, act_stride, n, out, out_stride);
 }
 }  // namespace lfm::avx512

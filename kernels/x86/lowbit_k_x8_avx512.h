@@ -9,9 +9,11 @@
 
 namespace lfm::avx512 {
 void gemv8_q2_k_512(const void* packed_rows, const void* act, int64_t n, float* out);
-void gemm8x4_q2_k_512(const void* packed_rows, const void* act, size_t act_stride, int64_t n, float* out, size_t out_stride);
+void gemm8x4_q2_k_512(const void* packed_rows, const void* act, size_t act_stride, int64_t n, float* out,
+                      size_t out_stride);
 void gemv8_q3_k_512(const void* packed_rows, const void* act, int64_t n, float* out);
-void gemm8x4_q3_k_512(const void* packed_rows, const void* act, size_t act_stride, int64_t n, float* out, size_t out_stride);
+void gemm8x4_q3_k_512(const void* packed_rows, const void* act, size_t act_stride, int64_t n, float* out,
+                      size_t out_stride);
 void gemv8_q2_k_512_gfni(const void* packed_rows, const void* act, int64_t n, float* out);
 void gemm8x4_q2_k_512_gfni(const void* packed_rows, const void* act, size_t act_stride, int64_t n, float* out,
                            size_t out_stride);

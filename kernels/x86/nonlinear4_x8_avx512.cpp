@@ -1,12 +1,13 @@
-// IQ4_NL, MXFP4 and IQ4_XS on 512-bit registers for rows repacked 8 at a time. The first two are Q4_0's blocks
-// with other scales (f16 d; an E8M0 exponent) and each nibble an index into a 16-entry int8
-// table, so they take Q4_0's 8-row layout (BlockQ4_0x8, BlockMXFP4x8) and its decode loop: one
-// zmm holds two 4-element steps of the 8 rows, and the activation's dwords come by vpermd from
-// one register. The table lookup (vpshufb) returns value + 128, an unsigned byte, the natural
-// vpdpbusd operand; the dot starts from 128·(-Σy) per block, which the Q8_0 activation row
-// carries (q8_0_neg_sums). IQ4_XS's 32-element sub-blocks are the same blocks with a 6-bit
-// scale each under one f16 d per 256. Compiled with the AVX-512 flags only (see
-// kernels/CMakeLists.txt).
+// IQ4_NL, MXFP4 and IQ4_XS on 512-bit registers for rows repacked 8 at a time. The first two are Q4_0's
+// blocks with other scales (f16 d; an E8M0 exponent) and each nibble an index into a 16-entry int8 table, so
+// they take Q4_0's 8-row layout (BlockQ4_0x8, BlockMXFP4x8) and its decode loop: one zmm holds two 4-element
+// steps of the 8 rows, and the activation's dwords come by vpermd from one register. The table lookup
+// (vpshufb) returns value + 128, an unsigned byte, the natural vpdpbusd operand; the dot starts from
+// 128·(-Σy) per block, which the Q8_0 activation row carries (q8_0_neg_sums). IQ4_XS's 32-element sub-blocks
+// are the same blocks with a 6-bit scale each under one f16 d per 256. Compiled with the AVX-512 flags only
+// (see kernels/CMakeLists.txt).
+
+#include "nonlinear4_x8_avx512.h"
 
 #include <immintrin.h>
 
@@ -15,7 +16,6 @@
 
 #include "../kernels.h"
 #include "../types.h"
-#include "nonlinear4_x8_avx512.h"
 #include "simd_common.h"
 
 namespace lfm::avx512 {
@@ -26,7 +26,8 @@ const float* const kHalf = f16_table();
 
 // Lane index vector: lanes 0..7 pick dword a, lanes 8..15 dword a + 1.
 inline __m512i step_pair(int a) {
-    return _mm512_add_epi32(_mm512_set1_epi32(a), _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
+    return _mm512_add_epi32(_mm512_set1_epi32(a),
+                            _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
 }
 
 // Row r's two halves (lanes r and 8 + r) added, as int32: the halves hold the large 128·Σy terms
@@ -93,7 +94,8 @@ void gemm8_nl4(const void* w, const void* a, size_t act_stride, int64_t n, float
         block_dots<NT>(x[b].qs, table, yq, start, dot);
         const __m256 d8 = row_scales(x[b]);
         for (int j = 0; j < NT; ++j)
-            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(d8, _mm256_set1_ps(kHalf[y[j][b].d])), _mm256_cvtepi32_ps(fold_halves(dot[j])), acc[j]);
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(d8, _mm256_set1_ps(kHalf[y[j][b].d])),
+                                     _mm256_cvtepi32_ps(fold_halves(dot[j])), acc[j]);
     }
     for (int j = 0; j < NT; ++j) _mm256_storeu_ps(out + static_cast<size_t>(j) * out_stride, acc[j]);
 }
@@ -120,8 +122,10 @@ inline __m512i iq4_xs_sub_scales(const BlockIQ4_XSx8& x, int ib) {
     int64_t lo8, hi8;
     std::memcpy(&lo8, x.scales_l + 8 * (ib % 4), 8);
     std::memcpy(&hi8, x.scales_h + 8 * (ib % 2), 8);
-    const __m128i lo = _mm_and_si128(_mm_srl_epi16(_mm_set1_epi64x(lo8), _mm_cvtsi32_si128(4 * (ib / 4))), _mm_set1_epi8(15));
-    const __m128i hi = _mm_and_si128(_mm_srl_epi16(_mm_set1_epi64x(hi8), _mm_cvtsi32_si128(2 * (ib / 2))), _mm_set1_epi8(3));
+    const __m128i lo = _mm_and_si128(_mm_srl_epi16(_mm_set1_epi64x(lo8), _mm_cvtsi32_si128(4 * (ib / 4))),
+                                     _mm_set1_epi8(15));
+    const __m128i hi =
+        _mm_and_si128(_mm_srl_epi16(_mm_set1_epi64x(hi8), _mm_cvtsi32_si128(2 * (ib / 2))), _mm_set1_epi8(3));
     return _mm512_cvtepi8_epi32(_mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32)));
 }
 
@@ -152,7 +156,8 @@ void gemm8_iq4_xs(const void* w, const void* a, size_t act_stride, int64_t n, fl
         }
         const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].d)));
         for (int j = 0; j < NT; ++j)
-            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(d8, _mm256_set1_ps(y[j][b].d)), _mm256_cvtepi32_ps(fold_halves(isum[j])), acc[j]);
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(d8, _mm256_set1_ps(y[j][b].d)),
+                                     _mm256_cvtepi32_ps(fold_halves(isum[j])), acc[j]);
     }
     for (int j = 0; j < NT; ++j) _mm256_storeu_ps(out + static_cast<size_t>(j) * out_stride, acc[j]);
 }
@@ -162,17 +167,22 @@ void gemm8_iq4_xs(const void* w, const void* a, size_t act_stride, int64_t n, fl
 void gemv8_iq4_nl_512(const void* w, const void* act, int64_t n, float* out) {
     gemm8_nl4<1, BlockQ4_0x8>(w, act, 0, n, out, 0, kIQ4NLValues, iq4_nl_scales);
 }
-void gemm8x4_iq4_nl_512(const void* w, const void* act, size_t act_stride, int64_t n, float* out, size_t out_stride) {
+void gemm8x4_iq4_nl_512(const void* w, const void* act, size_t act_stride, int64_t n, float* out,
+                        size_t out_stride) {
     gemm8_nl4<4, BlockQ4_0x8>(w, act, act_stride, n, out, out_stride, kIQ4NLValues, iq4_nl_scales);
 }
 void gemv8_mxfp4_512(const void* w, const void* act, int64_t n, float* out) {
     gemm8_nl4<1, BlockMXFP4x8>(w, act, 0, n, out, 0, kMXFP4Values, mxfp4_scales);
 }
-void gemm8x4_mxfp4_512(const void* w, const void* act, size_t act_stride, int64_t n, float* out, size_t out_stride) {
+void gemm8x4_mxfp4_512(const void* w, const void* act, size_t act_stride, int64_t n, float* out,
+                       size_t out_stride) {
     gemm8_nl4<4, BlockMXFP4x8>(w, act, act_stride, n, out, out_stride, kMXFP4Values, mxfp4_scales);
 }
-void gemv8_iq4_xs_512(const void* w, const void* act, int64_t n, float* out) { gemm8_iq4_xs<1>(w, act, 0, n, out, 0); }
-void gemm8x4_iq4_xs_512(const void* w, const void* act, size_t act_stride, int64_t n, float* out, size_t out_stride) {
+void gemv8_iq4_xs_512(const void* w, const void* act, int64_t n, float* out) {
+    gemm8_iq4_xs<1>(w, act, 0, n, out, 0);
+}
+void gemm8x4_iq4_xs_512(const void* w, const void* act, size_t act_stride, int64_t n, float* out,
+                        size_t out_stride) {
     gemm8_iq4_xs<4>(w, act, act_stride, n, out, out_stride);
 }
 

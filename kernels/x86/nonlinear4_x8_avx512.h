@@ -1,6 +1,7 @@
 #pragma once
 // 512-bit kernels for IQ4_NL and MXFP4 rows repacked 8 at a time in Q4_0's layout (BlockQ4_0x8,
-// BlockMXFP4x8) and IQ4_XS rows (BlockIQ4_XSx8; nonlinear4_x8_avx512.cpp), put into the AVX-512 table: Gemv8Fn and Gemm8x4Fn.
+// BlockMXFP4x8) and IQ4_XS rows (BlockIQ4_XSx8; nonlinear4_x8_avx512.cpp), put into the AVX-512 table:
+// Gemv8Fn and Gemm8x4Fn.
 
 #include <cstddef>
 #include <cstdint>
