@@ -283,8 +283,8 @@ void interleave_group_q3_k(uint8_t* rows, size_t rb, BlockQ3_Kx8* x8, int64_t nb
     }
 }
 
-// IQ4_XS into BlockIQ4_XSx8 and back (types.h): the nibbles of each sub-block as Q4_0's, the
-// sub-scales through their 6-bit values.
+// IQ4_XS into BlockIQ4_XSx8 and back (types.h): the nibbles of each sub-block 4 bytes at a time,
+// the sub-scales through their 6-bit values.
 void interleave_group_iq4_xs(uint8_t* rows, size_t rb, BlockIQ4_XSx8* x8, int64_t nb, bool to_x8) {
     for (int64_t b = 0; b < nb; ++b) {
         BlockIQ4_XSx8& out = x8[b];
@@ -314,7 +314,7 @@ void interleave_group_iq4_xs(uint8_t* rows, size_t rb, BlockIQ4_XSx8* x8, int64_
                     in->scales_h = static_cast<uint16_t>(in->scales_h | (v >> 4) << (2 * ib));
                 }
                 for (int step = 0; step < 4; ++step) {
-                    uint8_t* packed = out.qs + 128 * ib + 32 * step + 4 * r;
+                    uint8_t* packed = out.qs + 128 * ib + 64 * (step / 2) + 4 * (2 * r + step % 2);
                     uint8_t* plain = in->qs + 16 * ib + 4 * step;
                     if (to_x8) std::memcpy(packed, plain, 4);
                     else std::memcpy(plain, packed, 4);

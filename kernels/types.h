@@ -227,8 +227,10 @@ struct BlockMXFP4 { uint8_t e; uint8_t qs[QK / 2]; };
 struct BlockMXFP4x8 { uint8_t e[8]; uint8_t qs[128]; };
 static_assert(sizeof(BlockMXFP4x8) == 8 * sizeof(BlockMXFP4));
 // IQ4_XS repacked 8 rows at a time (same bytes as 8 BlockIQ4_XS): each 32-element sub-block ib
-// of the 8 rows as one BlockQ4_0x8's nibbles (qs[128ib..]), and the 6-bit sub-scales (stored
-// + 32) of entry e = 8ib + r (sub-block ib, row r):
+// of the 8 rows in 128 bytes, qs[128ib + 64g + 4L + i] = byte 4(2g + t) + i of row r's 16 (lane
+// L = 2r + t, g = 0, 1), so that a zmm's lanes of parity t hold step 2g + t and the activation
+// bytes of steps 2g, 2g + 1 (8g.. for the low nibbles, 16 + 8g.. for the high) come with one
+// 8-byte broadcast; and the 6-bit sub-scales (stored + 32) of entry e = 8ib + r:
 //   scales_l[e % 32]   nibble e / 32: the low 4 bits (so sub-blocks 0..3 in the low nibbles)
 //   scales_h[e % 16]   bits 2(e / 16)..+1: the top 2 bits
 struct BlockIQ4_XSx8 { f16_t d[8]; uint8_t scales_l[32]; uint8_t scales_h[16]; uint8_t qs[1024]; };

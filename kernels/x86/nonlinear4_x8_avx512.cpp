@@ -24,6 +24,13 @@ namespace {
 
 const float* const kHalf = f16_table();
 
+// 8 bytes at p in every 64-bit lane: one vpbroadcastq from memory.
+inline __m512i bcast8(const void* p) {
+    int64_t v;
+    std::memcpy(&v, p, 8);
+    return _mm512_set1_epi64(v);
+}
+
 // Lane index vector: lanes 0..7 pick dword a, lanes 8..15 dword a + 1.
 inline __m512i step_pair(int a) {
     return _mm512_add_epi32(_mm512_set1_epi32(a),
@@ -117,28 +124,52 @@ inline __m256 mxfp4_scales(const BlockMXFP4x8& x) {
 }
 
 // IQ4_XS's sub-scales of sub-block ib (entries 8ib..8ib+7 of BlockIQ4_XSx8) minus 32, as int32
-// in lanes r and 8 + r.
+// in lanes 2r and 2r + 1.
 inline __m512i iq4_xs_sub_scales(const BlockIQ4_XSx8& x, int ib) {
     int64_t lo8, hi8;
     std::memcpy(&lo8, x.scales_l + 8 * (ib % 4), 8);
     std::memcpy(&hi8, x.scales_h + 8 * (ib % 2), 8);
-    const __m128i lo = _mm_and_si128(_mm_srl_epi16(_mm_set1_epi64x(lo8), _mm_cvtsi32_si128(4 * (ib / 4))),
+    const __m128i lo = _mm_and_si128(_mm_srl_epi16(_mm_cvtsi64_si128(lo8), _mm_cvtsi32_si128(4 * (ib / 4))),
                                      _mm_set1_epi8(15));
     const __m128i hi =
-        _mm_and_si128(_mm_srl_epi16(_mm_set1_epi64x(hi8), _mm_cvtsi32_si128(2 * (ib / 2))), _mm_set1_epi8(3));
-    return _mm512_cvtepi8_epi32(_mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32)));
+        _mm_and_si128(_mm_srl_epi16(_mm_cvtsi64_si128(hi8), _mm_cvtsi32_si128(2 * (ib / 2))), _mm_set1_epi8(3));
+    const __m128i v = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+    return _mm512_cvtepi8_epi32(_mm_unpacklo_epi8(v, v));
+}
+
+// Σ value·y of one sub-block of the 8 rows (qs: its 128 bytes, BlockIQ4_XSx8) for NT tokens (yq:
+// the sub-block's 32 activation bytes of each): lanes 2r and 2r + 1 of dot[j] hold row r's steps
+// of even and odd index, each started from start[j] (64·(-Σy) each, with the table biased by 128).
+template <int NT>
+inline void iq4_xs_sub_dots(const uint8_t* qs, __m512i table, const int8_t* const* yq, const int32_t* start,
+                            __m512i (&dot)[NT]) {
+    const __m512i mask = _mm512_set1_epi8(0x0F);
+    for (int j = 0; j < NT; ++j) dot[j] = _mm512_set1_epi32(start[j]);
+    for (int g = 0; g < 2; ++g) {  // steps 2g, 2g + 1: elements 8g.. (low nibbles) and 16 + 8g.. (high)
+        const __m512i q = _mm512_loadu_si512(qs + 64 * g);
+        const __m512i lo = _mm512_shuffle_epi8(table, _mm512_and_si512(q, mask));
+        const __m512i hi = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(q, 4), mask));
+        for (int j = 0; j < NT; ++j) {
+            dot[j] = _mm512_dpbusd_epi32(dot[j], lo, bcast8(yq[j] + 8 * g));
+            dot[j] = _mm512_dpbusd_epi32(dot[j], hi, bcast8(yq[j] + 16 + 8 * g));
+        }
+    }
 }
 
 // 8 rows of IQ4_XS (BlockIQ4_XSx8) against NT Q8_K activation rows: each sub-block as an IQ4_NL
-// block (its -Σy from the activation's two bsums of 16), times its sub-scale once per 8 rows.
+// block (its -Σy from the activation's two bsums of 16), times its sub-scale once per 8 rows. A
+// row's two lanes are added in int32 once per block; both then hold the row's sum, and the even
+// lanes are stored.
 template <int NT>
 void gemm8_iq4_xs(const void* w, const void* a, size_t act_stride, int64_t n, float* out, size_t out_stride) {
     const auto* x = static_cast<const BlockIQ4_XSx8*>(w);
     const __m512i table = biased_table(kIQ4NLValues);
+    const __m512i pairs = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    const __m512i evens = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 14, 12, 10, 8, 6, 4, 2, 0);
     const BlockQ8_K* y[NT];
     for (int j = 0; j < NT; ++j) y[j] = x86::act_row<BlockQ8_K>(a, act_stride, j);
-    __m256 acc[NT];
-    for (int j = 0; j < NT; ++j) acc[j] = _mm256_setzero_ps();
+    __m512 acc[NT];
+    for (int j = 0; j < NT; ++j) acc[j] = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; ++b) {
         __m512i isum[NT];
         for (int j = 0; j < NT; ++j) isum[j] = _mm512_setzero_si512();
@@ -150,16 +181,20 @@ void gemm8_iq4_xs(const void* w, const void* a, size_t act_stride, int64_t n, fl
                 yq[j] = y[j][b].qs + 32 * ib;
                 start[j] = -64 * (y[j][b].bsums[2 * ib] + y[j][b].bsums[2 * ib + 1]);
             }
-            block_dots<NT>(x[b].qs + 128 * ib, table, yq, start, dot);
+            iq4_xs_sub_dots<NT>(x[b].qs + 128 * ib, table, yq, start, dot);
             const __m512i sc = iq4_xs_sub_scales(x[b], ib);
             for (int j = 0; j < NT; ++j) isum[j] = _mm512_add_epi32(isum[j], _mm512_mullo_epi32(dot[j], sc));
         }
-        const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].d)));
-        for (int j = 0; j < NT; ++j)
-            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(d8, _mm256_set1_ps(y[j][b].d)),
-                                     _mm256_cvtepi32_ps(fold_halves(isum[j])), acc[j]);
+        const __m512 d = _mm512_permutexvar_ps(
+            pairs, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].d)))));
+        for (int j = 0; j < NT; ++j) {
+            const __m512i row_sums = _mm512_add_epi32(isum[j], _mm512_shuffle_epi32(isum[j], _MM_PERM_CDAB));
+            acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(y[j][b].d)), _mm512_cvtepi32_ps(row_sums), acc[j]);
+        }
     }
-    for (int j = 0; j < NT; ++j) _mm256_storeu_ps(out + static_cast<size_t>(j) * out_stride, acc[j]);
+    for (int j = 0; j < NT; ++j)
+        _mm256_storeu_ps(out + static_cast<size_t>(j) * out_stride,
+                         _mm512_castps512_ps256(_mm512_permutexvar_ps(evens, acc[j])));
 }
 
 }  // namespace
