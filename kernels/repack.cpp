@@ -29,8 +29,8 @@ Block* plain_block(uint8_t* rows, size_t rb, int r, int64_t b) {
     return reinterpret_cast<Block*>(rows + static_cast<size_t>(r) * rb) + b;
 }
 
-// Q4_0, Q8_0, IQ4_NL and MXFP4: each row's quants in 4-byte steps, step s of the 8 rows side by side. `to_x8`
-// picks the direction: plain rows into the group, or the group back into plain rows.
+// Q4_0, Q8_0, IQ4_NL and MXFP4: each row's quants in 4-byte steps, step s of the 8 rows side by
+// side. `to_x8` picks the direction: plain rows into the group, or the group back into plain rows.
 template <typename Block, typename Block8>
 void interleave_group(uint8_t* rows, size_t rb, Block8* x8, int64_t nb, bool to_x8) {
     constexpr int kSteps = sizeof(Block::qs) / 4;
@@ -38,7 +38,7 @@ void interleave_group(uint8_t* rows, size_t rb, Block8* x8, int64_t nb, bool to_
         for (int r = 0; r < 8; ++r) {
             Block* in = plain_block<Block>(rows, rb, r, b);
             auto* packed = &x8[b].qs[0];
-            if constexpr (requires(Block& blk) { blk.e; }) {  // MXFP4: an exponent byte where the others have d
+            if constexpr (requires(Block& blk) { blk.e; }) {  // MXFP4: an exponent where the others have d
                 if (to_x8) x8[b].e[r] = in->e;
                 else in->e = x8[b].e[r];
             } else {
@@ -168,12 +168,11 @@ void interleave_group_q6_k(uint8_t* rows, size_t rb, BlockQ6_Kx8* x8, int64_t nb
     }
 }
 
-// Q2_K into BlockQ2_Kx8 and back (types.h). Source byte qs[32h + l] holds element 128h + 32j + l
-// in bits 2j: element m of sub-block 8h + 2j + l / 16 for m = l % 16. Plane s of lane 2r + t of
-// pair p = 4h + j is then bits 2j of the source bytes 32h + 8s + 4t + i (i = 0..3): one 32-bit
-// word per (plane, t), whose bits 2j over j = 0..3 are the four pairs of that half.
 // The 2-bit values of one Q2_K / Q3_K row (qs: its 64 bytes) into slot r of BlockQ2_Kx8::qs
-// (x8: 512 bytes), or back.
+// (x8: 512 bytes), or back. Source byte qs[32h + l] holds element 128h + 32j + l in bits 2j:
+// element m of sub-block 8h + 2j + l / 16 for m = l % 16. Plane s of lane 2r + t of pair
+// p = 4h + j is then bits 2j of the source bytes 32h + 8s + 4t + i (i = 0..3): one 32-bit word
+// per (plane, t), whose bits 2j over j = 0..3 are the four pairs of that half.
 void interleave_two_bits(uint8_t* qs, uint8_t* x8, int r, bool to_x8) {
     constexpr uint32_t kTwoBits = 0x03030303u;
     for (int h = 0; h < 2; ++h)
@@ -206,6 +205,7 @@ int q2_k_min_entry(int sub, int r) {  // ... and whose high nibble is sub's min
     return 32 * (sub / 4) + 2 * (4 * (r / 2) + 2 * ((sub % 4) / 2) + r % 2) + sub % 2;
 }
 
+// Q2_K into BlockQ2_Kx8 and back (types.h).
 void interleave_group_q2_k(uint8_t* rows, size_t rb, BlockQ2_Kx8* x8, int64_t nb, bool to_x8) {
     for (int64_t b = 0; b < nb; ++b) {
         BlockQ2_Kx8& out = x8[b];
