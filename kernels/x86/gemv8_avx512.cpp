@@ -15,10 +15,13 @@
 #include "../types.h"
 #include "gemv8_avx512.h"
 #include "q4_k_x8_scales.h"
+#include "simd512_common.h"
 
 namespace lfm::avx512 {
 
 namespace {
+
+using x86::step_pair;
 
 const float* const kHalf = f16_table();
 
@@ -27,11 +30,6 @@ inline __m512i rows_u8_twice(const uint8_t* p) {
     int64_t v;
     std::memcpy(&v, p, 8);
     return _mm512_cvtepu8_epi32(_mm_set1_epi64x(v));
-}
-
-// Lane index vector: lanes 0..7 pick dword a, lanes 8..15 dword a+1 (of a 64-byte activation chunk).
-inline __m512i step_pair(int a) {
-    return _mm512_add_epi32(_mm512_set1_epi32(a), _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "../kernels.h"
 #include "../types.h"
+#include "simd512_common.h"
 #include "simd_common.h"
 
 namespace lfm::avx512 {
@@ -24,18 +25,8 @@ namespace {
 
 const float* const kHalf = f16_table();
 
-// 8 bytes at p in every 64-bit lane: one vpbroadcastq from memory.
-inline __m512i bcast8(const void* p) {
-    int64_t v;
-    std::memcpy(&v, p, 8);
-    return _mm512_set1_epi64(v);
-}
-
-// Lane index vector: lanes 0..7 pick dword a, lanes 8..15 dword a + 1.
-inline __m512i step_pair(int a) {
-    return _mm512_add_epi32(_mm512_set1_epi32(a),
-                            _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0));
-}
+using x86::bcast8;
+using x86::step_pair;
 
 // Row r's two halves (lanes r and 8 + r) added, as int32: the halves hold the large 128·Σy terms
 // that cancel between them, so they meet before any rounding to float.
