@@ -109,12 +109,43 @@ const std::vector<Case>& schema_cases() {
                                "maxLength": 2})",
          {R"("ab")"}, {R"("abc")", "1"}},
         // allOf parts merge in the document's order: a base type's properties (named in allOf
-        // before "properties") come first, as documents write them; more than 8 declared
-        // properties keep the schema's order.
+        // before "properties") come first, as documents write them.
         {"allof_base_first", R"({"type": "object", "allOf": [{"$ref": "#/$defs/base"}],
                                "properties": {"c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}, "i": {}},
                                "$defs": {"base": {"properties": {"a": {"type": "integer"}, "b": {}}, "required": ["a"]}}})",
          {R"({"a": 1, "b": 2, "c": 3, "i": 4})", R"({"a": 1})", R"({"a": 1, "z": 2})"}, {R"({"b": 2})", R"({"a": "x"})"}},
+        // Up to 8 declared properties: any order, each once; extra members among them once the
+        // required ones came.
+        {"extras_among_members", R"({"type": "object", "required": ["a"],
+                                   "properties": {"a": {"type": "integer"}, "b": {"type": "string"}, "c": {}},
+                                   "additionalProperties": {"type": "boolean"}})",
+         {R"({"a": 1, "x": true, "b": "s", "y": false, "c": 3})", R"({"c": 0, "a": 1, "x": true})"},
+         {R"({"a": 1, "x": 2, "b": "s"})", R"({"a": 1, "b": "s", "b": "t"})", R"({"x": true})"}},
+        // A part no value meets is left out where the schema allows that: an optional property
+        // is absent, an anyOf branch dropped, an array empty (an error only for the whole schema).
+        {"unsatisfiable_parts", R"({"type": "object", "properties": {
+                                  "a": {"type": "object", "enum": ["x"]}, "b": false, "c": {"type": "integer"},
+                                  "d": {"anyOf": [{"type": "string", "enum": [1]}, {"type": "integer"}]},
+                                  "e": {"type": "array", "items": {"type": "string", "minLength": 3, "maxLength": 2}}}})",
+         {R"({"c": 1})", "{}", R"({"d": 3, "e": []})"},
+         {R"({"a": "x"})", R"({"b": 1})", R"({"b": null, "c": 1})", R"({"d": "s"})", R"({"e": ["abc"]})", R"({"e": [""]})"}},
+        // More: any order too, optional members free to repeat (a parser keeps the last), the
+        // required ones each exactly once, extra members once the required ones came.
+        {"many_properties_any_order", R"({"type": "object", "required": ["a", "j"],
+                                        "properties": {"a": {"type": "integer"}, "b": {}, "c": {}, "d": {}, "e": {},
+                                                       "f": {}, "g": {}, "h": {}, "i": {}, "j": {"type": "string"}}})",
+         {R"({"j": "s", "c": 1, "a": 2})", R"({"b": 1, "a": 2, "j": "t", "z": 0, "i": 3})", R"({"a": 1, "b": 2, "b": 3, "j": "u"})"},
+         {R"({"a": 1})", R"({"j": "s", "a": 1, "a": 2})", R"({"j": "s", "a": 1, "j": "t"})", R"({"a": "1", "j": "s"})",
+          R"({"j": 1, "a": 1})"}},
+        // More than 8 required: those in the schema's order among themselves, the others anywhere.
+        {"many_required", R"({"type": "object", "required": ["a", "b", "c", "d", "e", "f", "g", "h", "i"],
+                            "properties": {"a": {}, "b": {}, "c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}, "i": {},
+                                           "j": {"type": "integer"}}, "additionalProperties": false})",
+         {R"({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9})",
+          R"({"j": 0, "a": 1, "b": 2, "c": 3, "j": 1, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9})"},
+         {R"({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8})",
+          R"({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9, "k": 0})",
+          R"({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9, "j": "s"})"}},
         // A length beside a pattern or format is kept as the pattern where the pattern implies
         // it; otherwise the two are intersected (char_dfa.h), as are a pattern and a format.
         {"pattern_with_length", R"({"type": "string", "pattern": "^[a-z]+$", "maxLength": 5})",
@@ -584,7 +615,12 @@ TEST(Constrain, ClearErrors) {
     auto tok = llama3();
     auto schema = [&](const char* s) { return [=] { Constraint::json_schema(s, tok); }; };
     expect_error(schema(R"({"type": "object", "properties": {"a": {"not": {"minimum": 3}}}})"), {"\"not\"", "#/properties/a/not"});
-    expect_error(schema(R"({"properties": {"a": {"not": {}}}})"), {"matches nothing", "#/properties/a/not"});
+    // a required property no value meets (an optional one is left out: see unsatisfiable_parts)
+    expect_error(schema(R"({"type": "object", "properties": {"a": {"not": {}}}, "required": ["a"]})"),
+                 {"matches nothing", "#/properties/a/not"});
+    expect_error(schema(R"({"type": "string", "enum": [1, null]})"), {"no enum value has the schema's type", "#/enum"});
+    expect_error(schema(R"({"type": "array", "items": {"allOf": [{"type": "string"}, {"type": "integer"}]}, "minItems": 1})"),
+                 {"share no value", "#/items"});
     expect_error(schema(R"({"type": "null", "not": {"type": "null"}})"), {"matches nothing", "#/not"});
     expect_error(schema(R"({"properties": {"a": {"type": "object", "$lfm:not-all": 5}}})"), {"reserved", "#/properties/a/$lfm:not-all"});
     const std::string deep = "{\"enum\": [" + std::string(5000, '[') + std::string(5000, ']') + "]}";
@@ -607,7 +643,7 @@ TEST(Constrain, ClearErrors) {
                            "h": {}, "i": {}}, "minProperties": 2})"), {"minProperties", "more than 8"});
     // a pattern and a length (or a format) that no string satisfies together
     expect_error(schema(R"({"type": "string", "pattern": "^[a-z]{2}$", "minLength": 3})"), {"no string satisfies", "#"});
-    expect_error(schema(R"({"properties": {"d": {"type": "string", "format": "date", "pattern": "^x"}}})"),
+    expect_error(schema(R"({"type": "object", "properties": {"d": {"type": "string", "format": "date", "pattern": "^x"}}, "required": ["d"]})"),
                  {"no string satisfies", "#/properties/d"});
     // an intersection too large to hold: an error, not an endless compile
     expect_error(schema(R"({"type": "string", "format": "uri", "maxLength": 90000})"), {"automaton states", "#"});

@@ -38,8 +38,14 @@ public:
     // schemas use (not {}, a type, required names, an enum or const of strings / null / booleans,
     // a pattern; several in allOf). Formats: date-time, date, time, uuid, email, uri, ipv4, ipv6,
     // hostname; others are annotations, as validators treat them by default. Object properties
-    // come in any order (each at most once, extra ones after the declared ones) when an object
-    // declares up to 8; beyond that, in the schema's order (the grammar would grow as 2^n).
+    // come in any order, extra ones among them once the required ones came: each at most once
+    // when an object declares up to 8; beyond that, optional ones free to repeat (a parser keeps
+    // the last, which validates as the first did) and the required ones each once, in any order
+    // up to 8 of them, in the schema's order among themselves beyond (the grammar grows as
+    // 2^required). Tool-call arguments, which may not repeat, keep the schema's order beyond 8.
+    // A part of a schema no value meets (an enum with no value of the type, false, bounds that
+    // exclude each other) leaves out what needs it: an optional property, an anyOf branch, array
+    // items; it is an error only when the whole schema meets no value.
     // A keyword of JSON Schema that constrains values in a way not listed here (other forms of
     // not, if, dependentSchemas, contains, propertyNames, unevaluated*, ...) is an error
     // naming it and its JSON pointer; keywords outside JSON Schema's vocabulary (x-*, vendor

@@ -76,7 +76,18 @@ ExprPtr chars(std::vector<CodeRange> ranges, bool negate) {
 
 ExprPtr any_char() { return chars({{0, kMaxCodePoint}}); }
 
+ExprPtr nothing(std::string why) {
+    Expr e;
+    e.kind = Expr::Kind::kBytes;
+    e.why = std::move(why);
+    return make(std::move(e));
+}
+
+bool is_nothing(const ExprPtr& e) { return e->kind == Expr::Kind::kBytes && e->bytes.empty(); }
+
 ExprPtr seq(std::vector<ExprPtr> items) {
+    for (const ExprPtr& item : items)
+        if (is_nothing(item)) return item;
     if (items.size() == 1) return items[0];
     Expr e;
     e.kind = Expr::Kind::kSeq;
@@ -85,6 +96,8 @@ ExprPtr seq(std::vector<ExprPtr> items) {
 }
 
 ExprPtr alt(std::vector<ExprPtr> items) {
+    if (!items.empty() && std::all_of(items.begin(), items.end(), is_nothing)) return items[0];
+    std::erase_if(items, is_nothing);
     if (items.size() == 1) return items[0];
     Expr e;
     e.kind = Expr::Kind::kAlt;
@@ -95,6 +108,7 @@ ExprPtr alt(std::vector<ExprPtr> items) {
 ExprPtr repeat(ExprPtr item, uint32_t min, uint32_t max) {
     if (max < min) fail("a repetition {" + std::to_string(min) + "," + std::to_string(max) + "} has max < min");
     if (min == 1 && max == 1) return item;
+    if (is_nothing(item)) return min == 0 ? empty() : item;
     Expr e;
     e.kind = Expr::Kind::kRepeat;
     e.items = {std::move(item)};
@@ -217,8 +231,8 @@ using Utf8Seq = std::vector<std::pair<uint8_t, uint8_t>>;  // one character's by
 
 class Lowering {
 public:
-    explicit Lowering(const std::vector<std::string>& names, const std::vector<ExprPtr>& bodies)
-        : bodies_(bodies) {
+    explicit Lowering(const std::vector<std::string>& names, const std::vector<ExprPtr>& bodies, bool prune)
+        : bodies_(bodies), prune_(prune) {
         g_.rule_names = names;
         rules_.resize(names.size());
     }
@@ -350,7 +364,14 @@ private:
     // One element standing for e: a terminal when e is one, else a rule.
     Elem atom(const ExprPtr& e) {
         switch (e->kind) {
-            case Expr::Kind::kBytes: return {Op::kBytes, set_id(e->bytes)};
+            case Expr::Kind::kBytes:
+                if (e->bytes.empty() && !e->why.empty()) {  // a set of its own, to find the reason by
+                    const auto id = static_cast<uint32_t>(g_.sets.size());
+                    g_.sets.emplace_back();
+                    why_[id] = e->why;
+                    return {Op::kBytes, id};
+                }
+                return {Op::kBytes, set_id(e->bytes)};
             case Expr::Kind::kRule: return {Op::kRule, e->rule};
             case Expr::Kind::kToken: return token(e->token);
             case Expr::Kind::kChars: {
@@ -425,11 +446,9 @@ private:
             }
     }
 
-    // Every rule reachable from the root must be able to finish, and none may reach itself
-    // again before consuming a byte (left recursion, also through rules that can be empty).
-    void check_finite_and_not_left_recursive() {
-        const size_t n = g_.alts.size();
-        std::vector<char> reach(n, 0);
+    // The rules the root reaches.
+    std::vector<char> reachable() const {
+        std::vector<char> reach(g_.alts.size(), 0);
         std::vector<uint32_t> todo = {g_.root};
         reach[g_.root] = 1;
         while (!todo.empty()) {
@@ -442,6 +461,15 @@ private:
                         todo.push_back(g_.elems[p].arg);
                     }
         }
+        return reach;
+    }
+
+    // Every rule reachable from the root must be able to finish (with prune_, the alternatives
+    // that cannot are dropped first), and none may reach itself again before consuming a byte
+    // (left recursion, also through rules that can be empty).
+    void check_finite_and_not_left_recursive() {
+        const size_t n = g_.alts.size();
+        std::vector<char> reach = reachable();
         std::vector<char> finite(n, 0), nullable(n, 0);
         for (bool changed = true; changed;) {
             changed = false;
@@ -463,6 +491,18 @@ private:
                     if (nul && !nullable[r]) nullable[r] = 1, changed = true;
                 }
             }
+        }
+        if (prune_) {
+            if (!finite[g_.root]) {
+                std::vector<char> seen(n, 0);
+                const std::string why = why_dead(g_.root, finite, seen);
+                if (!why.empty()) throw Error(ErrorCode::kInvalidArgument, why);
+                fail("rule '" + g_.rule_names[g_.root] + "' can never finish (it matches nothing)");
+            }
+            // drop the alternatives that cannot finish; what only they reached is unreached now
+            for (uint32_t r = 0; r < n; ++r)
+                if (reach[r]) std::erase_if(g_.alts[r], [&](uint32_t a) { return !alt_finishes(a, finite); });
+            reach = reachable();
         }
         for (uint32_t r = 0; r < n; ++r)
             if (reach[r] && !finite[r])
@@ -502,7 +542,38 @@ private:
         }
     }
 
+    bool alt_finishes(uint32_t start, const std::vector<char>& finite) const {
+        for (uint32_t p = start; g_.elems[p].op != Op::kEnd; ++p) {
+            const Elem& el = g_.elems[p];
+            if (el.op == Op::kRule && !finite[el.arg]) return false;
+            if (el.op == Op::kBytes && g_.sets[el.arg].empty()) return false;
+        }
+        return true;
+    }
+
+    // The reason of a nothing() that keeps rule r from finishing: in its first alternative that
+    // has one, at the first element that cannot finish ("" when none has a reason).
+    std::string why_dead(uint32_t r, const std::vector<char>& finite, std::vector<char>& seen) const {
+        seen[r] = 1;
+        for (uint32_t s : g_.alts[r])
+            for (uint32_t p = s; g_.elems[p].op != Op::kEnd; ++p) {
+                const Elem& el = g_.elems[p];
+                if (el.op == Op::kBytes && g_.sets[el.arg].empty()) {
+                    if (auto it = why_.find(el.arg); it != why_.end()) return it->second;
+                    break;
+                }
+                if (el.op == Op::kRule && !finite[el.arg]) {
+                    if (!seen[el.arg])
+                        if (std::string why = why_dead(el.arg, finite, seen); !why.empty()) return why;
+                    break;
+                }
+            }
+        return "";
+    }
+
     const std::vector<ExprPtr>& bodies_;
+    const bool prune_;
+    std::map<uint32_t, std::string> why_;  // the byte sets of nothing()s with a reason: the reason
     Grammar g_;
     std::vector<Alts> rules_;
     std::map<const Expr*, uint32_t> anon_;
@@ -515,6 +586,6 @@ private:
 
 }  // namespace
 
-Grammar GrammarBuilder::build(uint32_t root) const { return Lowering(names_, bodies_).run(root); }
+Grammar GrammarBuilder::build(uint32_t root, bool prune) const { return Lowering(names_, bodies_, prune).run(root); }
 
 }  // namespace lfm::constrain

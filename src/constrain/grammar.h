@@ -49,6 +49,7 @@ struct Expr {
     uint32_t min = 0, max = 0;     // kRepeat
     uint32_t rule = 0;             // kRule: a rule of the builder
     std::string token;             // kToken: a special token, by its text
+    std::string why;               // kBytes with an empty set (nothing()): why nothing can be written here
 };
 
 // Builders. Literals are bytes; chars() takes code point ranges (sorted or not, overlapping or
@@ -66,6 +67,11 @@ inline ExprPtr plus(ExprPtr e) { return repeat(std::move(e), 1, Expr::kUnbounded
 ExprPtr rule_ref(uint32_t rule);
 ExprPtr special_token(std::string text);
 inline ExprPtr empty() { return seq({}); }
+// Matches nothing, for a part of a grammar no text can satisfy (a JSON Schema property whose
+// schema no value meets). seq() with it is nothing, alt() drops it, and build(root, true) drops
+// the alternatives that reach it through rules; `why` is the error when the root itself is nothing.
+ExprPtr nothing(std::string why);
+bool is_nothing(const ExprPtr& e);
 
 // Sorted, merged ranges; negate: the complement within the valid code points.
 std::vector<CodeRange> normalize_ranges(std::vector<CodeRange> ranges, bool negate);
@@ -96,7 +102,8 @@ struct Grammar {
 
 // Collects named rules (which may refer to each other, recursively) and lowers them. Errors
 // (a rule used but not defined, a rule that can never finish, left recursion, a grammar too
-// large) are lfm::Error with kInvalidArgument, naming the rule.
+// large) are lfm::Error with kInvalidArgument, naming the rule (or, for a root that is
+// nothing(), its reason).
 class GrammarBuilder {
 public:
     uint32_t declare(const std::string& name);  // a rule defined later (for recursion)
@@ -110,7 +117,9 @@ public:
     const uint32_t* find(const std::string& name) const;
     const std::string& name(uint32_t rule) const { return names_[rule]; }
     size_t size() const { return names_.size(); }
-    Grammar build(uint32_t root) const;
+    // prune: alternatives that can never finish are dropped (an error only for the root);
+    // otherwise any rule the root reaches that can never finish is an error (a broken grammar).
+    Grammar build(uint32_t root, bool prune = false) const;
 
 private:
     std::vector<std::string> names_;

@@ -42,7 +42,7 @@ Grammar tool_call_grammar(const std::vector<Tool>& tools, std::string_view name,
     root.push_back(list);
     root.push_back(lit("]"));
     root.push_back(special_token("<|tool_call_end|>"));
-    return b.build(b.add("root", seq(std::move(root))));
+    return b.build(b.add("root", seq(std::move(root))), true);  // a parameter no value meets is left out
 }
 
 }  // namespace lfm::constrain
