@@ -121,6 +121,8 @@ const std::vector<Case>& schema_cases() {
                                    "additionalProperties": {"type": "boolean"}})",
          {R"({"a": 1, "x": true, "b": "s", "y": false, "c": 3})", R"({"c": 0, "a": 1, "x": true})"},
          {R"({"a": 1, "x": 2, "b": "s"})", R"({"a": 1, "b": "s", "b": "t"})", R"({"x": true})"}},
+        // multipleOf 1 on a number: whole values, a fraction of zeros allowed
+        {"multiple_of_one", R"({"type": "number", "multipleOf": 1})", {"3", "-3.0", "0"}, {"3.5", "1e2", "0.01"}},
         // A part no value meets is left out where the schema allows that: an optional property
         // is absent, an anyOf branch dropped, an array empty (an error only for the whole schema).
         {"unsatisfiable_parts", R"({"type": "object", "properties": {
@@ -275,6 +277,44 @@ TEST(Constrain, NumericBoundsAreExact) {
         m.reset();
         const bool ok = m.advance_bytes(text) && m.is_complete();
         EXPECT_EQ(ok, tenths > -30 && tenths <= 20) << text;
+    }
+    // Bounds with fractions, and multipleOf 10^-k, on every value in thousandths around them,
+    // written with three decimals and in the shortest form. Values in thousandths: exact.
+    struct Decimals {
+        int lo, hi;  // thousandths
+        bool lo_ex, hi_ex;
+        int step;  // multipleOf in thousandths (1: none)
+    };
+    for (const Decimals& d : std::vector<Decimals>{{250, 99990, false, true, 1},
+                                                   {-1500, -500, false, false, 1},
+                                                   {-1250, 2500, true, false, 1},
+                                                   {-5, 5, true, true, 1},
+                                                   {0, 12340, false, false, 10},
+                                                   {-2000, 3000, false, true, 1000},
+                                                   {1230, 1230, false, false, 1}}) {
+        auto thousandths = [](int v) {
+            char text[32];
+            std::snprintf(text, sizeof text, "%s%d.%03d", v < 0 ? "-" : "", std::abs(v) / 1000, std::abs(v) % 1000);
+            return std::string(text);
+        };
+        json schema = {{"type", "number"}, {d.lo_ex ? "exclusiveMinimum" : "minimum", json::parse(thousandths(d.lo))},
+                       {d.hi_ex ? "exclusiveMaximum" : "maximum", json::parse(thousandths(d.hi))}};
+        if (d.step > 1) schema["multipleOf"] = json::parse(thousandths(d.step));
+        SCOPED_TRACE(schema.dump());
+        auto dc = Constraint::json_schema(schema.dump(), llama3());
+        ConstraintMatcher dm(dc);
+        const int span = std::max(100, (d.hi - d.lo) / 50);
+        for (int v = d.lo - span; v <= d.hi + span; v += (d.hi - d.lo > 20000 && v > d.lo + 2000 && v < d.hi - 2000) ? 97 : 1) {
+            const bool in = (d.lo_ex ? v > d.lo : v >= d.lo) && (d.hi_ex ? v < d.hi : v <= d.hi) && v % d.step == 0;
+            std::string full = thousandths(v), shortest = full;
+            while (shortest.back() == '0') shortest.pop_back();
+            if (shortest.back() == '.') shortest.pop_back();
+            if (shortest == "-0") shortest = "0";
+            for (const std::string& text : {full, shortest}) {
+                dm.reset();
+                EXPECT_EQ(dm.advance_bytes(text) && dm.is_complete(), in) << text;
+            }
+        }
     }
 }
 
@@ -634,6 +674,8 @@ TEST(Constrain, ClearErrors) {
     expect_error(schema(R"({"patternProperties": {"(": {}}})"), {"regex", "#/patternProperties/("});
     expect_error(schema(R"({"items": {"if": {}, "then": {}}})"), {"\"if\"", "#/items/if"});
     expect_error(schema(R"({"type": "array", "uniqueItems": true})"), {"uniqueItems"});
+    expect_error(schema(R"({"type": "number", "multipleOf": 5})"), {"multipleOf", "#/multipleOf"});
+    expect_error(schema(R"({"type": "number", "multipleOf": 0.25, "minimum": 0})"), {"multipleOf", "#/multipleOf"});
     expect_error(schema(R"({"type": "object", "propertyNames": {"maxLength": 3}})"), {"propertyNames"});
     expect_error(schema(R"({"dependencies": {"a": ["b"]}})"), {"not declared", "#/dependencies/a"});
     expect_error(schema(R"({"properties": {"a": {}}, "dependencies": {"a": {"required": ["b"]}}})"), {"dependentSchemas", "#/dependencies/a"});
@@ -650,7 +692,7 @@ TEST(Constrain, ClearErrors) {
     expect_error(schema(R"({"type": "string", "pattern": "^[a-z]{1,40000}$", "minLength": 10})"), {"automaton states", "#"});
     expect_error(schema(R"({"$ref": "#/$defs/missing"})"), {"$defs/missing"});
     expect_error(schema(R"({"$ref": "https://example.com/s.json"})"), {"local"});
-    expect_error(schema(R"({"type": "number", "minimum": 0.5})"), {"minimum"});
+    expect_error(schema(R"({"type": "number", "minimum": 1e-25})"), {"minimum", "fraction digits", "#/minimum"});
     expect_error(schema(R"({"type": "string", "pattern": "(a)\\1"})"), {"backreference", "#/pattern"});
     expect_error(schema(R"({"type": "strin"})"), {"unknown type"});
     expect_error(schema("{not json"), {"not valid JSON"});

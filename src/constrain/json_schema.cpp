@@ -604,11 +604,8 @@ private:
     void check_unenforceable(const json& s, const std::string& ptr) const {
         if (s.contains("uniqueItems") && s["uniqueItems"] == true)
             fail("unsupported keyword \"uniqueItems\" (true)", ptr + "/uniqueItems");
-        if (s.contains("multipleOf")) {
-            const json& m = s["multipleOf"];
-            bool integral_one = m.is_number() && m.get<double>() == 1.0;
-            if (!integral_one) fail("unsupported keyword \"multipleOf\"", ptr + "/multipleOf");
-        }
+        if (s.contains("multipleOf") && !power_of_ten_digits(s["multipleOf"]))
+            fail("unsupported keyword \"multipleOf\" (only 1, 0.1, 0.01, ... are supported)", ptr + "/multipleOf");
     }
 
     // minProperties / maxProperties as counts (UINT32_MAX: no maximum).
@@ -696,23 +693,25 @@ private:
     }
 
     ExprPtr number(const json& s, bool integer, const std::string& ptr) {
-        std::optional<int64_t> lo, hi;
+        std::optional<Decimal> lo, hi;
         bool lo_ex = false, hi_ex = false;
-        auto bound = [&](const char* key, std::optional<int64_t>& out, bool& ex, bool exclusive, bool is_lower) {
+        // a bound as decimal digits; an integer's rounds inwards and becomes inclusive
+        auto bound = [&](const char* key, std::optional<Decimal>& out, bool& ex, bool exclusive, bool is_lower) {
             if (!s.contains(key)) return;
             const json& v = s[key];
             if (v.is_boolean()) return;  // draft 4's exclusiveMinimum: true, read below
             if (!v.is_number()) fail(std::string(key) + " must be a number", ptr + "/" + key);
             double d = v.get<double>();
             if (!std::isfinite(d) || std::fabs(d) >= 1e15) fail(std::string(key) + " beyond 1e15 is not supported", ptr + "/" + key);
-            double r = is_lower ? std::ceil(d) : std::floor(d);
-            bool exact = r == d;
-            if (!exact && !integer)
-                fail(std::string("a non-integer \"") + key + "\" on a number is not supported", ptr + "/" + key);
-            // integers: a fractional bound rounds inwards and becomes inclusive
-            const auto value = static_cast<int64_t>(r);
-            bool e = exclusive && exact;
-            if (!out || (is_lower ? (value > *out || (value == *out && e)) : (value < *out || (value == *out && e)))) {
+            std::optional<Decimal> value = parse_decimal(v.dump());
+            if (!value) fail(std::string(key) + " with more than " + std::to_string(kMaxFracDigits) + " fraction digits is not supported", ptr + "/" + key);
+            bool e = exclusive;
+            if (integer && !value->frac.empty()) {
+                const double r = is_lower ? std::ceil(d) : std::floor(d);
+                value = Decimal{r < 0, static_cast<uint64_t>(std::fabs(r)), ""};
+                e = false;
+            }
+            if (!out || (is_lower ? less(*out, *value) || (!less(*value, *out) && e) : less(*value, *out) || (!less(*out, *value) && e))) {
                 out = value;
                 ex = e;
             }
@@ -723,10 +722,39 @@ private:
         bound("exclusiveMaximum", hi, hi_ex, true, false);
         if (s.contains("exclusiveMinimum") && s["exclusiveMinimum"] == true) lo_ex = true;
         if (s.contains("exclusiveMaximum") && s["exclusiveMaximum"] == true) hi_ex = true;
-        if (!lo && !hi) return json_number(integer);
-        ExprPtr e = bounded_number(lo, lo_ex, hi, hi_ex, integer);
-        if (!e) return none("no number satisfies minimum/maximum", ptr);
+        const uint32_t frac = integer ? kMaxFracDigits : multiple_of_digits(s, ptr);
+        if (!lo && !hi) return json_number(integer, frac);
+        ExprPtr e = bounded_number(lo, lo_ex, hi, hi_ex, integer, frac);
+        if (!e) return none("no number satisfies minimum/maximum" + std::string(frac < kMaxFracDigits ? " and multipleOf" : ""), ptr);
         return e;
+    }
+
+    static bool less(const Decimal& a, const Decimal& b) {
+        if (a.negative != b.negative) return a.negative;
+        const bool magnitude_less = a.int_part != b.int_part ? a.int_part < b.int_part : a.frac < b.frac;
+        const bool magnitude_equal = a.int_part == b.int_part && a.frac == b.frac;
+        return a.negative ? !magnitude_less && !magnitude_equal : magnitude_less;
+    }
+
+    // multipleOf 10^-k on a number: k, the fraction digits that may be nonzero (kMaxFracDigits
+    // without one). Other multiples are refused (check_unenforceable).
+    uint32_t multiple_of_digits(const json& s, const std::string& ptr) const {
+        if (!s.contains("multipleOf")) return kMaxFracDigits;
+        const std::optional<uint32_t> k = power_of_ten_digits(s["multipleOf"]);
+        if (!k) fail("unsupported keyword \"multipleOf\" (only 1, 0.1, 0.01, ... are supported)", ptr + "/multipleOf");
+        return *k;
+    }
+
+    // k when v is 10^-k (1, 0.1, 0.01, ...), else nullopt.
+    static std::optional<uint32_t> power_of_ten_digits(const json& v) {
+        if (!v.is_number()) return std::nullopt;
+        const std::optional<Decimal> d = parse_decimal(v.dump());
+        if (!d || d->negative) return std::nullopt;
+        if (d->int_part == 1 && d->frac.empty()) return 0;
+        if (d->int_part != 0 || d->frac.empty() || d->frac.back() != '1' ||
+            d->frac.find_first_not_of('0') != d->frac.size() - 1)
+            return std::nullopt;
+        return static_cast<uint32_t>(d->frac.size());
     }
 
     ExprPtr string(const json& s, const std::string& ptr) {
