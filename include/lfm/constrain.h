@@ -34,7 +34,8 @@ public:
     // maxLength, pattern, format (a pattern, a format and a length together are intersected as
     // automata), patternProperties, minProperties and maxProperties (objects of up to 8 declared
     // properties, and maps), dependentRequired and dependencies as lists (among up to 8 declared
-    // properties), minimum, maximum, exclusiveMinimum, exclusiveMaximum, and the forms of `not`
+    // properties), minimum, maximum, exclusiveMinimum, exclusiveMaximum (with fractions too),
+    // multipleOf 1, 0.1, 0.01, ... (other multiples are an error), and the forms of `not`
     // schemas use (not {}, a type, required names, an enum or const of strings / null / booleans,
     // a pattern; several in allOf). Formats: date-time, date, time, uuid, email, uri, ipv4, ipv6,
     // hostname; others are annotations, as validators treat them by default. Object properties
