@@ -476,18 +476,10 @@ private:
             for (uint32_t r = 0; r < n; ++r) {
                 if (!reach[r]) continue;
                 for (uint32_t s : g_.alts[r]) {
-                    bool fin = true, nul = true;
-                    for (uint32_t p = s; g_.elems[p].op != Op::kEnd; ++p) {
-                        const Elem& el = g_.elems[p];
-                        if (el.op == Op::kRule) {
-                            fin = fin && finite[el.arg];
-                            nul = nul && nullable[el.arg];
-                        } else {
-                            nul = false;
-                            if (el.op == Op::kBytes && g_.sets[el.arg].empty()) fin = false;
-                        }
-                    }
-                    if (fin && !finite[r]) finite[r] = 1, changed = true;
+                    bool nul = true;
+                    for (uint32_t p = s; g_.elems[p].op != Op::kEnd; ++p)
+                        nul = nul && g_.elems[p].op == Op::kRule && nullable[g_.elems[p].arg];
+                    if (!finite[r] && alt_finishes(s, finite)) finite[r] = 1, changed = true;
                     if (nul && !nullable[r]) nullable[r] = 1, changed = true;
                 }
             }
@@ -542,6 +534,7 @@ private:
         }
     }
 
+    // Whether the alternative at start can finish: no empty byte set, every rule in it finite.
     bool alt_finishes(uint32_t start, const std::vector<char>& finite) const {
         for (uint32_t p = start; g_.elems[p].op != Op::kEnd; ++p) {
             const Elem& el = g_.elems[p];

@@ -150,23 +150,22 @@ public:
     }
     static constexpr int kMaxDocumentDepth = 1000;
 
-    [[noreturn]] void fail(const std::string& what, const std::string& ptr) const {
+    // An error's text: what, and where in the schema.
+    std::string located(const std::string& what, const std::string& ptr) const {
         const std::string where = pointer_prefix_.empty() ? "#" + ptr : pointer_prefix_ + ptr;
-        throw Error(ErrorCode::kInvalidArgument, "json schema: " + what + " at " + where);
+        return "json schema: " + what + " at " + where;
+    }
+
+    [[noreturn]] void fail(const std::string& what, const std::string& ptr) const {
+        throw Error(ErrorCode::kInvalidArgument, located(what, ptr));
     }
 
     // What no value meets: nothing() with the error fail() would give, for the root; elsewhere the
     // alternatives that reach it are dropped (an optional property whose schema no value meets
     // is absent, as a validator reads it).
-    ExprPtr none(const std::string& what, const std::string& ptr) const {
-        const std::string where = pointer_prefix_.empty() ? "#" + ptr : pointer_prefix_ + ptr;
-        return nothing("json schema: " + what + " at " + where);
-    }
+    ExprPtr none(const std::string& what, const std::string& ptr) const { return nothing(located(what, ptr)); }
     // The same, as a schema (where a schema is rewritten before it is compiled).
-    json none_schema(const std::string& what, const std::string& ptr) const {
-        const std::string where = pointer_prefix_.empty() ? "#" + ptr : pointer_prefix_ + ptr;
-        return json{{kNothing, "json schema: " + what + " at " + where}};
-    }
+    json none_schema(const std::string& what, const std::string& ptr) const { return json{{kNothing, located(what, ptr)}}; }
 
     ExprPtr ws() {
         if (!ws_) ws_ = rule_ref(b_.add(prefix_ + "ws", repeat(chars({{' ', ' '}, {'\t', '\n'}, {'\r', '\r'}}), 0, kMaxWs)));
@@ -727,13 +726,6 @@ private:
         ExprPtr e = bounded_number(lo, lo_ex, hi, hi_ex, integer, frac);
         if (!e) return none("no number satisfies minimum/maximum" + std::string(frac < kMaxFracDigits ? " and multipleOf" : ""), ptr);
         return e;
-    }
-
-    static bool less(const Decimal& a, const Decimal& b) {
-        if (a.negative != b.negative) return a.negative;
-        const bool magnitude_less = a.int_part != b.int_part ? a.int_part < b.int_part : a.frac < b.frac;
-        const bool magnitude_equal = a.int_part == b.int_part && a.frac == b.frac;
-        return a.negative ? !magnitude_less && !magnitude_equal : magnitude_less;
     }
 
     // multipleOf 10^-k on a number: k, the fraction digits that may be nonzero (kMaxFracDigits
@@ -1327,13 +1319,13 @@ private:
     }
 
     // More declared members than subsets can follow: the optional ones in any order, the required
-    // ones each once among them, extra members among them once the required ones came. An optional member may then come twice; a
-    // JSON parser keeps the last, which matches its schema as the first did, so the document
-    // still validates. (The schema's order would reject valid documents written in another, such
-    // as MaskBench's docker-compose services.) Up to kMaxAnyOrder required members, with the
-    // grammar under kMaxLooseAlternatives, they come in any order: one rule per set of required
-    // members written (2^r rules of up to n + 1 alternatives). More: in the schema's order among
-    // themselves, one rule per count written.
+    // ones each once among them, extra members among them once the required ones came. An
+    // optional member may then come twice; a JSON parser keeps the last, which matches its schema
+    // as the first did, so the document still validates. (The schema's order would reject valid
+    // documents written in another, such as MaskBench's docker-compose services.) Up to
+    // kMaxAnyOrder required members, with the grammar under kMaxLooseAlternatives, they come in
+    // any order: one rule per set of required members written (2^r rules of up to n + 1
+    // alternatives). More: in the schema's order among themselves, one rule per count written.
     ExprPtr member_list_loose(const std::vector<Member>& m, ExprPtr extra, ExprPtr sep, ExprPtr gap, const std::string& ptr) {
         const std::string base = prefix_ + "objl" + std::to_string(counter_++) + ptr;
         ExprPtr separator = seq({sep, gap});

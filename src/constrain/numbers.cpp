@@ -201,6 +201,13 @@ std::optional<Decimal> parse_decimal(std::string_view text) {
     return d;
 }
 
+bool less(const Decimal& a, const Decimal& b) {
+    if (a.negative != b.negative) return a.negative;
+    const bool magnitude_less = a.int_part != b.int_part ? a.int_part < b.int_part : a.frac < b.frac;  // frac: no trailing zeros
+    const bool magnitude_equal = a.int_part == b.int_part && a.frac == b.frac;
+    return a.negative ? !magnitude_less && !magnitude_equal : magnitude_less;
+}
+
 ExprPtr json_number(bool integer, uint32_t frac_digits) {
     ExprPtr exp = opt(seq({chars({{'e', 'e'}, {'E', 'E'}}), opt(chars({{'+', '+'}, {'-', '-'}})), digits(1, kMaxExpDigits)}));
     if (integer) return seq({opt(lit("-")), int_digits_any()});

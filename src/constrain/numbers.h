@@ -25,6 +25,7 @@ struct Decimal {
 // The decimal digits of a JSON number's text ("-12.5", "1e-06"); nullopt past 1e18 or for a
 // fraction of more than kMaxFracDigits digits.
 std::optional<Decimal> parse_decimal(std::string_view text);
+bool less(const Decimal& a, const Decimal& b);  // a < b as numbers
 
 // Any JSON number (integer: no fraction or exponent); frac_digits: a multipleOf 10^-frac_digits,
 // the fraction digits past it zeros.
