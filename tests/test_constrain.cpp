@@ -352,6 +352,14 @@ TEST(Constrain, MaskMatchesTokenByTokenCheckAlongDocuments) {
         {Constraint::json_schema(R"({"type": "array", "items": {"type": "string", "maxLength": 24}})", llama3()),
          "[\"The quick brown fox jum\", \"                        \", \"é\\\"\\n\", \"ok\"]"},
         {Constraint::gbnf("root ::= [a-z ]{0,30} \".\"\n", llama3()), "the quick brown fox jumps ove."},
+        // the characters of a string (a repetition) know what follows it (MaskCache::sees_past):
+        // keys, values, array items, extra members, each ended by other bytes
+        {Constraint::json_schema(R"({"type": "object", "properties": {"name": {"type": "string"}, "tags": {"type": "array",
+            "items": {"type": "string"}}}, "required": ["name"], "additionalProperties": {"type": "string"}})",
+                                 llama3()),
+         "{\"name\": \"a \\\"b\\\"\", \"tags\": [\"x\",\"\", \"yz.\"],\"other key\":\"v\" , \"k\": \"\"}"},
+        {Constraint::gbnf("root ::= word (\",\" \" \"? word)* \".\"\nword ::= [a-z]+ | \"(\" [a-z ]* \")\"\n", llama3()),
+         "ab,cde, f,(in a word),g."},
     };
     for (const auto& [c, text] : cases) {
         ConstraintMatcher m(c);

@@ -1142,10 +1142,14 @@ private:
             std::vector<ExprPtr> extras = pattern_members(s["patternProperties"], names, add_allowed ? &add : nullptr, ptr, depth);
             if (!extras.empty()) extra = alt(std::move(extras));
         } else if (add_allowed) {
+            // The key and the extra member are rules of their own: a position inside them then has
+            // the same rest (one mask entry) wherever member_list places them, in every state.
             ExprPtr key = names.empty() ? string_any()
-                                        : quoted([&](CharContext c) { return key_not_in(names, c); });
+                                        : rule_ref(b_.add(prefix_ + "key" + std::to_string(counter_++) + ptr,
+                                                          quoted([&](CharContext c) { return key_not_in(names, c); })));
             extra = seq({key, ws(), lit(":"), ws(), rule_for(add, ptr + "/additionalProperties", depth + 1)});
         }
+        if (extra) extra = rule_ref(b_.add(prefix_ + "extra" + std::to_string(counter_++) + ptr, extra));
         const auto [min_count, max_count] = property_counts(s, ptr);
         const bool extras = add_allowed || s.contains("patternProperties");
         MemberRules rules{dependencies(s, members, extras, ptr), never_all(s, members, extras, ptr)};

@@ -372,6 +372,9 @@ void MaskCache::init(const Compiled& c) {
         klass_[p] = klass_[q];
         rep_[p] = q;
     }
+    sees_past_.assign(n, 0);
+    for (size_t p = 0; p + 1 < n; ++p)
+        sees_past_[p] = g.elems[p].op == Op::kRule && g.elems[p + 1].op == Op::kEnd && rep_[p] == p;
     dfa_ = std::make_unique<StackDfa>(&c);
     walk_.assign(static_cast<size_t>(c.trie->max_depth) + 1, StackDfa::kDead);
 }
@@ -390,10 +393,11 @@ void MaskCache::prepare(const Compiled& c) {
     }
 }
 
-std::shared_ptr<const TopMask> MaskCache::get(const Compiled& c, uint32_t pos, uint32_t below, bool* stored) {
+std::shared_ptr<const TopMask> MaskCache::get(const Compiled& c, uint32_t pos, uint32_t below, uint32_t below2, bool* stored) {
     prepare(c);
     std::unique_lock build(build_mu_, std::defer_lock);
-    const uint64_t key = (uint64_t{klass_[pos]} << 32) | (below == kEnd ? UINT32_MAX : klass_[below]);
+    auto klass = [&](uint32_t p) { return p == kEnd || p == kUnseen ? p : klass_[p]; };
+    const TopKey key{klass_[pos], klass(below), klass(below2)};
     *stored = true;
     {
         std::shared_lock lock(mu_);
@@ -404,7 +408,8 @@ std::shared_ptr<const TopMask> MaskCache::get(const Compiled& c, uint32_t pos, u
         std::shared_lock lock(mu_);  // another thread may have built it meanwhile
         if (auto it = entries_.find(key); it != entries_.end()) return it->second;
     }
-    auto entry = classify(c, pos, below == kEnd ? kEnd : rep_[below]);
+    auto rep = [&](uint32_t p) { return p == kEnd || p == kUnseen ? p : rep_[p]; };
+    auto entry = classify(c, pos, rep(below), rep(below2));
     classifier_bytes_.store(dfa_->bytes() + fragment_bytes_, std::memory_order_relaxed);
     std::unique_lock lock(mu_);
     *stored = bytes_ + entry->bytes() <= kMaxSharedBytes;
@@ -415,7 +420,7 @@ std::shared_ptr<const TopMask> MaskCache::get(const Compiled& c, uint32_t pos, u
     return entry;
 }
 
-std::shared_ptr<const TopMask> MaskCache::classify(const Compiled& c, uint32_t pos, uint32_t below) {
+std::shared_ptr<const TopMask> MaskCache::classify(const Compiled& c, uint32_t pos, uint32_t below, uint32_t below2) {
     const TokenTrie& t = *c.trie;
     StackDfa& dfa = *dfa_;
     if (dfa.bytes() > kMaxClassifierBytes || fragment_bytes_ > kMaxFragmentBytes) {
@@ -425,7 +430,14 @@ std::shared_ptr<const TopMask> MaskCache::classify(const Compiled& c, uint32_t p
         state_walks_.clear();
     }
     ++n_walks_;
-    const uint32_t under = below == kEnd ? StackDfa::kEmptyStack : dfa.node(below, StackDfa::kBelow);
+    // the known positions over the unknown rest (kBelow), or over nothing (kEmptyStack)
+    uint32_t under = StackDfa::kEmptyStack;
+    if (below != kEnd) {
+        const uint32_t under2 = below2 == kUnseen ? StackDfa::kBelow
+                                : below2 == kEnd  ? StackDfa::kEmptyStack
+                                                  : dfa.node(below2, StackDfa::kBelow);
+        under = dfa.node(below, under2);
+    }
     std::vector<uint32_t> tops = {dfa.node(pos, under)};
     walk_[0] = dfa.state_of(tops);
     tops = {StackDfa::kDirty};
@@ -515,6 +527,7 @@ std::shared_ptr<const TopMask> MaskCache::classify(const Compiled& c, uint32_t p
 // ---- Matcher ----
 
 Matcher::Matcher(std::shared_ptr<const Compiled> compiled) : c_(std::move(compiled)), dfa_(c_.get()) {
+    c_->masks.prepare(*c_);  // (bind did; sees_past needs it)
     start_ = dfa_.start();
     state_ = start_;
     const size_t depth = static_cast<size_t>(c_->trie->max_depth) + 1;
@@ -620,14 +633,18 @@ void Matcher::fill_mask(std::span<uint64_t> words) {
             set_bit(words, c_->token_ids[e.arg]);
             continue;
         }
-        const uint32_t below = dfa_.parent(top) == kEmptyStack ? MaskCache::kEnd : dfa_.pos(dfa_.parent(top));
-        const uint64_t key = (uint64_t{pos} << 32) | below;
+        const uint32_t parent = dfa_.parent(top);
+        const uint32_t below = parent == kEmptyStack ? MaskCache::kEnd : dfa_.pos(parent);
+        uint32_t below2 = MaskCache::kUnseen;
+        if (below != MaskCache::kEnd && c_->masks.sees_past(below))
+            below2 = dfa_.parent(parent) == kEmptyStack ? MaskCache::kEnd : dfa_.pos(dfa_.parent(parent));
+        const TopKey key{pos, below, below2};
         std::shared_ptr<const TopMask> m;
         if (auto it = top_masks_.find(key); it != top_masks_.end()) {
             m = it->second;
         } else {
             bool stored = false;
-            m = c_->masks.get(*c_, pos, below, &stored);
+            m = c_->masks.get(*c_, pos, below, below2, &stored);
             // kept here only while the shared cache keeps it too, so a matcher holds no masks of its own
             if (stored) top_masks_.emplace(key, m);
         }

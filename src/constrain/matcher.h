@@ -12,10 +12,11 @@
 // Masks. A configuration carries the whole nesting and every bounded counter, so most are seen
 // once; a mask computed per configuration would walk the vocabulary at nearly every step. So the
 // mask is assembled per stack top from a cache shared by every matcher of the Constraint
-// (MaskCache, thread-safe), keyed by the top two grammar positions of the stack (positions
-// whose rest of the rule is the same grammar share one class: the characters of every string of
-// a schema share their entry). Each entry comes from one walk of the vocabulary trie with those
-// two positions and an unknown stack below them, and splits the vocabulary three ways:
+// (MaskCache, thread-safe), keyed by the top two grammar positions of the stack, or three where
+// the second only goes round a repetition again (MaskCache::sees_past) (positions whose rest of
+// the rule is the same grammar share one class: the characters of every string of a schema
+// share their entry). Each entry comes from one walk of the vocabulary trie with those two (or
+// three) positions and an unknown stack below them, and splits the vocabulary three ways:
 //   - accepted whatever lies below: the token's bytes end inside the two (or just as they end);
 //   - rejected whatever lies below: no parse gets through its bytes;
 //   - context-dependent: a parse leaves the two and needs bytes the rest of the stack decides.
@@ -132,13 +133,34 @@ struct TopMask {
     size_t bytes() const { return bits.size() * 8 + ids.size() * 4 + uncertain.size() * 4 + sizeof(TopMask); }
 };
 
+// A mask entry's known part of a stack: the top's position, the one below it, and (see
+// MaskCache::sees_past) the one below that; as grammar positions or as their classes.
+struct TopKey {
+    uint32_t pos, below, below2;
+    bool operator==(const TopKey&) const = default;
+    struct Hash {
+        size_t operator()(const TopKey& k) const {
+            return static_cast<size_t>(mix64((uint64_t{k.pos} << 32 | k.below) ^ mix64(k.below2)));
+        }
+    };
+};
+
 // Shared by every matcher of a Compiled, on any thread.
 class MaskCache {
 public:
-    static constexpr uint32_t kEnd = UINT32_MAX;  // `below`: nothing (the stack ends there)
+    static constexpr uint32_t kEnd = UINT32_MAX;       // `below`: nothing (the stack ends there)
+    static constexpr uint32_t kUnseen = UINT32_MAX - 1;  // `below2`: not part of the entry
     // The entry for a top at grammar position pos (a kBytes element) with `below` the position
-    // under it (or kEnd); stored: whether the cache keeps it.
-    std::shared_ptr<const TopMask> get(const Compiled& c, uint32_t pos, uint32_t below, bool* stored);
+    // under it (or kEnd) and, where `below` is a tail turn of a repetition (see sees_past),
+    // `below2` the one under that (or kEnd); stored: whether the cache keeps it.
+    std::shared_ptr<const TopMask> get(const Compiled& c, uint32_t pos, uint32_t below, uint32_t below2, bool* stored);
+    // Whether the entries of tops with this `below` also know the position under it: a `below`
+    // that only goes round a repetition again (a rule reference that ends its alternative, as
+    // after each character of a string) says nothing of what follows the repetition, so with two
+    // positions nearly every token that ends the repetition (`abc"`, ` "`, `.",` ...: over a
+    // thousand trie subtrees on a 128K vocabulary) would depend on the context and be walked
+    // again at every mask. Not for a `below` that stands in for another (see init).
+    bool sees_past(uint32_t below) const { return below < sees_past_.size() && sees_past_[below]; }
     // The classes of the grammar's positions, computed once (Compiled::bind calls it: it is
     // part of compiling, not of the first mask); get() calls it too.
     void prepare(const Compiled& c);
@@ -146,15 +168,17 @@ public:
 
 private:
     void init(const Compiled& c);  // under build_mu_
-    std::shared_ptr<const TopMask> classify(const Compiled& c, uint32_t pos, uint32_t below);
+    std::shared_ptr<const TopMask> classify(const Compiled& c, uint32_t pos, uint32_t below, uint32_t below2);
+
 
     mutable std::shared_mutex mu_;  // entries_, bytes_
-    std::unordered_map<uint64_t, std::shared_ptr<const TopMask>> entries_;  // by the two positions' classes
+    std::unordered_map<TopKey, std::shared_ptr<const TopMask>, TopKey::Hash> entries_;  // by the positions' classes
     size_t bytes_ = 0;
     std::mutex build_mu_;           // everything below
     std::atomic<bool> ready_{false};
     std::vector<uint32_t> klass_;   // per position: its class (equal rest of rule, recursively)
     std::vector<uint32_t> rep_;     // per position, as `below`: where its entry is walked from
+    std::vector<uint8_t> sees_past_;  // per position, as `below`: sees_past()
     std::unique_ptr<StackDfa> dfa_;
     // What walking a big trie subtree from a classifier state gave (classify): the same for any
     // entry that reaches it so. The keys of objects with extra members (any key but the declared
@@ -215,7 +239,7 @@ private:
 
     std::shared_ptr<const Compiled> c_;
     StackDfa dfa_;
-    std::unordered_map<uint64_t, std::shared_ptr<const TopMask>> top_masks_;  // by the top two positions
+    std::unordered_map<TopKey, std::shared_ptr<const TopMask>, TopKey::Hash> top_masks_;  // by the positions
     std::vector<uint32_t> walk_;   // DFA state per trie depth
     std::vector<uint32_t> path_node_, path_state_;  // the path to the last context-dependent subtree
     std::vector<uint32_t> anc_;
