@@ -139,15 +139,34 @@ const std::vector<Case>& schema_cases() {
          {R"({"j": "s", "c": 1, "a": 2})", R"({"b": 1, "a": 2, "j": "t", "z": 0, "i": 3})", R"({"a": 1, "b": 2, "b": 3, "j": "u"})"},
          {R"({"a": 1})", R"({"j": "s", "a": 1, "a": 2})", R"({"j": "s", "a": 1, "j": "t"})", R"({"a": "1", "j": "s"})",
           R"({"j": 1, "a": 1})"}},
-        // More than 8 required: those in the schema's order among themselves, the others anywhere.
+        // Up to 12 required in any order too (a state per set of them written).
         {"many_required", R"({"type": "object", "required": ["a", "b", "c", "d", "e", "f", "g", "h", "i"],
                             "properties": {"a": {}, "b": {}, "c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}, "i": {},
                                            "j": {"type": "integer"}}, "additionalProperties": false})",
          {R"({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9})",
-          R"({"j": 0, "a": 1, "b": 2, "c": 3, "j": 1, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9})"},
+          R"({"j": 0, "a": 1, "b": 2, "c": 3, "j": 1, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9})",
+          R"({"i": 9, "h": 8, "j": 0, "g": 7, "f": 6, "e": 5, "d": 4, "c": 3, "b": 2, "a": 1})"},
          {R"({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8})",
           R"({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9, "k": 0})",
-          R"({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9, "j": "s"})"}},
+          R"({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9, "j": "s"})",
+          R"({"i": 9, "h": 8, "g": 7, "f": 6, "e": 5, "d": 4, "c": 3, "b": 2})"}},
+        // More than 12 required: those in the schema's order among themselves, the others anywhere.
+        {"very_many_required", R"({"type": "object", "required": ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m"],
+                                 "properties": {"z": {"type": "integer"}}})",
+         {R"({"a": 1, "b": 2, "c": 3, "d": 4, "z": 0, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9, "j": 10, "k": 11, "l": 12, "m": 13})",
+          R"({"z": 0, "a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9, "j": 10, "k": 11, "l": 12, "m": 13, "y": 0})"},
+         {R"({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9, "j": 10, "k": 11, "l": 12})",
+          R"({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8, "i": 9, "j": 10, "k": 11, "l": 12, "m": 13, "z": "s"})"}},
+        // enum and const compare numbers as numbers: 2.0 is 2 (and 2.00), 0 is -0
+        {"enum_numbers", R"({"enum": [2.0, 0.5, -3, 0]})", {"2", "2.0", "2.00", "0.5", "0.50", "-3", "-3.0", "0", "-0", "0.0"},
+         {"2.5", "0.05", "3", "-2", "20", "05", "1"}},
+        // Up to draft 7, "$ref" ignores the keywords beside it; from 2019-09 (and with no
+        // "$schema") they apply too, and a string that must be an object is nothing.
+        {"ref_alone_draft7", R"({"$schema": "http://json-schema.org/draft-07/schema#", "definitions": {"o": {"type": "object"}},
+                               "properties": {"s": {"type": "string", "$ref": "#/definitions/o"}}})",
+         {R"({"s": {}})", R"({"s": {"t": 1}})", "{}"}, {R"({"s": "x"})"}},
+        {"ref_beside_2020", R"({"$defs": {"o": {"type": "object"}}, "properties": {"s": {"type": "string", "$ref": "#/$defs/o"}}})",
+         {"{}", R"({"t": 1})"}, {R"({"s": {}})", R"({"s": "x"})"}},
         // A length beside a pattern or format is kept as the pattern where the pattern implies
         // it; otherwise the two are intersected (char_dfa.h), as are a pattern and a format.
         {"pattern_with_length", R"({"type": "string", "pattern": "^[a-z]+$", "maxLength": 5})",

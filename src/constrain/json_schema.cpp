@@ -31,10 +31,13 @@ using json = nlohmann::ordered_json;
 // whitespace forever (40 covers pretty-printed documents nested ten deep).
 constexpr uint32_t kMaxWs = 40;
 // Objects with up to this many declared properties take them in any order, each once (see
-// member_list); larger ones in any order with optional members free to repeat, within a bound on
-// the grammar's size (member_list_loose).
+// member_list); larger ones in any order with optional members free to repeat, the required
+// ones each once, up to kMaxAnyOrderRequired of them and within a bound on the grammar's size
+// (member_list_loose: 2^r rules of n + 1 alternatives; 12 required among 15 members take
+// 53248 alternatives and about 100 ms to compile).
 constexpr size_t kMaxAnyOrder = 8;
-constexpr size_t kMaxLooseAlternatives = 4096;
+constexpr size_t kMaxAnyOrderRequired = 12;
+constexpr size_t kMaxLooseAlternatives = 65536;
 constexpr int kMaxDepth = 128;
 
 // Internal keywords (a $ prefix no JSON Schema vocabulary uses) that carry a "not" to the kind it
@@ -133,6 +136,13 @@ public:
     SchemaCompiler(GrammarBuilder& b, const json& doc, Dialect dialect, std::string prefix, std::string pointer_prefix)
         : b_(b), doc_(doc), dialect_(dialect), prefix_(std::move(prefix)), pointer_prefix_(std::move(pointer_prefix)) {
         reject_reserved(doc, "", 0);
+        // Up to draft 7 a schema with "$ref" is the reference alone: its other keywords are
+        // ignored (2019-09 on, and a schema that names no draft, apply them beside it).
+        if (doc.is_object() && doc.contains("$schema") && doc["$schema"].is_string()) {
+            const std::string draft = doc["$schema"].get<std::string>();
+            for (const char* old : {"draft-03", "draft-04", "draft-06", "draft-07"})
+                if (draft.find(old) != std::string::npos) ref_alone_ = true;
+        }
     }
 
     // The internal keywords (kAbsent ...) are this compiler's own: a schema that writes one is
@@ -271,6 +281,10 @@ public:
         }
         if (!s.is_object()) fail("a schema must be an object or a boolean", ptr);
         if (s.contains(kNothing)) return nothing(s[kNothing].get<std::string>());
+        if (ref_alone_ && s.contains("$ref")) {
+            const std::string target = ref_pointer(s["$ref"], ptr);
+            return rule_for(resolve(target, ptr), target.substr(1), depth + 1);
+        }
         for (const auto& [k, v] : s.items())
             if (unsupported_keywords().count(k)) fail("unsupported keyword \"" + k + "\"", ptr + "/" + escape_pointer(k));
         if (s.contains("$ref")) {
@@ -466,7 +480,7 @@ private:
         if (s.is_object() && s.contains("$ref")) {
             json rest = without(s, {"$ref"});
             json target = deref(resolve(ref_pointer(s["$ref"], ptr), ptr), ptr, depth + 1);
-            return constraining(rest) ? merge(target, rest, ptr, depth + 1) : target;
+            return !ref_alone_ && constraining(rest) ? merge(target, rest, ptr, depth + 1) : target;
         }
         return s;
     }
@@ -649,12 +663,26 @@ private:
         });
     }
 
+    // A number equal to v, as JSON compares numbers (2.0 is 2): its digits, with zeros after
+    // the last fraction digit (2, 2.0, 2.00; 0.5, 0.50) and a minus on zero. Not written with an
+    // exponent unless v was (then as v wrote it).
+    ExprPtr number_literal(const json& v) {
+        const std::string text = v.dump();
+        const std::optional<Decimal> d = parse_decimal(text);
+        if (!d || text.find_first_of("eE") != std::string::npos) return lit(text);
+        const bool zero = d->int_part == 0 && d->frac.empty();
+        ExprPtr sign = d->negative ? lit("-") : zero ? opt(lit("-")) : empty();
+        ExprPtr zeros = repeat(lit("0"), d->frac.empty() ? 1 : 0, static_cast<uint32_t>(kMaxFracDigits - d->frac.size()));
+        ExprPtr fraction = d->frac.empty() ? opt(seq({lit("."), zeros})) : seq({lit("." + d->frac), zeros});
+        return seq({sign, lit(std::to_string(d->int_part)), fraction});
+    }
+
     // Exactly this JSON value (const, enum), with any whitespace inside.
     ExprPtr literal(const json& v, int depth) {
         if (depth > kMaxDepth) fail("a const/enum value nested too deeply", "");
         if (v.is_null()) return null_literal();
         if (v.is_boolean()) return v.get<bool>() ? true_literal() : false_literal();
-        if (v.is_number()) return lit(v.dump());
+        if (v.is_number()) return number_literal(v);
         if (v.is_string()) return string_literal(v.get<std::string>());
         std::vector<ExprPtr> parts;
         const bool object = v.is_object();
@@ -1327,7 +1355,7 @@ private:
     // optional member may then come twice; a JSON parser keeps the last, which matches its schema
     // as the first did, so the document still validates. (The schema's order would reject valid
     // documents written in another, such as MaskBench's docker-compose services.) Up to
-    // kMaxAnyOrder required members, with the grammar under kMaxLooseAlternatives, they come in
+    // kMaxAnyOrderRequired required members, with the grammar under kMaxLooseAlternatives, they come in
     // any order: one rule per set of required members written (2^r rules of up to n + 1
     // alternatives). More: in the schema's order among themselves, one rule per count written.
     ExprPtr member_list_loose(const std::vector<Member>& m, ExprPtr extra, ExprPtr sep, ExprPtr gap, const std::string& ptr) {
@@ -1337,7 +1365,7 @@ private:
         for (size_t i = 0; i < m.size(); ++i)
             (m[i].required ? required : optional).push_back(rule_ref(b_.add(base + "/m" + std::to_string(i), m[i].expr)));
         const size_t r = required.size();
-        const bool any_order = r <= kMaxAnyOrder && (size_t{1} << r) * (m.size() + 1) <= kMaxLooseAlternatives;
+        const bool any_order = r <= kMaxAnyOrderRequired && (size_t{1} << r) * (m.size() + 1) <= kMaxLooseAlternatives;
         // a state: the set of required members written (any_order) or how many of them
         const size_t states = any_order ? size_t{1} << r : r + 1, done = states - 1;
         std::vector<uint32_t> after(states);
@@ -1402,6 +1430,7 @@ private:
     std::array<ExprPtr, 4> any_chars_;  // by CharContext
     std::optional<uint32_t> any_;
     int counter_ = 0;
+    bool ref_alone_ = false;  // "$ref" ignores the keywords beside it (draft 7 and before)
 };
 
 json parse_schema(std::string_view text, const std::string& what) {
