@@ -121,6 +121,14 @@ const std::vector<Case>& schema_cases() {
                                    "additionalProperties": {"type": "boolean"}})",
          {R"({"a": 1, "x": true, "b": "s", "y": false, "c": 3})", R"({"c": 0, "a": 1, "x": true})"},
          {R"({"a": 1, "x": 2, "b": "s"})", R"({"a": 1, "b": "s", "b": "t"})", R"({"x": true})"}},
+        // An integer's fractional bounds round inwards; bounds past 18 digits (int64's, double's)
+        // limit nothing a bounded number here can write, and 2^53 - 1 is a bound like any other.
+        {"integer_fraction_bounds", R"({"type": "integer", "minimum": -2.5, "maximum": 2.5})", {"-2", "0", "2"}, {"-3", "3", "2.5"}},
+        {"large_bounds", R"({"type": "integer", "minimum": 0, "maximum": 9007199254740991})",
+         {"0", "9007199254740991", "123"}, {"9007199254740992", "-1", "10000000000000000"}},
+        {"int64_bounds", R"({"type": "integer", "minimum": -9223372036854775808, "maximum": 9223372036854775807})",
+         {"0", "-999999999999999999", "999999999999999999"}, {"1.5", "\"1\""}},
+        {"double_max_bound", R"({"type": "number", "maximum": 1.7976931348623157e308})", {"12.5", "-3"}, {"\"x\"", "[]"}},
         // multipleOf 1 on a number: whole values, a fraction of zeros allowed
         {"multiple_of_one", R"({"type": "number", "multipleOf": 1})", {"3", "-3.0", "0"}, {"3.5", "1e2", "0.01"}},
         // A part no value meets is left out where the schema allows that: an optional property
@@ -167,6 +175,11 @@ const std::vector<Case>& schema_cases() {
          {R"({"s": {}})", R"({"s": {"t": 1}})", "{}"}, {R"({"s": "x"})"}},
         {"ref_beside_2020", R"({"$defs": {"o": {"type": "object"}}, "properties": {"s": {"type": "string", "$ref": "#/$defs/o"}}})",
          {"{}", R"({"t": 1})"}, {R"({"s": {}})", R"({"s": "x"})"}},
+        // A repeated group that may match nothing ((|x)*, (a?b?)+) repeats its non-empty matches
+        {"pattern_nullable_repeat", R"({"type": "string", "pattern": "^\\w+(|\\.[\\w,]+)*$"})",
+         {R"("ab")", R"("ab.c,d")", R"("a.b.c")"}, {R"("ab.")", R"(".a")", R"("a b")", R"("")"}},
+        {"pattern_nullable_seq_repeat", R"({"type": "string", "pattern": "^(a?b?)+c$"})",
+         {R"("c")", R"("abc")", R"("bac")", R"("aabbc")"}, {R"("ca")", R"("abd")", R"("")"}},
         // A length beside a pattern or format is kept as the pattern where the pattern implies
         // it; otherwise the two are intersected (char_dfa.h), as are a pattern and a format.
         {"pattern_with_length", R"({"type": "string", "pattern": "^[a-z]+$", "maxLength": 5})",
@@ -686,6 +699,7 @@ TEST(Constrain, ClearErrors) {
     expect_error(schema(R"({"type": "object", "properties": {"a": {"not": {}}}, "required": ["a"]})"),
                  {"matches nothing", "#/properties/a/not"});
     expect_error(schema(R"({"type": "string", "enum": [1, null]})"), {"no enum value has the schema's type", "#/enum"});
+    expect_error(schema(R"({"type": "integer", "minimum": 1e20})"), {"minimum beyond 1e18", "#/minimum"});
     expect_error(schema(R"({"type": "array", "items": {"allOf": [{"type": "string"}, {"type": "integer"}]}, "minItems": 1})"),
                  {"share no value", "#/items"});
     expect_error(schema(R"({"type": "null", "not": {"type": "null"}})"), {"matches nothing", "#/not"});

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <functional>
+#include <optional>
 
 #include "lfm/error.h"
 
@@ -105,10 +106,86 @@ ExprPtr alt(std::vector<ExprPtr> items) {
     return make(std::move(e));
 }
 
+namespace {
+
+// Whether e matches the empty string; nullopt where a rule decides (rules are defined later).
+std::optional<bool> nullable(const Expr& e) {
+    switch (e.kind) {
+        case Expr::Kind::kBytes:
+        case Expr::Kind::kChars:
+        case Expr::Kind::kToken: return false;
+        case Expr::Kind::kRule: return std::nullopt;
+        case Expr::Kind::kRepeat:
+            if (e.min == 0) return true;
+            return nullable(*e.items[0]);
+        case Expr::Kind::kSeq:
+        case Expr::Kind::kAlt: {
+            const bool all = e.kind == Expr::Kind::kSeq;
+            bool unknown = false;
+            for (const ExprPtr& item : e.items) {
+                const std::optional<bool> n = nullable(*item);
+                if (!n) unknown = true;
+                else if (*n != all) return !all;
+            }
+            if (unknown) return std::nullopt;
+            return all;
+        }
+    }
+    return std::nullopt;
+}
+
+bool rule_free(const Expr& e) {
+    if (e.kind == Expr::Kind::kRule) return false;
+    return std::all_of(e.items.begin(), e.items.end(), [](const ExprPtr& i) { return rule_free(*i); });
+}
+
+// What e matches but the empty string (e rule-free; nothing() where that is all it matches).
+ExprPtr non_empty(const ExprPtr& e) {
+    switch (e->kind) {
+        case Expr::Kind::kBytes:
+        case Expr::Kind::kChars:
+        case Expr::Kind::kToken:
+        case Expr::Kind::kRule: return e;
+        case Expr::Kind::kRepeat: {
+            const ExprPtr& item = e->items[0];
+            if (!*nullable(*item)) return e->min >= 1 ? e : repeat(item, 1, e->max);
+            return repeat(non_empty(item), 1, e->max);  // (x | empty)^{lo,hi} = x^{0,hi}
+        }
+        case Expr::Kind::kAlt: {
+            std::vector<ExprPtr> alts;
+            for (const ExprPtr& item : e->items) alts.push_back(non_empty(item));
+            return alt(std::move(alts));
+        }
+        case Expr::Kind::kSeq: {
+            // x1 x2 ... xn: a non-empty x1 then the rest, or (x1 empty) the rest non-empty
+            std::vector<ExprPtr> out;
+            for (size_t i = 0; i < e->items.size(); ++i) {
+                std::vector<ExprPtr> first = {non_empty(e->items[i])};
+                first.insert(first.end(), e->items.begin() + static_cast<std::ptrdiff_t>(i) + 1, e->items.end());
+                out.push_back(seq(std::move(first)));
+                if (!*nullable(*e->items[i])) break;
+            }
+            return out.empty() ? nothing("") : alt(std::move(out));
+        }
+    }
+    return e;
+}
+
+}  // namespace
+
 ExprPtr repeat(ExprPtr item, uint32_t min, uint32_t max) {
     if (max < min) fail("a repetition {" + std::to_string(min) + "," + std::to_string(max) + "} has max < min");
     if (min == 1 && max == 1) return item;
     if (is_nothing(item)) return min == 0 ? empty() : item;
+    // An item that may match nothing, repeated (a regex's (|a)*): the repetition is the item's
+    // non-empty matches, up to max of them, or a rule for it would reach itself before matching
+    // anything (left recursion). Items with rules (GBNF) are left to the builder's check.
+    if (max > 1 && rule_free(*item) && *nullable(*item)) {
+        ExprPtr some = non_empty(item);
+        if (is_nothing(some)) return empty();
+        item = std::move(some);
+        min = 0;
+    }
     Expr e;
     e.kind = Expr::Kind::kRepeat;
     e.items = {std::move(item)};

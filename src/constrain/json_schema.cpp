@@ -728,14 +728,23 @@ private:
             const json& v = s[key];
             if (v.is_boolean()) return;  // draft 4's exclusiveMinimum: true, read below
             if (!v.is_number()) fail(std::string(key) + " must be a number", ptr + "/" + key);
-            double d = v.get<double>();
-            if (!std::isfinite(d) || std::fabs(d) >= 1e15) fail(std::string(key) + " beyond 1e15 is not supported", ptr + "/" + key);
+            const double d = v.get<double>();
             std::optional<Decimal> value = parse_decimal(v.dump());
-            if (!value) fail(std::string(key) + " with more than " + std::to_string(kMaxFracDigits) + " fraction digits is not supported", ptr + "/" + key);
             bool e = exclusive;
+            if (!value && std::fabs(d) >= 1e18) {
+                // Past the 18 integer digits a bounded number has here (int64's and double's
+                // limits, 2^53 ...): a maximum is then no limit to them, nor a negative minimum.
+                if (is_lower != (d < 0))
+                    fail(std::string(key) + " beyond 1e18 is not supported (no number of 18 digits satisfies it)", ptr + "/" + key);
+                value = Decimal{d < 0, 999999999999999999ull, ""};
+                e = false;
+            }
+            if (!value) fail(std::string(key) + " with more than " + std::to_string(kMaxFracDigits) + " fraction digits is not supported", ptr + "/" + key);
             if (integer && !value->frac.empty()) {
-                const double r = is_lower ? std::ceil(d) : std::floor(d);
-                value = Decimal{r < 0, static_cast<uint64_t>(std::fabs(r)), ""};
+                // an integer's bound rounds inwards: up for a minimum, down for a maximum
+                const bool away_from_zero = is_lower != value->negative;
+                value = Decimal{value->negative, value->int_part + (away_from_zero ? 1 : 0), ""};
+                if (value->int_part == 0) value->negative = false;
                 e = false;
             }
             if (!out || (is_lower ? less(*out, *value) || (!less(*value, *out) && e) : less(*value, *out) || (!less(*out, *value) && e))) {
