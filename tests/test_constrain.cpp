@@ -180,6 +180,15 @@ const std::vector<Case>& schema_cases() {
          {R"("ab")", R"("ab.c,d")", R"("a.b.c")"}, {R"("ab.")", R"(".a")", R"("a b")", R"("")"}},
         {"pattern_nullable_seq_repeat", R"({"type": "string", "pattern": "^(a?b?)+c$"})",
          {R"("c")", R"("abc")", R"("bac")", R"("aabbc")"}, {R"("ca")", R"("abd")", R"("")"}},
+        // propertyNames: every key, declared ones included (those it does not allow cannot come)
+        {"property_names_pattern", R"({"type": "object", "propertyNames": {"pattern": "^[a-z]+$"}})",
+         {"{}", R"({"ab": 1})", R"({"ab": 1, "c": [2]})"}, {R"({"Ab": 1})", R"({"a1": 2})", R"({"": 0})"}},
+        {"property_names_declared", R"({"properties": {"longname": {}, "ok": {"type": "integer"}}, "propertyNames": {"maxLength": 4}})",
+         {R"({"ok": 1})", R"({"abcd": null, "ok": 2})"}, {R"({"longname": 1})", R"({"abcde": 1})", R"({"ok": "s"})"}},
+        {"property_names_enum_not", R"({"propertyNames": {"enum": ["a", "b", "xa"], "not": {"pattern": "^x"}}})",
+         {R"({"a": 1, "b": 2})"}, {R"({"c": 1})", R"({"xa": 1})"}},
+        {"property_names_with_patterns", R"({"patternProperties": {"^s_": {"type": "string"}}, "propertyNames": {"maxLength": 3}})",
+         {R"({"s_a": "x"})", R"({"ab": 1})"}, {R"({"s_ab": "x"})", R"({"s_a": 1})", R"({"abcd": 1})"}},
         // A length beside a pattern or format is kept as the pattern where the pattern implies
         // it; otherwise the two are intersected (char_dfa.h), as are a pattern and a format.
         {"pattern_with_length", R"({"type": "string", "pattern": "^[a-z]+$", "maxLength": 5})",
@@ -717,7 +726,8 @@ TEST(Constrain, ClearErrors) {
     expect_error(schema(R"({"type": "array", "uniqueItems": true})"), {"uniqueItems"});
     expect_error(schema(R"({"type": "number", "multipleOf": 5})"), {"multipleOf", "#/multipleOf"});
     expect_error(schema(R"({"type": "number", "multipleOf": 0.25, "minimum": 0})"), {"multipleOf", "#/multipleOf"});
-    expect_error(schema(R"({"type": "object", "propertyNames": {"maxLength": 3}})"), {"propertyNames"});
+    expect_error(schema(R"({"type": "object", "propertyNames": {"format": "email"}})"), {"propertyNames", "#/propertyNames/format"});
+    expect_error(schema(R"({"type": "object", "required": ["Foo"], "propertyNames": {"pattern": "^[a-z]+$"}})"), {"\"Foo\" does not meet propertyNames"});
     expect_error(schema(R"({"dependencies": {"a": ["b"]}})"), {"not declared", "#/dependencies/a"});
     expect_error(schema(R"({"properties": {"a": {}}, "dependencies": {"a": {"required": ["b"]}}})"), {"dependentSchemas", "#/dependencies/a"});
     expect_error(schema(R"({"type": "object", "properties": {"x": {}}, "required": ["x"], "maxProperties": 0})"),

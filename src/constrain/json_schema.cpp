@@ -55,7 +55,7 @@ const std::set<std::string>& handled_keywords() {
         "minItems", "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "minLength", "maxLength",
         "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "nullable",
         "minProperties", "maxProperties", "uniqueItems", "multipleOf", "patternProperties", "not", "dependencies",
-        "dependentRequired",
+        "dependentRequired", "propertyNames",
         // what value() makes of the forms of "not" it supports (see negated), read by object_of and string
         kAbsent, kNotStrings, kNotPatterns, kNotAll, kMoreNots};
     return k;
@@ -65,7 +65,7 @@ const std::set<std::string>& handled_keywords() {
 const std::set<std::string>& unsupported_keywords() {
     static const std::set<std::string> k = {
         "if", "dependentSchemas", "contains", "minContains",
-        "maxContains", "propertyNames", "unevaluatedItems", "unevaluatedProperties",
+        "maxContains", "unevaluatedItems", "unevaluatedProperties",
         "$dynamicRef", "$recursiveRef", "extends", "disallow", "divisibleBy"};
     return k;
 }
@@ -344,7 +344,7 @@ public:
                 return std::any_of(keys.begin(), keys.end(), [&](const char* k) { return s.contains(k); });
             };
             if (any_of({"properties", "additionalProperties", "patternProperties", "required", "minProperties", "maxProperties",
-                        "dependencies", "dependentRequired", kAbsent, kNotAll}))
+                        "dependencies", "dependentRequired", "propertyNames", kAbsent, kNotAll}))
                 types.push_back("object");
             if (any_of({"items", "prefixItems", "minItems", "maxItems"})) types.push_back("array");
             if (any_of({"pattern", "format", "minLength", "maxLength", kNotStrings, kNotPatterns})) types.push_back("string");
@@ -407,7 +407,7 @@ public:
             fail("unsupported keyword \"patternProperties\" in tool parameters (argument names are identifiers)", ptr + "/patternProperties");
         if (s.contains("not")) fail("unsupported keyword \"not\" at the top of tool parameters", ptr + "/not");
         if (s.contains("maxProperties")) fail("unsupported keyword \"maxProperties\" in tool parameters", ptr + "/maxProperties");
-        for (const char* k : {"dependencies", "dependentRequired"})
+        for (const char* k : {"dependencies", "dependentRequired", "propertyNames"})
             if (s.contains(k)) fail(std::string("unsupported keyword \"") + k + "\" in tool parameters", ptr + "/" + k);
         if (s.contains("minProperties") &&
             property_counts(s, ptr).first > (s.contains("required") && s["required"].is_array() ? s["required"].size() : 0))
@@ -1059,20 +1059,10 @@ private:
     // the schemas are the same); a declared name a pattern matches is held to both schemas
     // (with_pattern_schemas).
     std::vector<ExprPtr> pattern_members(const json& pp, const std::vector<std::string>& names, const json* add,
-                                         const std::string& ptr, int depth) {
+                                         const std::string& ptr, int depth, const CharDfa* key_names) {
         if (!pp.is_object()) fail("patternProperties must be an object", ptr + "/patternProperties");
         std::vector<ExprPtr> words;
-        for (const std::string& n : names) {
-            std::vector<ExprPtr> cs;
-            for (size_t i = 0; i < n.size();) {
-                size_t used = 0;
-                const char32_t cp = decode_utf8_char(std::string_view(n).substr(i), &used);
-                if (used == 0) fail("a property name that is not valid UTF-8", ptr);
-                cs.push_back(chars({{cp, cp}}));
-                i += used;
-            }
-            words.push_back(seq(std::move(cs)));
-        }
+        for (const std::string& n : names) words.push_back(code_points(n, ptr));
         auto key_member = [&](const CharDfa& keys, const json& schema, const std::string& where) {
             const std::string name = prefix_ + "keys" + std::to_string(counter_++) + where;
             ExprPtr key = quoted([&](CharContext c) { return dfa_expr(keys, c, b_, name + "/" + std::to_string(static_cast<int>(c)), any_chars(c)); });
@@ -1082,7 +1072,8 @@ private:
         std::vector<CharDfa> dfas;
         std::vector<const json*> schemas;
         try {
-            const CharDfa not_declared = complement(char_dfa(*alt(words)));
+            CharDfa not_declared = complement(char_dfa(*alt(words)));
+            if (key_names) not_declared = intersect(not_declared, *key_names);
             for (const auto& [pattern, schema] : pp.items()) {
                 const std::string where = ptr + "/patternProperties/" + escape_pointer(pattern);
                 ExprPtr raw;
@@ -1103,7 +1094,8 @@ private:
             }
             if (add) {
                 for (const ExprPtr& w : words) patterns.push_back(w);
-                const CharDfa rest = complement(char_dfa(*alt(std::move(patterns))));
+                CharDfa rest = complement(char_dfa(*alt(std::move(patterns))));
+                if (key_names) rest = intersect(rest, *key_names);
                 if (!is_empty(rest)) out.push_back(key_member(rest, *add, ptr + "/additionalProperties"));
             }
         } catch (const Error& e) {
@@ -1147,6 +1139,19 @@ private:
 
     ExprPtr object(const json& schema, const std::string& ptr, int depth) {
         json s = schema.contains("patternProperties") ? with_pattern_schemas(schema, ptr) : schema;
+        std::optional<CharDfa> key_names;
+        if (s.contains("propertyNames")) {
+            key_names = key_language(s["propertyNames"], ptr + "/propertyNames", depth);
+            if (key_names) {  // a declared name it does not allow cannot come
+                if (s.contains("required") && s["required"].is_array())
+                    for (const json& r : s["required"])
+                        if (r.is_string() && !accepts(*key_names, r.get<std::string>()))
+                            return none("the required name \"" + r.get<std::string>() + "\" does not meet propertyNames", ptr);
+                if (s.contains("properties") && s["properties"].is_object())
+                    for (auto it = s["properties"].begin(); it != s["properties"].end();)
+                        it = accepts(*key_names, it.key()) ? std::next(it) : s["properties"].erase(it);
+            }
+        }
         if (s.contains(kAbsent)) {  // names the object must not have ("not": {"required": [name]})
             for (const json& name : s[kAbsent]) {
                 const std::string n = name.get<std::string>();
@@ -1156,10 +1161,73 @@ private:
                 if (s.contains("properties") && s["properties"].is_object()) s["properties"].erase(n);
             }
         }
-        return object_of(s, ptr, depth);
+        return object_of(s, ptr, depth, key_names ? &*key_names : nullptr);
     }
 
-    ExprPtr object_of(const json& s, const std::string& ptr, int depth) {
+    // propertyNames: the keys it allows, as an automaton (nullopt: any key). A string schema of
+    // pattern, minLength / maxLength, enum / const, a "not" of those, $ref; anything else is an
+    // error.
+    std::optional<CharDfa> key_language(const json& schema, const std::string& ptr, int depth) {
+        if (depth > kMaxDepth) fail("schema nested too deeply", ptr);
+        const json k = deref(schema, ptr, depth);
+        if (k.is_boolean()) {
+            if (k.get<bool>()) return std::nullopt;
+            return complement(length_dfa(0, Expr::kUnbounded));  // no key at all
+        }
+        if (!k.is_object()) fail("a schema must be an object or a boolean", ptr);
+        std::optional<CharDfa> out;
+        auto meet = [&](CharDfa d) { out = out ? intersect(*out, d) : std::move(d); };
+        try {
+            for (const auto& [key, v] : k.items()) {
+                const std::string kptr = ptr + "/" + escape_pointer(key);
+                if (key == "type") {
+                    const bool string = v == "string" || (v.is_array() && std::find(v.begin(), v.end(), "string") != v.end());
+                    if (!string) return complement(length_dfa(0, Expr::kUnbounded));  // keys are strings
+                } else if (key == "pattern") {
+                    if (!v.is_string()) fail("pattern must be a string", kptr);
+                    meet(char_dfa(*regex_expr(v.get<std::string>(), CharContext::kRaw, true)));
+                } else if (key == "minLength" || key == "maxLength") {
+                    const std::optional<uint64_t> n = count(k, key.c_str(), ptr, *this);
+                    const auto bound = static_cast<uint32_t>(std::min<uint64_t>(*n, 100000));
+                    meet(key == "minLength" ? length_dfa(bound, Expr::kUnbounded) : length_dfa(0, bound));
+                } else if (key == "enum" || key == "const") {
+                    const json values = key == "const" ? json::array({v}) : v;
+                    if (!values.is_array()) fail("enum must be an array", kptr);
+                    std::vector<ExprPtr> words;
+                    for (const json& w : values)
+                        if (w.is_string()) words.push_back(code_points(w.get<std::string>(), kptr));
+                    meet(words.empty() ? complement(length_dfa(0, Expr::kUnbounded)) : char_dfa(*alt(std::move(words))));
+                } else if (key == "not") {
+                    const std::optional<CharDfa> inner = key_language(v, kptr, depth + 1);
+                    meet(inner ? complement(*inner) : complement(length_dfa(0, Expr::kUnbounded)));
+                } else if (!is_annotation(key) && key != "$ref") {
+                    fail("propertyNames with \"" + key + "\" is not supported (supported: pattern, minLength, maxLength, enum, const, not)",
+                         kptr);
+                }
+            }
+        } catch (const Error& e) {
+            if (std::string_view(e.what()).starts_with("json schema:")) throw;
+            fail(e.what(), ptr);
+        }
+        return out;
+    }
+
+    // A name as an expression of its code points (for char_dfa).
+    ExprPtr code_points(const std::string& name, const std::string& ptr) {
+        std::vector<ExprPtr> cs;
+        for (size_t i = 0; i < name.size();) {
+            size_t used = 0;
+            const char32_t cp = decode_utf8_char(std::string_view(name).substr(i), &used);
+            if (used == 0) fail("a property name that is not valid UTF-8", ptr);
+            cs.push_back(chars({{cp, cp}}));
+            i += used;
+        }
+        return seq(std::move(cs));
+    }
+
+    // key_names: the keys propertyNames allows (null: any); declared names it does not allow are
+    // gone already (object).
+    ExprPtr object_of(const json& s, const std::string& ptr, int depth, const CharDfa* key_names = nullptr) {
         auto key_of = [&](const std::string& k) { return seq({string_literal(k), ws(), lit(":"), ws()}); };
         std::vector<Member> members = declared_members(s, ptr, depth, key_of);
         ExprPtr extra;
@@ -1176,8 +1244,24 @@ private:
             for (const json& r : s[kAbsent]) names.push_back(r.get<std::string>());
         for (const std::string& n : not_all_names(s)) names.push_back(n);
         if (s.contains("patternProperties")) {
-            std::vector<ExprPtr> extras = pattern_members(s["patternProperties"], names, add_allowed ? &add : nullptr, ptr, depth);
+            std::vector<ExprPtr> extras = pattern_members(s["patternProperties"], names, add_allowed ? &add : nullptr, ptr, depth, key_names);
             if (!extras.empty()) extra = alt(std::move(extras));
+        } else if (add_allowed && key_names) {  // the keys propertyNames allows but the declared ones
+            std::vector<ExprPtr> words;
+            for (const std::string& n : names) words.push_back(code_points(n, ptr));
+            CharDfa keys = *key_names;
+            try {
+                if (!words.empty()) keys = intersect(keys, complement(char_dfa(*alt(std::move(words)))));
+            } catch (const Error& e) {
+                fail(e.what(), ptr + "/propertyNames");
+            }
+            if (!is_empty(keys)) {
+                const std::string name = prefix_ + "keys" + std::to_string(counter_++) + ptr;
+                ExprPtr key = rule_ref(b_.add(name, quoted([&](CharContext c) {
+                    return dfa_expr(keys, c, b_, name + "/" + std::to_string(static_cast<int>(c)), any_chars(c));
+                })));
+                extra = seq({key, ws(), lit(":"), ws(), rule_for(add, ptr + "/additionalProperties", depth + 1)});
+            }
         } else if (add_allowed) {
             // The key and the extra member are rules of their own: a position inside them then has
             // the same rest (one mask entry) wherever member_list places them, in every state.
