@@ -180,6 +180,7 @@ const std::vector<Case>& schema_cases() {
          {R"("ab")", R"("ab.c,d")", R"("a.b.c")"}, {R"("ab.")", R"(".a")", R"("a b")", R"("")"}},
         {"pattern_nullable_seq_repeat", R"({"type": "string", "pattern": "^(a?b?)+c$"})",
          {R"("c")", R"("abc")", R"("bac")", R"("aabbc")"}, {R"("ca")", R"("abd")", R"("")"}},
+        {"pattern_empty_repeat_in_repeat", R"({"type": "string", "pattern": "^(a{0}|b)*c$"})", {R"("c")", R"("bbc")"}, {R"("ac")", R"("b")"}},
         // propertyNames: every key, declared ones included (those it does not allow cannot come)
         {"property_names_pattern", R"({"type": "object", "propertyNames": {"pattern": "^[a-z]+$"}})",
          {"{}", R"({"ab": 1})", R"({"ab": 1, "c": [2]})"}, {R"({"Ab": 1})", R"({"a1": 2})", R"({"": 0})"}},

@@ -32,7 +32,7 @@ public:
     // additionalProperties, items, prefixItems, minItems, maxItems, enum, const, anyOf, oneOf
     // (as anyOf), allOf (merged), $ref / $defs / definitions (recursion too), minLength,
     // maxLength, pattern, format (a pattern, a format and a length together are intersected as
-    // automata), patternProperties, minProperties and maxProperties (objects of up to 8 declared
+    // automata), patternProperties, propertyNames (pattern, lengths, enum, not), minProperties and maxProperties (objects of up to 8 declared
     // properties, and maps), dependentRequired and dependencies as lists (among up to 8 declared
     // properties), minimum, maximum, exclusiveMinimum, exclusiveMaximum (with fractions too),
     // multipleOf 1, 0.1, 0.01, ... (other multiples are an error), and the forms of `not`
@@ -42,8 +42,10 @@ public:
     // come in any order, extra ones among them once the required ones came: each at most once
     // when an object declares up to 8; beyond that, optional ones free to repeat (a parser keeps
     // the last, which validates as the first did) and the required ones each once, in any order
-    // up to 8 of them, in the schema's order among themselves beyond (the grammar grows as
+    // up to 12 of them, in the schema's order among themselves beyond (the grammar grows as
     // 2^required). Tool-call arguments, which may not repeat, keep the schema's order beyond 8.
+    // Numbers in enum and const compare as numbers (2.0 accepts 2); up to draft 7 (by
+    // "$schema") a $ref ignores the keywords beside it, as those drafts say.
     // A part of a schema no value meets (an enum with no value of the type, false, bounds that
     // exclude each other) leaves out what needs it: an optional property, an anyOf branch, array
     // items; it is an error only when the whole schema meets no value.

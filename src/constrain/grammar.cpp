@@ -148,6 +148,7 @@ ExprPtr non_empty(const ExprPtr& e) {
         case Expr::Kind::kRule: return e;
         case Expr::Kind::kRepeat: {
             const ExprPtr& item = e->items[0];
+            if (e->max == 0) return nothing("");
             if (!*nullable(*item)) return e->min >= 1 ? e : repeat(item, 1, e->max);
             return repeat(non_empty(item), 1, e->max);  // (x | empty)^{lo,hi} = x^{0,hi}
         }

@@ -170,7 +170,6 @@ private:
     void init(const Compiled& c);  // under build_mu_
     std::shared_ptr<const TopMask> classify(const Compiled& c, uint32_t pos, uint32_t below, uint32_t below2);
 
-
     mutable std::shared_mutex mu_;  // entries_, bytes_
     std::unordered_map<TopKey, std::shared_ptr<const TopMask>, TopKey::Hash> entries_;  // by the positions' classes
     size_t bytes_ = 0;
