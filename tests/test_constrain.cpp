@@ -180,6 +180,10 @@ const std::vector<Case>& schema_cases() {
          {R"("ab")", R"("ab.c,d")", R"("a.b.c")"}, {R"("ab.")", R"(".a")", R"("a b")", R"("")"}},
         {"pattern_nullable_seq_repeat", R"({"type": "string", "pattern": "^(a?b?)+c$"})",
          {R"("c")", R"("abc")", R"("bac")", R"("aabbc")"}, {R"("ca")", R"("abd")", R"("")"}},
+        // each top-level alternative of a pattern has its own anchors: ^a|b$ is (^a)|(b$)
+        {"pattern_anchored_branches", R"({"type": "string", "pattern": "^a|b$"})", {R"("a")", R"("ab")", R"("xb")", R"("b")"},
+         {R"("x")", R"("ba")", R"("")"}},
+        {"pattern_empty_or_digits", R"({"type": "string", "pattern": "^$|^[0-9]+$"})", {R"("")", R"("123")"}, {R"("a1")", R"("1a")"}},
         {"pattern_empty_repeat_in_repeat", R"({"type": "string", "pattern": "^(a{0}|b)*c$"})", {R"("c")", R"("bbc")"}, {R"("ac")", R"("b")"}},
         // propertyNames: every key, declared ones included (those it does not allow cannot come)
         {"property_names_pattern", R"({"type": "object", "propertyNames": {"pattern": "^[a-z]+$"}})",

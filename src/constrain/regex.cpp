@@ -29,21 +29,28 @@ class RegexParser {
 public:
     RegexParser(std::string_view s, CharContext context) : s_(s), context_(context) {}
 
+    // search: the pattern may match anywhere in the string (JSON Schema's "pattern"), but where
+    // ^ and $ anchor it. Each top-level alternative has its own anchors: ^a|b$ is (^a)|(b$).
     ExprPtr parse(bool search) {
-        bool anchored_start = false, anchored_end = false;
-        if (peek() == '^') {
-            anchored_start = true;
+        ExprPtr any = star(char_in(context_, {{0, kMaxCodePoint}}));
+        std::vector<ExprPtr> branches;
+        for (;;) {
+            bool anchored_start = false, anchored_end = false;
+            if (peek() == '^') {
+                anchored_start = true;
+                ++i_;
+            }
+            ExprPtr body = concatenation(0, &anchored_end);
+            std::vector<ExprPtr> parts;
+            if (search && !anchored_start) parts.push_back(any);
+            parts.push_back(body);
+            if (search && !anchored_end) parts.push_back(any);
+            branches.push_back(seq(std::move(parts)));
+            if (peek() != '|') break;
             ++i_;
         }
-        ExprPtr body = alternation(0, &anchored_end);
         if (i_ != s_.size()) fail(peek() == ')' ? "unbalanced ')'" : "unexpected character");
-        if (!search) return body;
-        ExprPtr any = star(char_in(context_, {{0, kMaxCodePoint}}));
-        std::vector<ExprPtr> parts;
-        if (!anchored_start) parts.push_back(any);
-        parts.push_back(body);
-        if (!anchored_end) parts.push_back(any);
-        return seq(std::move(parts));
+        return alt(std::move(branches));
     }
 
 private:
@@ -70,12 +77,13 @@ private:
         while (!at_end() && peek() != '|' && peek() != ')') {
             if (peek() == '$') {
                 ++i_;
-                // only at the very end of the pattern (a trailing anchor)
-                if (depth != 0 || !at_end()) fail("'$' is supported only at the end of the pattern");
+                // only at the end of the pattern or of one of its top-level alternatives
+                if (depth != 0 || !(at_end() || peek() == '|'))
+                    fail("'$' is supported only at the end of the pattern or of a top-level alternative");
                 *anchored_end = true;
                 break;
             }
-            if (peek() == '^') fail("'^' is supported only at the start of the pattern");
+            if (peek() == '^') fail("'^' is supported only at the start of the pattern or of a top-level alternative");
             ExprPtr a = atom(depth);
             items.push_back(quantified(a));
         }
